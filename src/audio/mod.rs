@@ -1,0 +1,391 @@
+//! Decoding one file into a stream of analysis-ready chunks.
+//!
+//! In: a path. Out: calls on a [`ChunkSink`]: first the stream's [`StreamInfo`], then, packet by
+//! packet, the native-rate planar samples (for loudness, which must be measured per channel at
+//! the source rate) and the same audio down-mixed to mono and resampled to
+//! [`ANALYSIS_RATE`] (for everything else). Finally the container's tags and the decoded length.
+//!
+//! The file is read through [`mapped::MappedSource`]; symphonia demuxes and decodes it packet by
+//! packet, so at most one packet of samples (a few thousand frames, far below the one-minute
+//! ceiling) is alive at a time. All buffers belong to the per-worker [`Decoder`] and are
+//! reused for every file.
+//!
+//! Error contract (symphonia's): a malformed packet is skipped and counted; the end of the data,
+//! even where the header promised more, ends the stream cleanly; anything else (no audio track,
+//! unsupported codec, unreadable file, the file truncated under us) fails this file alone.
+
+pub mod mapped;
+pub mod resample;
+
+use std::path::Path;
+
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Channels, Signal};
+use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
+use symphonia::core::conv::IntoSample;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+use symphonia::core::sample::Sample;
+
+use crate::metadata::tags::Tags;
+use mapped::MappedSource;
+use resample::Resampler;
+
+/// The rate every feature except loudness is computed at: enough for spectral shape up to
+/// 11 kHz, half the work of 44.1 kHz.
+pub const ANALYSIS_RATE: u32 = 22_050;
+
+/// Most channels we accept (7.1); more is refused as unsupported.
+pub const MAX_CHANNELS: usize = 8;
+
+/// Skipped packets in a row after which a file is declared undecodable.
+const MAX_CONSECUTIVE_ERRORS: u32 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("not a supported audio file: {0}")]
+    Format(String),
+    #[error("no audio track")]
+    NoTrack,
+    #[error("unsupported codec: {0}")]
+    Codec(String),
+    #[error("unsupported channel count {0}")]
+    Channels(usize),
+    #[error("unsupported sample rate {0} Hz")]
+    SampleRate(u32),
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    #[error("no decodable audio: {0}")]
+    Empty(String),
+    #[error("stopped after {0} undecodable packets in a row: {1}")]
+    Corrupt(u32, String),
+}
+
+/// What the container says about the audio stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamInfo {
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub codec: String,
+    /// The speaker of each plane, in plane order (symphonia's channel bit order).
+    pub layout: heapless::Vec<Speaker, MAX_CHANNELS>,
+}
+
+/// What one plane carries, for loudness weighting and down-mixing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    Front,
+    Surround,
+    Lfe,
+}
+
+/// Where decoded audio goes.
+pub trait ChunkSink {
+    fn begin(&mut self, info: &StreamInfo);
+    /// `planes[c]` holds channel c at the source rate; `mono` the down-mix at [`ANALYSIS_RATE`].
+    fn chunk(&mut self, planes: &[&[f32]], mono: &[f32]);
+}
+
+/// What a finished decode reports besides the samples.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeSummary {
+    pub info: StreamInfo,
+    /// Frames decoded at the source rate.
+    pub frames: u64,
+    /// Packets skipped as malformed.
+    pub skipped_packets: u32,
+    pub tags: Tags,
+}
+
+impl DecodeSummary {
+    pub fn duration_s(&self) -> f64 {
+        if self.info.sample_rate == 0 {
+            0.0
+        } else {
+            self.frames as f64 / self.info.sample_rate as f64
+        }
+    }
+}
+
+/// A per-worker decoder: owns the conversion, down-mix and resampling buffers.
+pub struct Decoder {
+    planes: Vec<Vec<f32>>,
+    mono: Vec<f32>,
+    resampled: Vec<f32>,
+    resampler: Resampler,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Decoder {
+            planes: (0..MAX_CHANNELS).map(|_| Vec::with_capacity(8192)).collect(),
+            mono: Vec::with_capacity(8192),
+            resampled: Vec::with_capacity(8192),
+            resampler: Resampler::new(44_100, ANALYSIS_RATE),
+        }
+    }
+
+    /// Decodes `path` to the end, feeding `sink`.
+    pub fn decode(&mut self, path: &Path, sink: &mut dyn ChunkSink) -> Result<DecodeSummary, DecodeError> {
+        self.run(path, sink, true)
+    }
+
+    /// Demuxes and decodes only: no conversion, down-mix or resampling, and `sink` sees no
+    /// chunks. The cost floor that benchmarks compare analysis against.
+    pub fn decode_raw(&mut self, path: &Path, sink: &mut dyn ChunkSink) -> Result<DecodeSummary, DecodeError> {
+        self.run(path, sink, false)
+    }
+
+    fn run(&mut self, path: &Path, sink: &mut dyn ChunkSink, convert: bool) -> Result<DecodeSummary, DecodeError> {
+        let source = MappedSource::open(path).map_err(DecodeError::Open)?;
+        let mut id3v1 = [0u8; 128];
+        let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
+        let stream = MediaSourceStream::new(Box::new(source), MediaSourceStreamOptions { buffer_len: 64 * 1024 });
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format_opts = FormatOptions {
+            enable_gapless: true,
+            ..Default::default()
+        };
+        let mut probed = symphonia::default::get_probe()
+            .format(&hint, stream, &format_opts, &MetadataOptions::default())
+            .map_err(|e| DecodeError::Format(one_line(&e)))?;
+        let mut format = probed.format;
+
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL && t.codec_params.sample_rate.is_some())
+            .or_else(|| format.tracks().iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL))
+            .ok_or(DecodeError::NoTrack)?;
+        let track_id = track.id;
+        let params = track.codec_params.clone();
+        let codec = codec_name(params.codec);
+        let mut decoder = symphonia::default::get_codecs()
+            .make(&params, &DecoderOptions::default())
+            .map_err(|_| DecodeError::Codec(codec.clone()))?;
+
+        let mut tags = Tags::default();
+        if let Some(rev) = probed.metadata.get().as_ref().and_then(|m| m.current()) {
+            tags.merge_revision(rev);
+        }
+        if let Some(rev) = format.metadata().current() {
+            tags.merge_revision(rev);
+        }
+        if id3v1_len == 128 {
+            tags.merge_id3v1(&id3v1);
+        }
+
+        let mut summary = DecodeSummary {
+            tags,
+            ..Default::default()
+        };
+        let mut started = false;
+        let mut consecutive_errors = 0u32;
+        let mut last_error = String::new();
+        loop {
+            let packet = match format.next_packet() {
+                Ok(p) => p,
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(SymError::IoError(e)) => return Err(DecodeError::Read(e)),
+                Err(SymError::ResetRequired) => break,
+                Err(e) => {
+                    // A demuxer that cannot parse what follows: keep what was decoded if any.
+                    last_error = one_line(&e);
+                    break;
+                }
+            };
+            if packet.track_id() != track_id {
+                continue;
+            }
+            let decoded = match decoder.decode(&packet) {
+                Ok(d) => d,
+                Err(SymError::DecodeError(msg)) => {
+                    summary.skipped_packets += 1;
+                    consecutive_errors += 1;
+                    last_error = msg.to_string();
+                    if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+                        return Err(DecodeError::Corrupt(consecutive_errors, last_error));
+                    }
+                    continue;
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(SymError::IoError(e)) => return Err(DecodeError::Read(e)),
+                Err(SymError::ResetRequired) => break,
+                Err(e) => return Err(DecodeError::Codec(format!("{codec}: {}", one_line(&e)))),
+            };
+            consecutive_errors = 0;
+            let frames = decoded.frames();
+            if frames == 0 {
+                continue;
+            }
+            let spec = *decoded.spec();
+            if !started {
+                let channels = spec.channels.count();
+                if channels == 0 || channels > MAX_CHANNELS {
+                    return Err(DecodeError::Channels(channels));
+                }
+                if !(4_000..=768_000).contains(&spec.rate) {
+                    return Err(DecodeError::SampleRate(spec.rate));
+                }
+                summary.info = StreamInfo {
+                    sample_rate: spec.rate,
+                    channels,
+                    codec: codec.clone(),
+                    layout: layout_of(spec.channels),
+                };
+                self.resampler.configure(spec.rate);
+                sink.begin(&summary.info);
+                started = true;
+            } else if spec.rate != summary.info.sample_rate || spec.channels.count() != summary.info.channels {
+                // A chained stream that changes format mid-way: analyse the first part only.
+                break;
+            }
+            if convert {
+                self.feed(&decoded, &summary.info, sink);
+            }
+            summary.frames += frames as u64;
+        }
+        if !started {
+            let why = if last_error.is_empty() {
+                "the stream holds no samples".to_string()
+            } else {
+                last_error
+            };
+            return Err(DecodeError::Empty(why));
+        }
+        Ok(summary)
+    }
+
+    fn feed(&mut self, decoded: &AudioBufferRef<'_>, info: &StreamInfo, sink: &mut dyn ChunkSink) {
+        let channels = info.channels;
+        match decoded {
+            AudioBufferRef::F32(buf) => {
+                // The common case (MP3, AAC, Vorbis): no conversion, borrow the decoder's planes.
+                let mut planes: heapless::Vec<&[f32], MAX_CHANNELS> = heapless::Vec::new();
+                for c in 0..channels {
+                    let _ = planes.push(buf.chan(c));
+                }
+                self.mix_and_emit(&planes, info, sink);
+                return;
+            }
+            AudioBufferRef::U8(b) => convert(b, &mut self.planes),
+            AudioBufferRef::U16(b) => convert(b, &mut self.planes),
+            AudioBufferRef::U24(b) => convert(b, &mut self.planes),
+            AudioBufferRef::U32(b) => convert(b, &mut self.planes),
+            AudioBufferRef::S8(b) => convert(b, &mut self.planes),
+            AudioBufferRef::S16(b) => convert(b, &mut self.planes),
+            AudioBufferRef::S24(b) => convert(b, &mut self.planes),
+            AudioBufferRef::S32(b) => convert(b, &mut self.planes),
+            AudioBufferRef::F64(b) => convert(b, &mut self.planes),
+        }
+        let planes = std::mem::take(&mut self.planes);
+        {
+            let mut refs: heapless::Vec<&[f32], MAX_CHANNELS> = heapless::Vec::new();
+            for p in planes.iter().take(channels) {
+                let _ = refs.push(p.as_slice());
+            }
+            self.mix_and_emit(&refs, info, sink);
+        }
+        self.planes = planes;
+    }
+
+    fn mix_and_emit(&mut self, planes: &[&[f32]], info: &StreamInfo, sink: &mut dyn ChunkSink) {
+        downmix(planes, &info.layout, &mut self.mono);
+        self.resampled.clear();
+        self.resampler.process(&self.mono, &mut self.resampled);
+        sink.chunk(planes, &self.resampled);
+    }
+}
+
+/// Converts any sample type to f32 planes in reused buffers.
+fn convert<S>(buf: &AudioBuffer<S>, planes: &mut [Vec<f32>])
+where
+    S: Sample + IntoSample<f32>,
+{
+    let channels = buf.spec().channels.count().min(planes.len());
+    for (c, plane) in planes.iter_mut().enumerate().take(channels) {
+        plane.clear();
+        plane.extend(buf.chan(c).iter().map(|&s| s.into_sample()));
+    }
+}
+
+/// Mono = mean of the non-LFE channels (all channels if that would leave none).
+fn downmix(planes: &[&[f32]], layout: &[Speaker], mono: &mut Vec<f32>) {
+    mono.clear();
+    let Some(first) = planes.first() else { return };
+    let n = first.len();
+    if planes.len() == 1 {
+        mono.extend_from_slice(first);
+        return;
+    }
+    if planes.len() == 2 {
+        let (l, r) = (planes[0], &planes[1][..n]);
+        mono.extend(l.iter().zip(r).map(|(a, b)| 0.5 * (a + b)));
+        return;
+    }
+    let used: heapless::Vec<&[f32], MAX_CHANNELS> = planes
+        .iter()
+        .zip(layout)
+        .filter(|(_, s)| **s != Speaker::Lfe)
+        .map(|(p, _)| *p)
+        .collect();
+    let used: &[&[f32]] = if used.is_empty() { planes } else { &used };
+    let scale = 1.0 / used.len() as f32;
+    mono.resize(n, 0.0);
+    for plane in used {
+        for (m, s) in mono.iter_mut().zip(plane.iter()) {
+            *m += s;
+        }
+    }
+    for m in mono.iter_mut() {
+        *m *= scale;
+    }
+}
+
+fn layout_of(channels: Channels) -> heapless::Vec<Speaker, MAX_CHANNELS> {
+    let mut out = heapless::Vec::new();
+    for ch in channels.iter() {
+        let speaker = if ch == Channels::LFE1 || ch == Channels::LFE2 {
+            Speaker::Lfe
+        } else if ch == Channels::REAR_LEFT
+            || ch == Channels::REAR_RIGHT
+            || ch == Channels::SIDE_LEFT
+            || ch == Channels::SIDE_RIGHT
+            || ch == Channels::REAR_CENTRE
+        {
+            Speaker::Surround
+        } else {
+            Speaker::Front
+        };
+        let _ = out.push(speaker);
+    }
+    out
+}
+
+fn codec_name(codec: symphonia::core::codecs::CodecType) -> String {
+    if let Some(desc) = symphonia::default::get_codecs().get_codec(codec) {
+        return desc.short_name.to_string();
+    }
+    if codec == CODEC_TYPE_OPUS {
+        return "opus".to_string();
+    }
+    format!("{codec}")
+}
+
+/// Errors from decoders can carry newlines; a failure reason is always one line.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,383 @@
+//! The corpus benchmark: speed against decode-only, peak memory, and accuracy against truth.
+//!
+//! In: a corpus folder built by `shared/corpus/make-corpus` (its `synthetic/`, `edge/` and
+//! `real/` folders and `truth.csv`). Out: a table per format and overall with
+//! × realtime per core for the analysis and for decode-only on the same files in the same run,
+//! their ratio, the peak RSS of any one file, and BPM / key accuracy on the rows with a truth.
+//!
+//! Speed is CPU time of this thread (`CLOCK_THREAD_CPUTIME_ID`), so a busy machine slows the
+//! wall clock but not the figure. Each file is decoded once before timing (so both runs read
+//! from the page cache) and timed `repeat` times; the median counts. Peak RSS per file comes
+//! from resetting the kernel's high-water mark (`/proc/self/clear_refs`) before each file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::analysis::{Analysis, Analyzer};
+use crate::features::key::KEY_NAMES;
+
+/// One row of `truth.csv`, the columns we score against.
+#[derive(Debug, Clone, Default)]
+pub struct Truth {
+    pub format: String,
+    pub bpm: Option<f64>,
+    pub bpm_alternatives: Vec<f64>,
+    /// Pitch class 0..11 and mode.
+    pub key: Option<(usize, bool)>,
+    pub kind: String,
+    pub expected_ok: bool,
+    pub lufs: Option<f64>,
+}
+
+pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
+    let mut reader = csv::Reader::from_path(path)?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let (c_path, c_format, c_bpm, c_key, c_mode, c_kind, c_expect, c_alt, c_lufs) = (
+        col("path"),
+        col("format"),
+        col("bpm"),
+        col("key"),
+        col("mode"),
+        col("kind"),
+        col("expected_outcome"),
+        col("bpm_alternatives"),
+        col("lufs_i"),
+    );
+    let c_path = c_path.ok_or_else(|| anyhow::anyhow!("truth.csv has no path column"))?;
+    let mut out = BTreeMap::new();
+    for record in reader.records() {
+        let record = record?;
+        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).unwrap_or("").trim().to_string();
+        let num = |c: Option<usize>| get(c).parse::<f64>().ok();
+        let key = pitch_class(&get(c_key)).map(|pc| (pc, get(c_mode) == "minor"));
+        let alts = get(c_alt).split('|').filter_map(|s| s.trim().parse().ok()).collect();
+        out.insert(
+            get(Some(c_path)),
+            Truth {
+                format: get(c_format),
+                bpm: num(c_bpm),
+                bpm_alternatives: alts,
+                key,
+                kind: get(c_kind),
+                expected_ok: get(c_expect) != "error",
+                lufs: num(c_lufs),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// "C#", "Db", "Eb" ... -> 0..11.
+pub fn pitch_class(name: &str) -> Option<usize> {
+    let mut chars = name.chars();
+    let base = match chars.next()? {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let shift: i32 = chars.map(|c| match c {
+        '#' => 1,
+        'b' => -1,
+        _ => 0,
+    }).sum();
+    Some((base + shift).rem_euclid(12) as usize)
+}
+
+/// BPM accuracy as in the MIREX tempo task: within 4 %, or (Accuracy2) of a related octave.
+pub fn bpm_hits(estimate: f64, truth: f64) -> (bool, bool) {
+    let close = |t: f64| (estimate - t).abs() <= 0.04 * t;
+    let acc1 = close(truth);
+    let acc2 = acc1 || [2.0, 0.5, 3.0, 1.0 / 3.0].iter().any(|&m| close(truth * m));
+    (acc1, acc2)
+}
+
+/// MIREX key score: 1 exact, 0.5 a fifth away (same mode), 0.3 relative, 0.2 parallel.
+pub fn key_score(estimate: (usize, bool), truth: (usize, bool)) -> f64 {
+    let ((e, em), (t, tm)) = (estimate, truth);
+    if e == t && em == tm {
+        1.0
+    } else if em == tm && ((e + 12 - t) % 12 == 7 || (t + 12 - e) % 12 == 7) {
+        0.5
+    } else if em != tm && ((!tm && e == (t + 9) % 12) || (tm && e == (t + 3) % 12)) {
+        0.3
+    } else if e == t {
+        0.2
+    } else {
+        0.0
+    }
+}
+
+/// What the benchmark measured for one file.
+#[derive(Debug, Clone)]
+pub struct FileResult {
+    pub rel_path: String,
+    pub format: String,
+    pub audio_s: f64,
+    pub analysis_cpu_s: f64,
+    pub decode_cpu_s: f64,
+    pub peak_rss_kb: u64,
+    pub outcome: Result<Analysis, String>,
+    pub truth: Option<Truth>,
+}
+
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set (VmHWM) in KiB since the last reset.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The audio files of a corpus, in a stable order.
+pub fn corpus_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for part in ["synthetic", "edge", "real"] {
+        let Ok(entries) = std::fs::read_dir(root.join(part)) else { continue };
+        let mut part_files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        part_files.sort();
+        files.extend(part_files);
+    }
+    files
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs the benchmark over `root`, reporting progress on stderr.
+pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<Vec<FileResult>> {
+    let truth = read_truth(&root.join("truth.csv")).unwrap_or_default();
+    let mut analyzer = Analyzer::new();
+    let mut results = Vec::new();
+    let files: Vec<PathBuf> = corpus_files(root)
+        .into_iter()
+        .filter(|p| filter.is_none_or(|f| p.to_string_lossy().contains(f)))
+        .collect();
+    anyhow::ensure!(!files.is_empty(), "no audio files under {}", root.display());
+    for (i, path) in files.iter().enumerate() {
+        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+        let t = truth.get(&rel).cloned();
+        eprint!("\r[{}/{}] {:60.60}", i + 1, files.len(), rel);
+        // Warm the page cache so both timings read from memory.
+        let _ = analyzer.decode_only(path);
+        let mut decode_times = Vec::new();
+        let mut analysis_times = Vec::new();
+        let mut outcome = Err(String::new());
+        let mut peak = 0;
+        for _ in 0..repeat.max(1) {
+            let t0 = thread_cpu_s();
+            let _ = analyzer.decode_only(path);
+            decode_times.push(thread_cpu_s() - t0);
+            reset_peak_rss();
+            let t0 = thread_cpu_s();
+            outcome = analyzer.analyze(path).map_err(|e| e.to_string());
+            analysis_times.push(thread_cpu_s() - t0);
+            peak = peak.max(peak_rss_kb());
+        }
+        let format = t.as_ref().map(|t| t.format.clone()).filter(|f| !f.is_empty()).unwrap_or_else(|| {
+            path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
+        });
+        results.push(FileResult {
+            rel_path: rel,
+            format,
+            audio_s: outcome.as_ref().map(|a| a.features.duration_s).unwrap_or(0.0),
+            analysis_cpu_s: median(analysis_times),
+            decode_cpu_s: median(decode_times),
+            peak_rss_kb: peak,
+            outcome,
+            truth: t,
+        });
+    }
+    eprintln!();
+    Ok(results)
+}
+
+#[derive(Default)]
+struct Group {
+    files: usize,
+    failed: usize,
+    audio_s: f64,
+    analysis_s: f64,
+    decode_s: f64,
+    peak_kb: u64,
+}
+
+impl Group {
+    fn add(&mut self, r: &FileResult) {
+        self.files += 1;
+        self.failed += r.outcome.is_err() as usize;
+        if r.outcome.is_ok() {
+            self.audio_s += r.audio_s;
+            self.analysis_s += r.analysis_cpu_s;
+            self.decode_s += r.decode_cpu_s;
+        }
+        self.peak_kb = self.peak_kb.max(r.peak_rss_kb);
+    }
+
+    fn row(&self, name: &str) -> String {
+        let xrt = |cpu: f64| if cpu > 0.0 { self.audio_s / cpu } else { 0.0 };
+        format!(
+            "{:<12} {:>5} {:>6} {:>9.1} {:>10.0} {:>10.0} {:>8.2} {:>9.1}\n",
+            name,
+            self.files,
+            self.failed,
+            self.audio_s / 60.0,
+            xrt(self.analysis_s),
+            xrt(self.decode_s),
+            if self.decode_s > 0.0 { self.analysis_s / self.decode_s } else { 0.0 },
+            self.peak_kb as f64 / 1024.0
+        )
+    }
+}
+
+/// Accuracy over a set of results.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Accuracy {
+    pub bpm_n: usize,
+    pub acc1: usize,
+    pub acc1_alt: usize,
+    pub acc2: usize,
+    pub key_n: usize,
+    pub key_exact: usize,
+    pub key_mirex: f64,
+}
+
+pub fn accuracy<'a>(results: impl Iterator<Item = &'a FileResult>) -> Accuracy {
+    let mut a = Accuracy::default();
+    for r in results {
+        let (Some(t), Ok(an)) = (&r.truth, &r.outcome) else { continue };
+        if let Some(tb) = t.bpm {
+            a.bpm_n += 1;
+            if let Some(b) = an.features.bpm {
+                let (h1, h2) = bpm_hits(b, tb);
+                a.acc1 += h1 as usize;
+                a.acc2 += h2 as usize;
+                a.acc1_alt += (h1 || t.bpm_alternatives.iter().any(|&alt| bpm_hits(b, alt).0)) as usize;
+            }
+        }
+        if let Some(tk) = t.key {
+            a.key_n += 1;
+            let est = an.features.key.and_then(pitch_class).zip(an.features.scale.map(|s| s == "minor"));
+            if let Some(e) = est {
+                let s = key_score(e, tk);
+                a.key_exact += (s == 1.0) as usize;
+                a.key_mirex += s;
+            }
+        }
+    }
+    a
+}
+
+/// The report: per-format speed and memory, then accuracy, then the misses.
+pub fn render(results: &[FileResult]) -> String {
+    let mut out = String::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut all = Group::default();
+    for r in results {
+        groups.entry(r.format.clone()).or_default().add(r);
+        all.add(r);
+    }
+    out += "format       files failed audio_min analysis_xRT decode_xRT  a/d_cpu  peak_MB\n";
+    for (name, g) in &groups {
+        out += &g.row(name);
+    }
+    out += &all.row("ALL");
+    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file)\n\n";
+    for (label, kind) in [("synthetic", Some("synthetic")), ("all with truth", None)] {
+        let a = accuracy(results.iter().filter(|r| kind.is_none_or(|k| r.truth.as_ref().is_some_and(|t| t.kind == k))));
+        let pct = |x: usize, n: usize| if n == 0 { 0.0 } else { x as f64 / n as f64 };
+        let _ = writeln!(
+            out,
+            "{label:<15} BPM n={:<3} Accuracy1 {:.3}  (with listed alternatives {:.3})  Accuracy2 {:.3}   key n={:<3} exact {:.3}  MIREX {:.3}",
+            a.bpm_n,
+            pct(a.acc1, a.bpm_n),
+            pct(a.acc1_alt, a.bpm_n),
+            pct(a.acc2, a.bpm_n),
+            a.key_n,
+            pct(a.key_exact, a.key_n),
+            if a.key_n == 0 { 0.0 } else { a.key_mirex / a.key_n as f64 },
+        );
+    }
+    let expected_mismatch: Vec<&FileResult> = results
+        .iter()
+        .filter(|r| r.truth.as_ref().is_some_and(|t| t.expected_ok != r.outcome.is_ok()))
+        .collect();
+    let _ = writeln!(out, "\nfiles whose outcome differs from truth.csv's expected_outcome: {}", expected_mismatch.len());
+    for r in expected_mismatch {
+        let _ = writeln!(out, "  {}: {}", r.rel_path, r.outcome.as_ref().err().map(String::as_str).unwrap_or("ok"));
+    }
+    out += "\nmisses (file, truth -> estimate):\n";
+    for r in results {
+        let (Some(t), Ok(a)) = (&r.truth, &r.outcome) else { continue };
+        let f = &a.features;
+        let bpm_miss = t.bpm.is_some_and(|tb| f.bpm.is_none_or(|b| !bpm_hits(b, tb).0));
+        let est_key = f.key.and_then(pitch_class).zip(f.scale.map(|s| s == "minor"));
+        let key_miss = t.key.is_some_and(|tk| est_key.is_none_or(|e| key_score(e, tk) < 1.0));
+        if bpm_miss || key_miss {
+            let key_name = |k: Option<(usize, bool)>| {
+                k.map(|(pc, m)| format!("{}{}", KEY_NAMES[pc], if m { "m" } else { "" }))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let _ = writeln!(
+                out,
+                "  {:<40} bpm {:>6} -> {:>7}   key {:>4} -> {:<4}",
+                r.rel_path,
+                t.bpm.map(|b| format!("{b:.1}")).unwrap_or_default(),
+                f.bpm.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+                key_name(t.key),
+                key_name(est_key),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoring_rules() {
+        assert_eq!(bpm_hits(121.0, 120.0), (true, true));
+        assert_eq!(bpm_hits(240.0, 120.0), (false, true));
+        assert_eq!(bpm_hits(40.5, 120.0), (false, true));
+        assert_eq!(bpm_hits(150.0, 120.0), (false, false));
+        let c = pitch_class("C").unwrap();
+        let a = pitch_class("A").unwrap();
+        let g = pitch_class("G").unwrap();
+        assert_eq!(key_score((c, false), (c, false)), 1.0);
+        assert_eq!(key_score((g, false), (c, false)), 0.5);
+        assert_eq!(key_score((a, true), (c, false)), 0.3);
+        assert_eq!(key_score((c, false), (a, true)), 0.3);
+        assert_eq!(key_score((c, true), (c, false)), 0.2);
+        assert_eq!(pitch_class("Eb"), pitch_class("D#"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Key: pitch-class profile (chroma) of the whole track matched against key profiles.
+//!
+//! In: mono samples at the analysis rate. They are resampled once more to ~5.5 kHz (harmony
+//! lives below 2.5 kHz, and a 2048-point FFT there resolves 2.7 Hz, a third of a semitone at
+//! the bottom of the bass), framed, and turned into a chroma vector per frame from the
+//! spectral peaks, with each peak also credited to the fundamentals it may be a harmonic of.
+//! Kept: twelve running sums. Out: tonic, mode and strength (the profile correlation, -1..1).
+
+use super::stft::{Framer, PowerSpectrum};
+use crate::audio::resample::Resampler;
+
+const RATE: u32 = 5_512;
+const FRAME: usize = 2048;
+const HOP: usize = 2048;
+const MIN_HZ: f64 = 50.0;
+const MAX_HZ: f64 = 2_500.0;
+/// Harmonics a peak is credited back to, with their weights (Essentia's HPCP does alike).
+const HARMONICS: [f32; 4] = [1.0, 0.6, 0.36, 0.22];
+/// Shortest audio that gets a key at all.
+pub const MIN_SECONDS_FOR_KEY: f64 = 5.0;
+
+pub const KEY_NAMES: [&str; 12] = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+
+/// Krumhansl & Kessler's probe-tone ratings, tonic first.
+const MAJOR: [f64; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+const MINOR: [f64; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyResult {
+    /// 0 = C .. 11 = B.
+    pub tonic: usize,
+    pub minor: bool,
+    pub strength: f64,
+}
+
+impl KeyResult {
+    pub fn name(&self) -> &'static str {
+        KEY_NAMES[self.tonic]
+    }
+}
+
+pub struct KeyDetector {
+    resampler: Resampler,
+    resampled: Vec<f32>,
+    framer: Framer,
+    spectrum: PowerSpectrum,
+    /// Per FFT bin in range: (pitch class, weight of the nearest semitone).
+    bin_pc: Vec<(u8, f32)>,
+    first_bin: usize,
+    chroma: [f64; 12],
+    frame_chroma: [f32; 12],
+}
+
+impl KeyDetector {
+    pub fn new(in_rate: u32) -> Self {
+        let first_bin = (MIN_HZ * FRAME as f64 / RATE as f64).ceil() as usize;
+        let last_bin = (MAX_HZ * FRAME as f64 / RATE as f64).floor() as usize;
+        let bin_pc = (first_bin..=last_bin)
+            .map(|k| {
+                let f = k as f64 * RATE as f64 / FRAME as f64;
+                let midi = 69.0 + 12.0 * (f / 440.0).log2();
+                let nearest = midi.round();
+                let dist = (midi - nearest).abs(); // 0..0.5 semitone
+                let w = (std::f64::consts::PI * dist).cos().powi(2);
+                ((nearest as i64).rem_euclid(12) as u8, w as f32)
+            })
+            .collect();
+        KeyDetector {
+            resampler: Resampler::new(in_rate, RATE),
+            resampled: Vec::with_capacity(8192),
+            framer: Framer::new(FRAME, HOP),
+            spectrum: PowerSpectrum::new(FRAME),
+            bin_pc,
+            first_bin,
+            chroma: [0.0; 12],
+            frame_chroma: [0.0; 12],
+        }
+    }
+
+    pub fn reset(&mut self, in_rate: u32) {
+        self.resampler.configure(in_rate);
+        self.framer.reset();
+        self.chroma = [0.0; 12];
+    }
+
+    pub fn push(&mut self, samples: &[f32]) {
+        self.resampled.clear();
+        self.resampler.process(samples, &mut self.resampled);
+        let Self {
+            framer,
+            spectrum,
+            bin_pc,
+            first_bin,
+            chroma,
+            frame_chroma,
+            resampled,
+            ..
+        } = self;
+        framer.push(resampled, |frame| {
+            let power = spectrum.compute(frame);
+            accumulate_frame(power, bin_pc, *first_bin, frame_chroma, chroma);
+        });
+    }
+
+    pub fn finish(&self, duration_s: f64) -> Option<KeyResult> {
+        if duration_s < MIN_SECONDS_FOR_KEY || self.chroma.iter().all(|&c| c <= 0.0) {
+            return None;
+        }
+        best_key(&self.chroma)
+    }
+}
+
+fn accumulate_frame(power: &[f32], bin_pc: &[(u8, f32)], first_bin: usize, frame: &mut [f32; 12], total: &mut [f64; 12]) {
+    *frame = [0.0; 12];
+    let max_power = power[first_bin..first_bin + bin_pc.len()].iter().fold(0.0f32, |a, &b| a.max(b));
+    if max_power <= 1e-6 {
+        return; // silence: no vote
+    }
+    let floor = max_power * 1e-6; // peaks more than 60 dB down are noise
+    for (i, &(pc, w)) in bin_pc.iter().enumerate() {
+        let k = first_bin + i;
+        let p = power[k];
+        if p <= floor || p < power[k - 1] || p <= power[k + 1] {
+            continue;
+        }
+        let mag = p.sqrt() * w;
+        for (h, &hw) in HARMONICS.iter().enumerate() {
+            // A peak at f may be harmonic h+1 of f/(h+1): credit that pitch class too.
+            let shift = HARMONIC_SHIFT[h];
+            frame[(pc as usize + 12 - shift) % 12] += mag * hw;
+        }
+    }
+    let m = frame.iter().fold(0.0f32, |a, &b| a.max(b));
+    if m > 0.0 {
+        for (t, &f) in total.iter_mut().zip(frame.iter()) {
+            *t += (f / m) as f64;
+        }
+    }
+}
+
+/// Semitones from a harmonic down to its fundamental's pitch class: 2f is an octave (0),
+/// 3f an octave and a fifth (7), 4f two octaves (0).
+const HARMONIC_SHIFT: [usize; 4] = [0, 0, 7, 0];
+
+fn correlation(a: &[f64; 12], b: &[f64; 12], rotate: usize) -> f64 {
+    let ma = a.iter().sum::<f64>() / 12.0;
+    let mb = b.iter().sum::<f64>() / 12.0;
+    let (mut num, mut da, mut db) = (0.0, 0.0, 0.0);
+    for i in 0..12 {
+        let x = a[(i + rotate) % 12] - ma;
+        let y = b[i] - mb;
+        num += x * y;
+        da += x * x;
+        db += y * y;
+    }
+    if da <= 0.0 || db <= 0.0 {
+        0.0
+    } else {
+        num / (da * db).sqrt()
+    }
+}
+
+fn best_key(chroma: &[f64; 12]) -> Option<KeyResult> {
+    let mut best: Option<KeyResult> = None;
+    for tonic in 0..12 {
+        for (minor, profile) in [(false, &MAJOR), (true, &MINOR)] {
+            let r = correlation(chroma, profile, tonic);
+            if best.is_none_or(|b| r > b.strength) {
+                best = Some(KeyResult {
+                    tonic,
+                    minor,
+                    strength: r,
+                });
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Piano-like tones (fundamental + decaying harmonics) of the given MIDI notes, mixed.
+    fn chord(notes: &[u8], rate: u32, secs: f64) -> Vec<f32> {
+        let n = (rate as f64 * secs) as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate as f64;
+                notes
+                    .iter()
+                    .map(|&m| {
+                        let f = 440.0 * 2f64.powf((m as f64 - 69.0) / 12.0);
+                        (1..=5).map(|h| (2.0 * std::f64::consts::PI * f * h as f64 * t).sin() / h as f64).sum::<f64>()
+                    })
+                    .sum::<f64>() as f32
+                    * 0.05
+            })
+            .collect()
+    }
+
+    fn detect(samples: &[f32], rate: u32) -> KeyResult {
+        let mut k = KeyDetector::new(rate);
+        for block in samples.chunks(4096) {
+            k.push(block);
+        }
+        k.finish(samples.len() as f64 / rate as f64).unwrap()
+    }
+
+    #[test]
+    fn a_minor_cadence() {
+        // i - iv - V - i in A minor (harmonic minor V: E G# B).
+        let rate = 22_050;
+        let mut s = chord(&[45, 57, 60, 64], rate, 2.0);
+        s.extend(chord(&[50, 57, 62, 65], rate, 2.0));
+        s.extend(chord(&[52, 56, 59, 64], rate, 2.0));
+        s.extend(chord(&[45, 57, 60, 64], rate, 3.0));
+        let k = detect(&s, rate);
+        assert_eq!((k.name(), k.minor), ("A", true), "{k:?}");
+    }
+
+    #[test]
+    fn e_flat_major_cadence() {
+        // I - IV - V - I in Eb major.
+        let rate = 22_050;
+        let mut s = chord(&[51, 63, 67, 70], rate, 2.0);
+        s.extend(chord(&[56, 60, 63, 68], rate, 2.0));
+        s.extend(chord(&[58, 62, 65, 70], rate, 2.0));
+        s.extend(chord(&[51, 63, 67, 70], rate, 3.0));
+        let k = detect(&s, rate);
+        assert_eq!((k.name(), k.minor), ("Eb", false), "{k:?}");
+        assert!(k.strength > 0.5);
+    }
+}

@@ -1,0 +1,196 @@
+//! Container tags, normalised.
+//!
+//! In: symphonia metadata revisions (ID3v2, Vorbis comments, MP4 atoms, RIFF INFO) and the last
+//! 128 bytes of the file (ID3v1, which symphonia does not read). Out: [`Tags`], the seven fields
+//! playlists use. Earlier sources win: the first value seen for a field is kept.
+
+use serde::Serialize;
+use symphonia::core::meta::{MetadataRevision, StandardTagKey};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub album_artist: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub year: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<u32>,
+}
+
+impl Tags {
+    pub fn merge_revision(&mut self, rev: &MetadataRevision) {
+        for tag in rev.tags() {
+            let Some(key) = tag.std_key else { continue };
+            let value = tag.value.to_string();
+            let value = value.trim();
+            if value.is_empty() {
+                continue;
+            }
+            match key {
+                StandardTagKey::TrackTitle => set(&mut self.title, value),
+                StandardTagKey::Artist => set(&mut self.artist, value),
+                StandardTagKey::Album => set(&mut self.album, value),
+                StandardTagKey::AlbumArtist => set(&mut self.album_artist, value),
+                StandardTagKey::Genre => set(&mut self.genre, &clean_genre(value)),
+                StandardTagKey::Date | StandardTagKey::ReleaseDate | StandardTagKey::OriginalDate => {
+                    if self.year.is_none() {
+                        self.year = parse_year(value);
+                    }
+                }
+                StandardTagKey::TrackNumber => {
+                    if self.track_number.is_none() {
+                        self.track_number = parse_leading_number(value);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads an ID3v1 tag from the last 128 bytes of a file, if there is one.
+    pub fn merge_id3v1(&mut self, block: &[u8; 128]) {
+        if &block[..3] != b"TAG" {
+            return;
+        }
+        let field = |range: std::ops::Range<usize>| -> Option<String> {
+            let raw = &block[range];
+            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+            // ID3v1 is Latin-1: every byte maps to the code point of the same value.
+            let s: String = raw[..end].iter().map(|&b| b as char).collect();
+            let s = s.trim().to_string();
+            (!s.is_empty()).then_some(s)
+        };
+        if let Some(v) = field(3..33) {
+            set(&mut self.title, &v);
+        }
+        if let Some(v) = field(33..63) {
+            set(&mut self.artist, &v);
+        }
+        if let Some(v) = field(63..93) {
+            set(&mut self.album, &v);
+        }
+        if self.year.is_none() {
+            self.year = field(93..97).and_then(|y| parse_year(&y));
+        }
+        // ID3v1.1: a zero byte at 125 and a track number at 126.
+        if self.track_number.is_none() && block[125] == 0 && block[126] != 0 {
+            self.track_number = Some(block[126] as u32);
+        }
+        if let Some(name) = ID3V1_GENRES.get(block[127] as usize) {
+            set(&mut self.genre, name);
+        }
+    }
+}
+
+fn set(slot: &mut Option<String>, value: &str) {
+    if slot.is_none() && !value.is_empty() {
+        *slot = Some(value.to_string());
+    }
+}
+
+/// ID3v2 writes genres as "(17)", "(17)Rock" or "Rock"; keep the words.
+fn clean_genre(value: &str) -> String {
+    let v = value.trim();
+    if let Some(rest) = v.strip_prefix('(') {
+        if let Some((num, tail)) = rest.split_once(')') {
+            if !tail.trim().is_empty() {
+                return tail.trim().to_string();
+            }
+            if let Some(name) = num.parse::<usize>().ok().and_then(|n| ID3V1_GENRES.get(n)) {
+                return name.to_string();
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// The first run of four digits that makes a plausible year ("2004-05-01", "c. 1998").
+fn parse_year(value: &str) -> Option<u32> {
+    let bytes = value.as_bytes();
+    bytes.windows(4).enumerate().find_map(|(i, w)| {
+        let digits = w.iter().all(u8::is_ascii_digit);
+        let bounded = i == 0 || !bytes[i - 1].is_ascii_digit();
+        let after = bytes.get(i + 4).is_none_or(|b| !b.is_ascii_digit());
+        if digits && bounded && after {
+            let y: u32 = std::str::from_utf8(w).ok()?.parse().ok()?;
+            (1000..=2999).contains(&y).then_some(y)
+        } else {
+            None
+        }
+    })
+}
+
+/// "3/12" -> 3.
+fn parse_leading_number(value: &str) -> Option<u32> {
+    let digits: String = value.trim().chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
+/// The ID3v1 genre list (0-79, the original set, plus Winamp's common extensions to 125).
+const ID3V1_GENRES: &[&str] = &[
+    "Blues", "Classic Rock", "Country", "Dance", "Disco", "Funk", "Grunge", "Hip-Hop", "Jazz",
+    "Metal", "New Age", "Oldies", "Other", "Pop", "R&B", "Rap", "Reggae", "Rock", "Techno",
+    "Industrial", "Alternative", "Ska", "Death Metal", "Pranks", "Soundtrack", "Euro-Techno",
+    "Ambient", "Trip-Hop", "Vocal", "Jazz+Funk", "Fusion", "Trance", "Classical", "Instrumental",
+    "Acid", "House", "Game", "Sound Clip", "Gospel", "Noise", "AlternRock", "Bass", "Soul",
+    "Punk", "Space", "Meditative", "Instrumental Pop", "Instrumental Rock", "Ethnic", "Gothic",
+    "Darkwave", "Techno-Industrial", "Electronic", "Pop-Folk", "Eurodance", "Dream",
+    "Southern Rock", "Comedy", "Cult", "Gangsta", "Top 40", "Christian Rap", "Pop/Funk",
+    "Jungle", "Native American", "Cabaret", "New Wave", "Psychedelic", "Rave", "Showtunes",
+    "Trailer", "Lo-Fi", "Tribal", "Acid Punk", "Acid Jazz", "Polka", "Retro", "Musical",
+    "Rock & Roll", "Hard Rock", "Folk", "Folk-Rock", "National Folk", "Swing", "Fast Fusion",
+    "Bebop", "Latin", "Revival", "Celtic", "Bluegrass", "Avantgarde", "Gothic Rock",
+    "Progressive Rock", "Psychedelic Rock", "Symphonic Rock", "Slow Rock", "Big Band", "Chorus",
+    "Easy Listening", "Acoustic", "Humour", "Speech", "Chanson", "Opera", "Chamber Music",
+    "Sonata", "Symphony", "Booty Bass", "Primus", "Porn Groove", "Satire", "Slow Jam", "Club",
+    "Tango", "Samba", "Folklore", "Ballad", "Power Ballad", "Rhythmic Soul", "Freestyle", "Duet",
+    "Punk Rock", "Drum Solo", "A capella", "Euro-House", "Dance Hall",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_and_numbers() {
+        assert_eq!(parse_year("2004-05-01"), Some(2004));
+        assert_eq!(parse_year("c. 1998"), Some(1998));
+        assert_eq!(parse_year("12345"), None);
+        assert_eq!(parse_leading_number("3/12"), Some(3));
+        assert_eq!(parse_leading_number("x"), None);
+    }
+
+    #[test]
+    fn id3v2_numeric_genres() {
+        assert_eq!(clean_genre("(17)"), "Rock");
+        assert_eq!(clean_genre("(17)Rock & Roll"), "Rock & Roll");
+        assert_eq!(clean_genre("Jazz"), "Jazz");
+    }
+
+    #[test]
+    fn id3v1_block() {
+        let mut b = [0u8; 128];
+        b[..3].copy_from_slice(b"TAG");
+        b[3..8].copy_from_slice(b"Title");
+        b[33..39].copy_from_slice(b"Artist");
+        b[93..97].copy_from_slice(b"1999");
+        b[126] = 7;
+        b[127] = 8;
+        let mut t = Tags::default();
+        t.merge_id3v1(&b);
+        assert_eq!(t.title.as_deref(), Some("Title"));
+        assert_eq!(t.artist.as_deref(), Some("Artist"));
+        assert_eq!(t.year, Some(1999));
+        assert_eq!(t.track_number, Some(7));
+        assert_eq!(t.genre.as_deref(), Some("Jazz"));
+        assert_eq!(t.album, None);
+    }
+}

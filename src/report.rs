@@ -1,0 +1,159 @@
+//! How one file's analysis is shown: a JSON object per line for scripts, a short block of
+//! text for people. The JSON keys are a published interface (checked from outside): keep them.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, AnalysisError};
+use crate::metadata::tags::Tags;
+
+/// One line of `playlista inspect --json`.
+#[derive(Debug, Serialize)]
+pub struct InspectLine<'a> {
+    pub path: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub duration_s: Option<f64>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<usize>,
+    pub codec: Option<&'a str>,
+    pub bpm: Option<f64>,
+    pub bpm_confidence: Option<f64>,
+    pub key: Option<&'static str>,
+    pub scale: Option<&'static str>,
+    pub key_strength: Option<f64>,
+    pub loudness_lufs: Option<f64>,
+    pub loudness_rms_db: Option<f64>,
+    pub danceability: Option<f64>,
+    pub onset_rate: Option<f64>,
+    pub zcr: Option<f64>,
+    pub spectral_centroid: Option<f64>,
+    pub tags: &'a Tags,
+}
+
+static NO_TAGS: Tags = Tags {
+    title: None,
+    artist: None,
+    album: None,
+    album_artist: None,
+    genre: None,
+    year: None,
+    track_number: None,
+};
+
+/// Rounds for display and storage: more digits than this are noise.
+fn r(v: Option<f64>, digits: i32) -> Option<f64> {
+    let scale = 10f64.powi(digits);
+    v.filter(|x| x.is_finite()).map(|x| (x * scale).round() / scale)
+}
+
+impl<'a> InspectLine<'a> {
+    pub fn new(path: &Path, result: &'a Result<Analysis, AnalysisError>) -> Self {
+        let path = path.to_string_lossy().into_owned();
+        match result {
+            Ok(a) => {
+                let f = &a.features;
+                InspectLine {
+                    path,
+                    ok: true,
+                    error: None,
+                    duration_s: r(Some(f.duration_s), 3),
+                    sample_rate: Some(a.info.sample_rate),
+                    channels: Some(a.info.channels),
+                    codec: Some(&a.info.codec),
+                    bpm: r(f.bpm, 2),
+                    bpm_confidence: r(f.bpm_confidence, 3),
+                    key: f.key,
+                    scale: f.scale,
+                    key_strength: r(f.key_strength, 3),
+                    loudness_lufs: r(f.loudness_lufs, 2),
+                    loudness_rms_db: r(f.loudness_rms_db, 2),
+                    danceability: r(f.danceability, 3),
+                    onset_rate: r(f.onset_rate, 3),
+                    zcr: r(f.zcr, 4),
+                    spectral_centroid: r(f.spectral_centroid, 1),
+                    tags: &a.tags,
+                }
+            }
+            Err(e) => InspectLine {
+                path,
+                ok: false,
+                error: Some(e.to_string()),
+                duration_s: None,
+                sample_rate: None,
+                channels: None,
+                codec: None,
+                bpm: None,
+                bpm_confidence: None,
+                key: None,
+                scale: None,
+                key_strength: None,
+                loudness_lufs: None,
+                loudness_rms_db: None,
+                danceability: None,
+                onset_rate: None,
+                zcr: None,
+                spectral_centroid: None,
+                tags: &NO_TAGS,
+            },
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain fields and strings cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"{e}\"}}"))
+    }
+
+    /// A few lines for a person at a terminal.
+    pub fn to_text(&self) -> String {
+        if !self.ok {
+            return format!("{}\n  FAILED: {}\n", self.path, self.error.as_deref().unwrap_or("?"));
+        }
+        let opt = |v: Option<f64>, unit: &str, digits: usize| match v {
+            Some(x) => format!("{x:.digits$}{unit}"),
+            None => "-".to_string(),
+        };
+        let mut out = format!("{}\n", self.path);
+        out += &format!(
+            "  {} {} Hz, {} ch, {}\n",
+            self.codec.unwrap_or("?"),
+            self.sample_rate.unwrap_or(0),
+            self.channels.unwrap_or(0),
+            opt(self.duration_s, " s", 1)
+        );
+        out += &format!(
+            "  tempo {} (confidence {})   key {} {} (strength {})\n",
+            opt(self.bpm, " BPM", 1),
+            opt(self.bpm_confidence, "", 2),
+            self.key.unwrap_or("-"),
+            self.scale.unwrap_or(""),
+            opt(self.key_strength, "", 2)
+        );
+        out += &format!(
+            "  loudness {} / RMS {}   danceability {}   onsets {}\n",
+            opt(self.loudness_lufs, " LUFS", 1),
+            opt(self.loudness_rms_db, " dBFS", 1),
+            opt(self.danceability, "", 2),
+            opt(self.onset_rate, "/s", 2)
+        );
+        out += &format!(
+            "  centroid {}   zcr {}\n",
+            opt(self.spectral_centroid, " Hz", 0),
+            opt(self.zcr, "", 4)
+        );
+        let t = self.tags;
+        if t != &NO_TAGS {
+            let show = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+            out += &format!("  tags: {} - {} ({})", show(&t.artist), show(&t.title), show(&t.album));
+            if let Some(y) = t.year {
+                out += &format!(" {y}");
+            }
+            if let Some(g) = &t.genre {
+                out += &format!(" [{g}]");
+            }
+            out += "\n";
+        }
+        out
+    }
+}
