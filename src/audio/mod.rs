@@ -131,7 +131,7 @@ impl Decoder {
             planes: (0..MAX_CHANNELS).map(|_| Vec::with_capacity(8192)).collect(),
             mono: Vec::with_capacity(8192),
             resampled: Vec::with_capacity(8192),
-            resampler: Resampler::new(44_100, ANALYSIS_RATE),
+            resampler: Resampler::new(44_100, ANALYSIS_RATE, 4),
         }
     }
 

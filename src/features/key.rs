@@ -9,7 +9,9 @@
 use super::stft::{Framer, PowerSpectrum};
 use crate::audio::resample::Resampler;
 
-const RATE: u32 = 5_512;
+
+/// The analysis rate divided by four, by two half-band stages.
+const RATE: f64 = crate::audio::ANALYSIS_RATE as f64 / 4.0;
 const FRAME: usize = 2048;
 const HOP: usize = 2048;
 const MIN_HZ: f64 = 50.0;
@@ -40,7 +42,9 @@ impl KeyResult {
 }
 
 pub struct KeyDetector {
-    resampler: Resampler,
+    /// Two 2:1 half-band stages, analysis rate -> RATE.
+    halve: [Resampler; 2],
+    halved: Vec<f32>,
     resampled: Vec<f32>,
     framer: Framer,
     spectrum: PowerSpectrum,
@@ -51,13 +55,20 @@ pub struct KeyDetector {
     frame_chroma: [f32; 12],
 }
 
+impl Default for KeyDetector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl KeyDetector {
-    pub fn new(in_rate: u32) -> Self {
-        let first_bin = (MIN_HZ * FRAME as f64 / RATE as f64).ceil() as usize;
-        let last_bin = (MAX_HZ * FRAME as f64 / RATE as f64).floor() as usize;
+    /// Takes samples at [`crate::audio::ANALYSIS_RATE`].
+    pub fn new() -> Self {
+        let first_bin = (MIN_HZ * FRAME as f64 / RATE).ceil() as usize;
+        let last_bin = (MAX_HZ * FRAME as f64 / RATE).floor() as usize;
         let bin_pc = (first_bin..=last_bin)
             .map(|k| {
-                let f = k as f64 * RATE as f64 / FRAME as f64;
+                let f = k as f64 * RATE / FRAME as f64;
                 let midi = 69.0 + 12.0 * (f / 440.0).log2();
                 let nearest = midi.round();
                 let dist = (midi - nearest).abs(); // 0..0.5 semitone
@@ -66,7 +77,8 @@ impl KeyDetector {
             })
             .collect();
         KeyDetector {
-            resampler: Resampler::new(in_rate, RATE),
+            halve: [Resampler::new(2, 1, 0), Resampler::new(2, 1, 0)],
+            halved: Vec::with_capacity(8192),
             resampled: Vec::with_capacity(8192),
             framer: Framer::new(FRAME, HOP),
             spectrum: PowerSpectrum::new(FRAME),
@@ -77,15 +89,19 @@ impl KeyDetector {
         }
     }
 
-    pub fn reset(&mut self, in_rate: u32) {
-        self.resampler.configure(in_rate);
+    pub fn reset(&mut self) {
+        for stage in self.halve.iter_mut() {
+            stage.configure(2);
+        }
         self.framer.reset();
         self.chroma = [0.0; 12];
     }
 
     pub fn push(&mut self, samples: &[f32]) {
+        self.halved.clear();
+        self.halve[0].process(samples, &mut self.halved);
         self.resampled.clear();
-        self.resampler.process(samples, &mut self.resampled);
+        self.halve[1].process(&self.halved, &mut self.resampled);
         let Self {
             framer,
             spectrum,
@@ -200,7 +216,8 @@ mod tests {
     }
 
     fn detect(samples: &[f32], rate: u32) -> KeyResult {
-        let mut k = KeyDetector::new(rate);
+        assert_eq!(rate, crate::audio::ANALYSIS_RATE);
+        let mut k = KeyDetector::new();
         for block in samples.chunks(4096) {
             k.push(block);
         }

@@ -113,10 +113,30 @@ impl LoudnessMeter {
         let mut start = 0;
         while start < n {
             let end = n.min(start + self.sub_block_len - self.sub_fill);
-            for (state, plane) in self.channels.iter_mut().zip(planes) {
-                let (k_sq, raw_sq) = filter_segment(&self.shelf, &self.highpass, &mut state.z, &plane[start..end]);
-                state.raw_sq += raw_sq as f64;
-                self.sub_energy += state.weight as f64 * k_sq as f64;
+            // Up to four channels go through the filters together, one per SIMD lane: an IIR
+            // is a serial recurrence, so independent channels are the parallelism there is.
+            for group in (0..self.channels.len()).step_by(LANES) {
+                let width = LANES.min(self.channels.len() - group);
+                let mut z = [[0.0f32; LANES]; 4];
+                let mut weight = [0.0f32; LANES];
+                let mut slices: [&[f32]; LANES] = [&[]; LANES];
+                for l in 0..width {
+                    let ch = &self.channels[group + l];
+                    for (k, zk) in z.iter_mut().enumerate() {
+                        zk[l] = ch.z[k];
+                    }
+                    weight[l] = ch.weight;
+                    slices[l] = &planes[group + l][start..end];
+                }
+                let (k_sq, raw_sq) = filter_lanes(&self.shelf, &self.highpass, &mut z, &slices, width, end - start);
+                for l in 0..width {
+                    let ch = &mut self.channels[group + l];
+                    for (k, zk) in z.iter().enumerate() {
+                        ch.z[k] = zk[l];
+                    }
+                    ch.raw_sq += raw_sq[l] as f64;
+                    self.sub_energy += weight[l] as f64 * k_sq[l] as f64;
+                }
             }
             self.sub_fill += end - start;
             if self.sub_fill == self.sub_block_len {
@@ -162,23 +182,32 @@ impl LoudnessMeter {
     }
 }
 
-/// Runs both K-weighting stages over one channel's slice (transposed direct form II),
-/// returning the sums of squares of the weighted and of the raw signal.
-#[inline]
-fn filter_segment(s1: &Biquad, s2: &Biquad, z: &mut [f32; 4], x: &[f32]) -> (f32, f32) {
-    let [mut z1, mut z2, mut z3, mut z4] = *z;
-    let (mut k_sq, mut raw_sq) = (0.0f32, 0.0f32);
-    for &v in x {
-        let y = s1.b0 * v + z1;
-        z1 = s1.b1 * v - s1.a1 * y + z2;
-        z2 = s1.b2 * v - s1.a2 * y;
-        let w = y + z3; // stage 2 has b0 = 1
-        z3 = -2.0 * y - s2.a1 * w + z4;
-        z4 = y - s2.a2 * w;
-        k_sq += w * w;
-        raw_sq += v * v;
+const LANES: usize = 4;
+type Lanes = [f32; LANES];
+
+#[inline(always)]
+fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
+    [f(0), f(1), f(2), f(3)]
+}
+
+/// Both K-weighting stages (transposed direct form II) over `n` frames of up to four channels
+/// at once, one per lane; returns per lane the sums of squares of the weighted and raw signal.
+fn filter_lanes(s1: &Biquad, s2: &Biquad, z: &mut [Lanes; 4], x: &[&[f32]; LANES], width: usize, n: usize) -> (Lanes, Lanes) {
+    let [mut z0, mut z1, mut z2, mut z3] = *z;
+    let mut k_sq = [0.0f32; LANES];
+    let mut raw_sq = [0.0f32; LANES];
+    for i in 0..n {
+        let v = lanes(|l| if l < width { x[l][i] } else { 0.0 });
+        let y = lanes(|l| s1.b0 * v[l] + z0[l]);
+        z0 = lanes(|l| (s1.b1 * v[l] + z1[l]) - s1.a1 * y[l]);
+        z1 = lanes(|l| s1.b2 * v[l] - s1.a2 * y[l]);
+        let w = lanes(|l| y[l] + z2[l]); // stage 2 has b0 = 1, b1 = -2, b2 = 1
+        z2 = lanes(|l| (z3[l] - 2.0 * y[l]) - s2.a1 * w[l]);
+        z3 = lanes(|l| y[l] - s2.a2 * w[l]);
+        k_sq = lanes(|l| k_sq[l] + w[l] * w[l]);
+        raw_sq = lanes(|l| raw_sq[l] + v[l] * v[l]);
     }
-    *z = [z1, z2, z3, z4];
+    *z = [z0, z1, z2, z3];
     (k_sq, raw_sq)
 }
 

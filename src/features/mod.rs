@@ -78,7 +78,7 @@ impl FeatureExtractor {
             spectrum: stft::PowerSpectrum::new(rhythm::FRAME),
             rhythm: rhythm::Rhythm::new(ANALYSIS_RATE),
             spectral: spectral::Spectral::new(ANALYSIS_RATE, rhythm::FRAME),
-            key: key::KeyDetector::new(ANALYSIS_RATE),
+            key: key::KeyDetector::new(),
             danceability: danceability::Danceability::new(ANALYSIS_RATE),
             loudness: loudness::LoudnessMeter::new(),
             analysis_samples: 0,
@@ -90,7 +90,7 @@ impl FeatureExtractor {
         self.framer.reset();
         self.rhythm.reset();
         self.spectral.reset();
-        self.key.reset(ANALYSIS_RATE);
+        self.key.reset();
         self.danceability.reset();
         self.loudness.begin(source_rate, layout);
         self.analysis_samples = 0;
