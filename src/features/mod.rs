@@ -124,7 +124,7 @@ impl FeatureExtractor {
     /// Ends the track. `duration_s` is the decoded length at the source rate.
     pub fn finish(&mut self, duration_s: f64) -> Features {
         let silent = self.loudness.rms_db().is_none();
-        let rhythm = self.rhythm.finish(duration_s);
+        let rhythm = self.rhythm.finish(duration_s, self.key.novelty(), key::KeyDetector::frame_rate());
         let key = if silent { None } else { self.key.finish(duration_s) };
         Features {
             duration_s,
