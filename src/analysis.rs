@@ -90,7 +90,9 @@ impl Analyzer {
             fn begin(&mut self, _: &StreamInfo) {}
             fn chunk(&mut self, _: &[&[f32]], _: &[f32]) {}
         }
-        let result = catch_unwind(AssertUnwindSafe(|| self.decoder.decode_raw(path, &mut Discard)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.decoder.decode_raw(path, &mut Discard)
+        }));
         match result {
             Ok(r) => Ok(r?.frames),
             Err(payload) => {

@@ -49,10 +49,18 @@ pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
     let mut out = BTreeMap::new();
     for record in reader.records() {
         let record = record?;
-        let get = |c: Option<usize>| c.and_then(|i| record.get(i)).unwrap_or("").trim().to_string();
+        let get = |c: Option<usize>| {
+            c.and_then(|i| record.get(i))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
         let num = |c: Option<usize>| get(c).parse::<f64>().ok();
         let key = pitch_class(&get(c_key)).map(|pc| (pc, get(c_mode) == "minor"));
-        let alts = get(c_alt).split('|').filter_map(|s| s.trim().parse().ok()).collect();
+        let alts = get(c_alt)
+            .split('|')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
         out.insert(
             get(Some(c_path)),
             Truth {
@@ -82,11 +90,13 @@ pub fn pitch_class(name: &str) -> Option<usize> {
         'B' => 11,
         _ => return None,
     };
-    let shift: i32 = chars.map(|c| match c {
-        '#' => 1,
-        'b' => -1,
-        _ => 0,
-    }).sum();
+    let shift: i32 = chars
+        .map(|c| match c {
+            '#' => 1,
+            'b' => -1,
+            _ => 0,
+        })
+        .sum();
     Some((base + shift).rem_euclid(12) as usize)
 }
 
@@ -128,7 +138,10 @@ pub struct FileResult {
 }
 
 fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -155,7 +168,9 @@ pub fn peak_rss_kb() -> u64 {
 pub fn corpus_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for part in ["synthetic", "edge", "real"] {
-        let Ok(entries) = std::fs::read_dir(root.join(part)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(part)) else {
+            continue;
+        };
         let mut part_files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
@@ -183,7 +198,11 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
         .collect();
     anyhow::ensure!(!files.is_empty(), "no audio files under {}", root.display());
     for (i, path) in files.iter().enumerate() {
-        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
         let t = truth.get(&rel).cloned();
         eprint!("\r[{}/{}] {:60.60}", i + 1, files.len(), rel);
         // Warm the page cache so both timings read from memory.
@@ -202,13 +221,22 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             analysis_times.push(thread_cpu_s() - t0);
             peak = peak.max(peak_rss_kb());
         }
-        let format = t.as_ref().map(|t| t.format.clone()).filter(|f| !f.is_empty()).unwrap_or_else(|| {
-            path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default()
-        });
+        let format = t
+            .as_ref()
+            .map(|t| t.format.clone())
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| {
+                path.extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default()
+            });
         results.push(FileResult {
             rel_path: rel,
             format,
-            audio_s: outcome.as_ref().map(|a| a.features.duration_s).unwrap_or(0.0),
+            audio_s: outcome
+                .as_ref()
+                .map(|a| a.features.duration_s)
+                .unwrap_or(0.0),
             analysis_cpu_s: median(analysis_times),
             decode_cpu_s: median(decode_times),
             peak_rss_kb: peak,
@@ -252,7 +280,11 @@ impl Group {
             self.audio_s / 60.0,
             xrt(self.analysis_s),
             xrt(self.decode_s),
-            if self.decode_s > 0.0 { self.analysis_s / self.decode_s } else { 0.0 },
+            if self.decode_s > 0.0 {
+                self.analysis_s / self.decode_s
+            } else {
+                0.0
+            },
             self.peak_kb as f64 / 1024.0
         )
     }
@@ -273,19 +305,26 @@ pub struct Accuracy {
 pub fn accuracy<'a>(results: impl Iterator<Item = &'a FileResult>) -> Accuracy {
     let mut a = Accuracy::default();
     for r in results {
-        let (Some(t), Ok(an)) = (&r.truth, &r.outcome) else { continue };
+        let (Some(t), Ok(an)) = (&r.truth, &r.outcome) else {
+            continue;
+        };
         if let Some(tb) = t.bpm {
             a.bpm_n += 1;
             if let Some(b) = an.features.bpm {
                 let (h1, h2) = bpm_hits(b, tb);
                 a.acc1 += h1 as usize;
                 a.acc2 += h2 as usize;
-                a.acc1_alt += (h1 || t.bpm_alternatives.iter().any(|&alt| bpm_hits(b, alt).0)) as usize;
+                a.acc1_alt +=
+                    (h1 || t.bpm_alternatives.iter().any(|&alt| bpm_hits(b, alt).0)) as usize;
             }
         }
         if let Some(tk) = t.key {
             a.key_n += 1;
-            let est = an.features.key.and_then(pitch_class).zip(an.features.scale.map(|s| s == "minor"));
+            let est = an
+                .features
+                .key
+                .and_then(pitch_class)
+                .zip(an.features.scale.map(|s| s == "minor"));
             if let Some(e) = est {
                 let s = key_score(e, tk);
                 a.key_exact += (s == 1.0) as usize;
@@ -312,7 +351,11 @@ pub fn render(results: &[FileResult]) -> String {
     out += &all.row("ALL");
     out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file)\n\n";
     for (label, kind) in [("synthetic", Some("synthetic")), ("all with truth", None)] {
-        let a = accuracy(results.iter().filter(|r| kind.is_none_or(|k| r.truth.as_ref().is_some_and(|t| t.kind == k))));
+        let a = accuracy(
+            results
+                .iter()
+                .filter(|r| kind.is_none_or(|k| r.truth.as_ref().is_some_and(|t| t.kind == k))),
+        );
         let pct = |x: usize, n: usize| if n == 0 { 0.0 } else { x as f64 / n as f64 };
         let _ = writeln!(
             out,
@@ -328,19 +371,41 @@ pub fn render(results: &[FileResult]) -> String {
     }
     let expected_mismatch: Vec<&FileResult> = results
         .iter()
-        .filter(|r| r.truth.as_ref().is_some_and(|t| t.expected_ok != r.outcome.is_ok()))
+        .filter(|r| {
+            r.truth
+                .as_ref()
+                .is_some_and(|t| t.expected_ok != r.outcome.is_ok())
+        })
         .collect();
-    let _ = writeln!(out, "\nfiles whose outcome differs from truth.csv's expected_outcome: {}", expected_mismatch.len());
+    let _ = writeln!(
+        out,
+        "\nfiles whose outcome differs from truth.csv's expected_outcome: {}",
+        expected_mismatch.len()
+    );
     for r in expected_mismatch {
-        let _ = writeln!(out, "  {}: {}", r.rel_path, r.outcome.as_ref().err().map(String::as_str).unwrap_or("ok"));
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            r.rel_path,
+            r.outcome.as_ref().err().map(String::as_str).unwrap_or("ok")
+        );
     }
     out += "\nmisses (file, truth -> estimate):\n";
     for r in results {
-        let (Some(t), Ok(a)) = (&r.truth, &r.outcome) else { continue };
+        let (Some(t), Ok(a)) = (&r.truth, &r.outcome) else {
+            continue;
+        };
         let f = &a.features;
-        let bpm_miss = t.bpm.is_some_and(|tb| f.bpm.is_none_or(|b| !bpm_hits(b, tb).0));
-        let est_key = f.key.and_then(pitch_class).zip(f.scale.map(|s| s == "minor"));
-        let key_miss = t.key.is_some_and(|tk| est_key.is_none_or(|e| key_score(e, tk) < 1.0));
+        let bpm_miss = t
+            .bpm
+            .is_some_and(|tb| f.bpm.is_none_or(|b| !bpm_hits(b, tb).0));
+        let est_key = f
+            .key
+            .and_then(pitch_class)
+            .zip(f.scale.map(|s| s == "minor"));
+        let key_miss = t
+            .key
+            .is_some_and(|tk| est_key.is_none_or(|e| key_score(e, tk) < 1.0));
         if bpm_miss || key_miss {
             let key_name = |k: Option<(usize, bool)>| {
                 k.map(|(pc, m)| format!("{}{}", KEY_NAMES[pc], if m { "m" } else { "" }))
@@ -351,7 +416,9 @@ pub fn render(results: &[FileResult]) -> String {
                 "  {:<40} bpm {:>6} -> {:>7}   key {:>4} -> {:<4}",
                 r.rel_path,
                 t.bpm.map(|b| format!("{b:.1}")).unwrap_or_default(),
-                f.bpm.map(|b| format!("{b:.2}")).unwrap_or_else(|| "-".into()),
+                f.bpm
+                    .map(|b| format!("{b:.2}"))
+                    .unwrap_or_else(|| "-".into()),
                 key_name(t.key),
                 key_name(est_key),
             );

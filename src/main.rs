@@ -12,7 +12,11 @@ use playlista::report::InspectLine;
 use playlista::synth::{self, SongSpec, WavFormat};
 
 #[derive(Parser)]
-#[command(name = "playlista", version, about = "Turns a music library into playlists")]
+#[command(
+    name = "playlista",
+    version,
+    about = "Turns a music library into playlists"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect { json, files } => Ok(inspect(&files, json)),
-        Command::Bench { corpus, repeat, only } => bench(&corpus, repeat, only.as_deref()),
+        Command::Bench {
+            corpus,
+            repeat,
+            only,
+        } => bench(&corpus, repeat, only.as_deref()),
         Command::Demo { dir } => demo(dir),
     };
     match result {
@@ -96,12 +104,72 @@ fn bench(corpus: &Path, repeat: usize, only: Option<&str>) -> anyhow::Result<Exi
 
 /// The demo library: varied tempo, key, rate, channels and sample format.
 const DEMO: [(SongSpec, u32, u16, WavFormat); 6] = [
-    (SongSpec { bpm: 72.0, tonic: 2, minor: true, seconds: 24.0 }, 44_100, 2, WavFormat::Pcm16),
-    (SongSpec { bpm: 95.0, tonic: 7, minor: false, seconds: 24.0 }, 48_000, 2, WavFormat::Pcm24),
-    (SongSpec { bpm: 110.0, tonic: 9, minor: true, seconds: 24.0 }, 22_050, 1, WavFormat::Pcm16),
-    (SongSpec { bpm: 124.0, tonic: 0, minor: false, seconds: 24.0 }, 44_100, 2, WavFormat::Float32),
-    (SongSpec { bpm: 140.0, tonic: 4, minor: true, seconds: 24.0 }, 96_000, 2, WavFormat::Pcm24),
-    (SongSpec { bpm: 165.0, tonic: 10, minor: false, seconds: 24.0 }, 32_000, 1, WavFormat::Pcm16),
+    (
+        SongSpec {
+            bpm: 72.0,
+            tonic: 2,
+            minor: true,
+            seconds: 24.0,
+        },
+        44_100,
+        2,
+        WavFormat::Pcm16,
+    ),
+    (
+        SongSpec {
+            bpm: 95.0,
+            tonic: 7,
+            minor: false,
+            seconds: 24.0,
+        },
+        48_000,
+        2,
+        WavFormat::Pcm24,
+    ),
+    (
+        SongSpec {
+            bpm: 110.0,
+            tonic: 9,
+            minor: true,
+            seconds: 24.0,
+        },
+        22_050,
+        1,
+        WavFormat::Pcm16,
+    ),
+    (
+        SongSpec {
+            bpm: 124.0,
+            tonic: 0,
+            minor: false,
+            seconds: 24.0,
+        },
+        44_100,
+        2,
+        WavFormat::Float32,
+    ),
+    (
+        SongSpec {
+            bpm: 140.0,
+            tonic: 4,
+            minor: true,
+            seconds: 24.0,
+        },
+        96_000,
+        2,
+        WavFormat::Pcm24,
+    ),
+    (
+        SongSpec {
+            bpm: 165.0,
+            tonic: 10,
+            minor: false,
+            seconds: 24.0,
+        },
+        32_000,
+        1,
+        WavFormat::Pcm16,
+    ),
 ];
 
 fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -110,7 +178,10 @@ fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     println!("demo library: {}", dir.display());
     let mut analyzer = Analyzer::new();
     let mut right = (0, 0);
-    println!("{:<34} {:>9} {:>9}   {:>9} {:>9}  {:>6}", "file", "true BPM", "measured", "true key", "measured", "LUFS");
+    println!(
+        "{:<34} {:>9} {:>9}   {:>9} {:>9}  {:>6}",
+        "file", "true BPM", "measured", "true key", "measured", "LUFS"
+    );
     for (spec, rate, channels, format) in DEMO {
         let mode = if spec.minor { "minor" } else { "major" };
         let name = format!(
@@ -124,12 +195,20 @@ fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         let path = dir.join(&name);
         if !path.exists() {
             let mono = synth::song(&spec, rate);
-            synth::write_wav(&path, rate, channels, &synth::interleave(&mono, channels), format)?;
+            synth::write_wav(
+                &path,
+                rate,
+                channels,
+                &synth::interleave(&mono, channels),
+                format,
+            )?;
         }
         let a = analyzer.analyze(&path)?;
         let f = &a.features;
         let key_ok = f.key == Some(KEY_NAMES[spec.tonic as usize]) && f.scale == Some(mode);
-        let bpm_ok = f.bpm.is_some_and(|b| (b - spec.bpm).abs() <= 0.04 * spec.bpm);
+        let bpm_ok = f
+            .bpm
+            .is_some_and(|b| (b - spec.bpm).abs() <= 0.04 * spec.bpm);
         right.0 += bpm_ok as usize;
         right.1 += key_ok as usize;
         println!(
@@ -139,12 +218,24 @@ fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             f.bpm.map(|b| format!("{b:.1}")).unwrap_or("-".into()),
             if bpm_ok { "✓" } else { "✗" },
             format!("{} {}", KEY_NAMES[spec.tonic as usize], &mode[..3]),
-            format!("{} {}", f.key.unwrap_or("-"), f.scale.map(|s| &s[..3]).unwrap_or("")),
+            format!(
+                "{} {}",
+                f.key.unwrap_or("-"),
+                f.scale.map(|s| &s[..3]).unwrap_or("")
+            ),
             if key_ok { "✓" } else { "✗" },
-            f.loudness_lufs.map(|l| format!("{l:.1}")).unwrap_or("-".into()),
+            f.loudness_lufs
+                .map(|l| format!("{l:.1}"))
+                .unwrap_or("-".into()),
         );
     }
-    println!("tempo right {}/{}, key right {}/{}", right.0, DEMO.len(), right.1, DEMO.len());
+    println!(
+        "tempo right {}/{}, key right {}/{}",
+        right.0,
+        DEMO.len(),
+        right.1,
+        DEMO.len()
+    );
     println!("try: playlista inspect --json {}/*.wav", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -45,7 +45,8 @@ static NO_TAGS: Tags = Tags {
 /// Rounds for display and storage: more digits than this are noise.
 fn r(v: Option<f64>, digits: i32) -> Option<f64> {
     let scale = 10f64.powi(digits);
-    v.filter(|x| x.is_finite()).map(|x| (x * scale).round() / scale)
+    v.filter(|x| x.is_finite())
+        .map(|x| (x * scale).round() / scale)
 }
 
 impl<'a> InspectLine<'a> {
@@ -102,13 +103,18 @@ impl<'a> InspectLine<'a> {
 
     pub fn to_json(&self) -> String {
         // Serialising plain fields and strings cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"{e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"{e}\"}}"))
     }
 
     /// A few lines for a person at a terminal.
     pub fn to_text(&self) -> String {
         if !self.ok {
-            return format!("{}\n  FAILED: {}\n", self.path, self.error.as_deref().unwrap_or("?"));
+            return format!(
+                "{}\n  FAILED: {}\n",
+                self.path,
+                self.error.as_deref().unwrap_or("?")
+            );
         }
         let opt = |v: Option<f64>, unit: &str, digits: usize| match v {
             Some(x) => format!("{x:.digits$}{unit}"),
@@ -145,7 +151,12 @@ impl<'a> InspectLine<'a> {
         let t = self.tags;
         if t != &NO_TAGS {
             let show = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
-            out += &format!("  tags: {} - {} ({})", show(&t.artist), show(&t.title), show(&t.album));
+            out += &format!(
+                "  tags: {} - {} ({})",
+                show(&t.artist),
+                show(&t.title),
+                show(&t.album)
+            );
             if let Some(y) = t.year {
                 out += &format!(" {y}");
             }

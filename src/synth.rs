@@ -22,7 +22,10 @@ struct Noise(u64);
 
 impl Noise {
     fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
     }
 }
@@ -31,7 +34,7 @@ fn midi_hz(note: f64) -> f64 {
     440.0 * 2f64.powf((note - 69.0) / 12.0)
 }
 
-/// A mono song: kick on every beat, snare on 2 and 4, hi-hat on eighths, a bass and a chord
+/// A mono song: a rock beat (kick on 1 and 3, snare on 2 and 4), hi-hat on eighths, a bass and a chord
 /// per bar following a cadence in the key (major I-V-vi-IV, minor i-iv-V-i).
 pub fn song(spec: &SongSpec, rate: u32) -> Vec<f32> {
     let n = (spec.seconds * rate as f64) as usize;
@@ -47,12 +50,13 @@ pub fn song(spec: &SongSpec, rate: u32) -> Vec<f32> {
             break;
         }
         let start = (t0 * sr) as usize;
-        for i in 0..((0.25 * sr) as usize).min(n.saturating_sub(start)) {
-            let t = i as f64 / sr;
-            let f = 50.0 + 90.0 * (-t * 30.0).exp();
-            out[start + i] += 0.9 * (2.0 * PI * f * t).sin() * (-t * 12.0).exp();
-        }
-        if b % 2 == 1 {
+        if b % 2 == 0 {
+            for i in 0..((0.25 * sr) as usize).min(n.saturating_sub(start)) {
+                let t = i as f64 / sr;
+                let f = 50.0 + 90.0 * (-t * 30.0).exp();
+                out[start + i] += 0.9 * (2.0 * PI * f * t).sin() * (-t * 12.0).exp();
+            }
+        } else {
             for i in 0..((0.15 * sr) as usize).min(n.saturating_sub(start)) {
                 let t = i as f64 / sr;
                 out[start + i] += 0.4 * noise.next() * (-t * 25.0).exp();
@@ -85,7 +89,12 @@ pub fn song(spec: &SongSpec, rate: u32) -> Vec<f32> {
         let (root, minor_chord) = progression[bar_index % 4];
         let third = if minor_chord { 3.0 } else { 4.0 };
         let root_note = tonic + root as f64;
-        let notes = [root_note - 12.0, root_note + 12.0, root_note + 12.0 + third, root_note + 19.0];
+        let notes = [
+            root_note - 12.0,
+            root_note + 12.0,
+            root_note + 12.0 + third,
+            root_note + 19.0,
+        ];
         let start = (t0 * sr) as usize;
         let len = ((bar * sr) as usize).min(n.saturating_sub(start));
         for (j, &note) in notes.iter().enumerate() {
@@ -94,7 +103,9 @@ pub fn song(spec: &SongSpec, rate: u32) -> Vec<f32> {
             for i in 0..len {
                 let t = i as f64 / sr;
                 let env = (-t * 1.5).exp() * (1.0 - (-t * 200.0).exp());
-                let v = (2.0 * PI * f * t).sin() + 0.4 * (4.0 * PI * f * t).sin() + 0.2 * (6.0 * PI * f * t).sin();
+                let v = (2.0 * PI * f * t).sin()
+                    + 0.4 * (4.0 * PI * f * t).sin()
+                    + 0.2 * (6.0 * PI * f * t).sin();
                 out[start + i] += amp * env * v;
             }
         }
@@ -121,7 +132,13 @@ pub enum WavFormat {
 }
 
 /// Writes interleaved samples (`channels` per frame) as a WAV file.
-pub fn write_wav(path: &Path, rate: u32, channels: u16, interleaved: &[f32], format: WavFormat) -> io::Result<()> {
+pub fn write_wav(
+    path: &Path,
+    rate: u32,
+    channels: u16,
+    interleaved: &[f32],
+    format: WavFormat,
+) -> io::Result<()> {
     let (bits, tag): (u16, u16) = match format {
         WavFormat::Pcm16 => (16, 1),
         WavFormat::Pcm24 => (24, 1),
@@ -146,7 +163,9 @@ pub fn write_wav(path: &Path, rate: u32, channels: u16, interleaved: &[f32], for
         let s = s.clamp(-1.0, 1.0);
         match format {
             WavFormat::Pcm16 => w.write_all(&((s * 32767.0).round() as i16).to_le_bytes())?,
-            WavFormat::Pcm24 => w.write_all(&((s * 8_388_607.0).round() as i32).to_le_bytes()[..3])?,
+            WavFormat::Pcm24 => {
+                w.write_all(&((s * 8_388_607.0).round() as i32).to_le_bytes()[..3])?
+            }
             WavFormat::Float32 => w.write_all(&s.to_le_bytes())?,
         }
     }
@@ -155,5 +174,7 @@ pub fn write_wav(path: &Path, rate: u32, channels: u16, interleaved: &[f32], for
 
 /// Interleaves a mono signal into `channels` identical channels.
 pub fn interleave(mono: &[f32], channels: u16) -> Vec<f32> {
-    mono.iter().flat_map(|&s| std::iter::repeat_n(s, channels as usize)).collect()
+    mono.iter()
+        .flat_map(|&s| std::iter::repeat_n(s, channels as usize))
+        .collect()
 }

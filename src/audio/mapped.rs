@@ -31,6 +31,9 @@ pub struct MappedSource {
     pos: usize,
     released: usize,
     slot: Option<guard::Slot>,
+    /// Four bytes shown in place of the file's own at an offset: a header repair (see
+    /// [`MappedSource::repair_riff_size`]). The file itself is never written.
+    overlay: Option<(usize, [u8; 4])>,
 }
 
 impl MappedSource {
@@ -44,6 +47,7 @@ impl MappedSource {
                 pos: 0,
                 released: 0,
                 slot: None,
+                overlay: None,
             });
         }
         guard::install();
@@ -62,30 +66,59 @@ impl MappedSource {
             pos: 0,
             released: 0,
             slot: Some(slot),
+            overlay: None,
         })
     }
 
-    fn bytes(&self) -> &[u8] {
+    fn mapped(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
 
     fn len(&self) -> usize {
-        self.bytes().len()
+        self.mapped().len()
     }
 
     /// Copies `out.len()` bytes from `offset` (fewer at the end), failing if the file was
     /// truncated under the mapping.
     fn copy_at(&self, offset: usize, out: &mut [u8]) -> io::Result<usize> {
-        let bytes = self.bytes();
+        let bytes = self.mapped();
         let n = out.len().min(bytes.len().saturating_sub(offset));
         if n == 0 {
             return Ok(0);
         }
         out[..n].copy_from_slice(&bytes[offset..offset + n]);
+        if let Some((at, patch)) = self.overlay {
+            for (i, &b) in patch.iter().enumerate() {
+                if let Some(dst) = (at + i)
+                    .checked_sub(offset)
+                    .and_then(|j| out[..n].get_mut(j))
+                {
+                    *dst = b;
+                }
+            }
+        }
         if self.slot.as_ref().is_some_and(guard::Slot::faulted) {
             return Err(io::Error::other(TRUNCATED));
         }
         Ok(n)
+    }
+
+    /// WAV files from streaming writers or careless editors often declare a RIFF size smaller
+    /// than the data they hold; players ignore it, symphonia refuses the file. When the
+    /// declared size is short of the file, show the demuxer the file's real size instead.
+    pub fn repair_riff_size(&mut self) {
+        let mut head = [0u8; 12];
+        if self.copy_at(0, &mut head).ok() != Some(12)
+            || &head[..4] != b"RIFF"
+            || &head[8..] != b"WAVE"
+        {
+            return;
+        }
+        let declared = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let actual = (self.len() - 8).min(u32::MAX as usize);
+        if declared < actual {
+            self.overlay = Some((4, (actual as u32).to_le_bytes()));
+        }
     }
 
     /// The last `n` bytes of the file (fewer if it is shorter), copied into `out`.
@@ -108,7 +141,9 @@ impl MappedSource {
             // SAFETY: MADV_DONTNEED on a read-only shared file mapping only unmaps the pages
             // from our page tables; a later access faults them back in from the page cache with
             // the same contents, so no reference into the mapping can observe a change.
-            let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+            let _ = unsafe {
+                map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
             self.released = end;
         }
     }
@@ -132,7 +167,10 @@ impl Seek for MappedSource {
             SeekFrom::Current(d) => self.pos as i128 + d as i128,
         };
         if target < 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before start of file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before start of file",
+            ));
         }
         self.pos = usize::try_from(target).unwrap_or(usize::MAX);
         if self.pos < self.released {
@@ -305,6 +343,22 @@ mod tests {
         let mut t = [0u8; 4];
         assert_eq!(src.tail(&mut t).unwrap(), 4);
         assert_eq!(&t, &data[data.len() - 4..]);
+    }
+
+    #[test]
+    fn short_riff_size_is_repaired_in_the_view_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.wav");
+        let mut data = b"RIFF\x10\x00\x00\x00WAVE".to_vec();
+        data.extend(std::iter::repeat_n(0u8, 100));
+        std::fs::write(&path, &data).unwrap();
+        let mut src = MappedSource::open(&path).unwrap();
+        src.repair_riff_size();
+        let mut out = Vec::new();
+        src.read_to_end(&mut out).unwrap();
+        assert_eq!(u32::from_le_bytes([out[4], out[5], out[6], out[7]]), 104);
+        assert_eq!(&out[8..], &data[8..]);
+        assert_eq!(std::fs::read(&path).unwrap(), data, "the file is untouched");
     }
 
     #[test]

@@ -128,7 +128,9 @@ impl Default for Decoder {
 impl Decoder {
     pub fn new() -> Self {
         Decoder {
-            planes: (0..MAX_CHANNELS).map(|_| Vec::with_capacity(8192)).collect(),
+            planes: (0..MAX_CHANNELS)
+                .map(|_| Vec::with_capacity(8192))
+                .collect(),
             mono: Vec::with_capacity(8192),
             resampled: Vec::with_capacity(8192),
             resampler: Resampler::new(44_100, ANALYSIS_RATE, 4),
@@ -136,21 +138,40 @@ impl Decoder {
     }
 
     /// Decodes `path` to the end, feeding `sink`.
-    pub fn decode(&mut self, path: &Path, sink: &mut dyn ChunkSink) -> Result<DecodeSummary, DecodeError> {
+    pub fn decode(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<DecodeSummary, DecodeError> {
         self.run(path, sink, true)
     }
 
     /// Demuxes and decodes only: no conversion, down-mix or resampling, and `sink` sees no
     /// chunks. The cost floor that benchmarks compare analysis against.
-    pub fn decode_raw(&mut self, path: &Path, sink: &mut dyn ChunkSink) -> Result<DecodeSummary, DecodeError> {
+    pub fn decode_raw(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<DecodeSummary, DecodeError> {
         self.run(path, sink, false)
     }
 
-    fn run(&mut self, path: &Path, sink: &mut dyn ChunkSink, convert: bool) -> Result<DecodeSummary, DecodeError> {
-        let source = MappedSource::open(path).map_err(DecodeError::Open)?;
+    fn run(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn ChunkSink,
+        convert: bool,
+    ) -> Result<DecodeSummary, DecodeError> {
+        let mut source = MappedSource::open(path).map_err(DecodeError::Open)?;
+        source.repair_riff_size();
         let mut id3v1 = [0u8; 128];
         let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
-        let stream = MediaSourceStream::new(Box::new(source), MediaSourceStreamOptions { buffer_len: 64 * 1024 });
+        let stream = MediaSourceStream::new(
+            Box::new(source),
+            MediaSourceStreamOptions {
+                buffer_len: 64 * 1024,
+            },
+        );
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(ext);
@@ -167,8 +188,15 @@ impl Decoder {
         let track = format
             .tracks()
             .iter()
-            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL && t.codec_params.sample_rate.is_some())
-            .or_else(|| format.tracks().iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL))
+            .find(|t| {
+                t.codec_params.codec != CODEC_TYPE_NULL && t.codec_params.sample_rate.is_some()
+            })
+            .or_else(|| {
+                format
+                    .tracks()
+                    .iter()
+                    .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            })
             .ok_or(DecodeError::NoTrack)?;
         let track_id = track.id;
         let params = track.codec_params.clone();
@@ -249,7 +277,9 @@ impl Decoder {
                 self.resampler.configure(spec.rate);
                 sink.begin(&summary.info);
                 started = true;
-            } else if spec.rate != summary.info.sample_rate || spec.channels.count() != summary.info.channels {
+            } else if spec.rate != summary.info.sample_rate
+                || spec.channels.count() != summary.info.channels
+            {
                 // A chained stream that changes format mid-way: analyse the first part only.
                 break;
             }
@@ -387,5 +417,8 @@ fn codec_name(codec: symphonia::core::codecs::CodecType) -> String {
 
 /// Errors from decoders can carry newlines; a failure reason is always one line.
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -71,8 +71,8 @@ impl Resampler {
         self.passthrough = false;
         let ratio = self.out_rate as f64 / in_rate as f64;
         let scale = ratio.min(1.0); // cutoff relative to the input Nyquist
-        // A half-band 2:1 filter is cheap (half its taps are zero, the rest symmetric), so it
-        // gets a longer, sharper filter than the general path.
+                                    // A half-band 2:1 filter is cheap (half its taps are zero, the rest symmetric), so it
+                                    // gets a longer, sharper filter than the general path.
         let zero_crossings = if in_rate == 2 * self.out_rate {
             HALFBAND_ZERO_CROSSINGS
         } else {
@@ -161,9 +161,9 @@ impl Resampler {
                     .expect("window length is HALFBAND_TAPS");
                 let c = HALFBAND_TAPS / 2 - 1; // tap of offset 0
                 let mut acc = centre_coef * x[c];
-                for j in 0..HALFBAND_COEFS {
+                for (j, &coef) in coefs.iter().enumerate() {
                     let d = 2 * j + 1;
-                    acc += coefs[j] * (x[c - d] + x[c + d]);
+                    acc += coef * (x[c - d] + x[c + d]);
                 }
                 out.push(acc);
                 pos += 2;
@@ -251,12 +251,19 @@ mod tests {
         for &from in &[8000u32, 44100, 48000, 96000, 192000] {
             let out = resample_all(&sine(from, 1000.0, 2.0), from, 22050);
             let expect_len = 2.0 * 22050.0;
-            assert!((out.len() as f64 - expect_len).abs() < 40.0, "{from}: {}", out.len());
+            assert!(
+                (out.len() as f64 - expect_len).abs() < 40.0,
+                "{from}: {}",
+                out.len()
+            );
             let mid = &out[2000..out.len() - 2000];
             let f = freq_of(mid, 22050);
             assert!((f - 1000.0).abs() < 2.0, "{from}: {f}");
             let rms = (mid.iter().map(|v| v * v).sum::<f32>() / mid.len() as f32).sqrt();
-            assert!((rms - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01, "{from}: {rms}");
+            assert!(
+                (rms - std::f32::consts::FRAC_1_SQRT_2).abs() < 0.01,
+                "{from}: {rms}"
+            );
         }
     }
 

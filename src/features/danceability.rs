@@ -95,7 +95,8 @@ impl Danceability {
                 if f <= 0.0 || prev_f <= 0.0 {
                     return None;
                 }
-                total += (f / prev_f).log10() / ((tau as f64 + 3.0) / (prev_tau as f64 + 3.0)).log10();
+                total +=
+                    (f / prev_f).log10() / ((tau as f64 + 3.0) / (prev_tau as f64 + 3.0)).log10();
                 count += 1;
             }
             prev = Some((tau, f));
@@ -172,17 +173,21 @@ mod tests {
         for b in 0..secs * 2 {
             let at = b * rate / 2;
             for i in 0..400 {
-                beat[at + i] = 0.8 * (-(i as f32) / 80.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };
+                beat[at + i] =
+                    0.8 * (-(i as f32) / 80.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };
             }
         }
         // ... against bursts at random times (a fixed LCG, no flakiness).
         let mut rand = vec![0.0f32; rate * secs];
         let mut state = 12345u64;
         for _ in 0..secs * 2 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let at = (state >> 33) as usize % (rate * secs - 500);
             for i in 0..400 {
-                rand[at + i] += 0.8 * (-(i as f32) / 80.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };
+                rand[at + i] +=
+                    0.8 * (-(i as f32) / 80.0).exp() * if i % 2 == 0 { 1.0 } else { -1.0 };
             }
         }
         let d_beat = run(&beat).unwrap();

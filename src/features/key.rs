@@ -11,7 +11,6 @@
 use super::stft::{Framer, PowerSpectrum};
 use crate::audio::resample::Resampler;
 
-
 /// The analysis rate divided by four, by two half-band stages.
 const RATE: f64 = crate::audio::ANALYSIS_RATE as f64 / 4.0;
 const FRAME: usize = 2048;
@@ -23,14 +22,20 @@ const HARMONICS: [f32; 4] = [1.0, 0.6, 0.36, 0.22];
 /// Shortest audio that gets a key at all.
 pub const MIN_SECONDS_FOR_KEY: f64 = 5.0;
 
-pub const KEY_NAMES: [&str; 12] = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"];
+pub const KEY_NAMES: [&str; 12] = [
+    "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
+];
 
 /// Albrecht & Shanahan's (2013) corpus-derived key profiles, tonic first. On generated
 /// corpora of three seeds (120 clips) they found the exact key in 96.7 % against 83 % for
 /// Krumhansl & Kessler's probe-tone ratings, whose flatter minor profile lost minor keys to
 /// their parallel major.
-const MAJOR: [f64; 12] = [0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081];
-const MINOR: [f64; 12] = [0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052];
+const MAJOR: [f64; 12] = [
+    0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081,
+];
+const MINOR: [f64; 12] = [
+    0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyResult {
@@ -149,7 +154,11 @@ impl KeyDetector {
             }
             let cos: f32 = unit.iter().zip(prev_unit.iter()).map(|(a, b)| a * b).sum();
             let had_prev = prev_unit.iter().any(|&v| v != 0.0);
-            novelty.push(if had_prev && norm > 0.0 { 1.0 - cos } else { 0.0 });
+            novelty.push(if had_prev && norm > 0.0 {
+                1.0 - cos
+            } else {
+                0.0
+            });
             *prev_unit = unit;
         });
     }
@@ -162,9 +171,17 @@ impl KeyDetector {
     }
 }
 
-fn accumulate_frame(power: &[f32], bin_pc: &[(u8, f32)], first_bin: usize, frame: &mut [f32; 12], total: &mut [f64; 12]) {
+fn accumulate_frame(
+    power: &[f32],
+    bin_pc: &[(u8, f32)],
+    first_bin: usize,
+    frame: &mut [f32; 12],
+    total: &mut [f64; 12],
+) {
     *frame = [0.0; 12];
-    let max_power = power[first_bin..first_bin + bin_pc.len()].iter().fold(0.0f32, |a, &b| a.max(b));
+    let max_power = power[first_bin..first_bin + bin_pc.len()]
+        .iter()
+        .fold(0.0f32, |a, &b| a.max(b));
     if max_power <= 1e-6 {
         return; // silence: no vote
     }
@@ -243,7 +260,11 @@ mod tests {
                     .iter()
                     .map(|&m| {
                         let f = 440.0 * 2f64.powf((m as f64 - 69.0) / 12.0);
-                        (1..=5).map(|h| (2.0 * std::f64::consts::PI * f * h as f64 * t).sin() / h as f64).sum::<f64>()
+                        (1..=5)
+                            .map(|h| {
+                                (2.0 * std::f64::consts::PI * f * h as f64 * t).sin() / h as f64
+                            })
+                            .sum::<f64>()
                     })
                     .sum::<f64>() as f32
                     * 0.05

@@ -128,7 +128,14 @@ impl LoudnessMeter {
                     weight[l] = ch.weight;
                     slices[l] = &planes[group + l][start..end];
                 }
-                let (k_sq, raw_sq) = filter_lanes(&self.shelf, &self.highpass, &mut z, &slices, width, end - start);
+                let (k_sq, raw_sq) = filter_lanes(
+                    &self.shelf,
+                    &self.highpass,
+                    &mut z,
+                    &slices,
+                    width,
+                    end - start,
+                );
                 for l in 0..width {
                     let ch = &mut self.channels[group + l];
                     for (k, zk) in z.iter().enumerate() {
@@ -140,7 +147,8 @@ impl LoudnessMeter {
             }
             self.sub_fill += end - start;
             if self.sub_fill == self.sub_block_len {
-                self.sub_blocks.push((self.sub_energy / self.sub_block_len as f64) as f32);
+                self.sub_blocks
+                    .push((self.sub_energy / self.sub_block_len as f64) as f32);
                 self.sub_fill = 0;
                 self.sub_energy = 0.0;
             }
@@ -151,7 +159,10 @@ impl LoudnessMeter {
 
     /// Integrated loudness in LUFS, or `None` when no 400 ms block passes the gates.
     pub fn integrated_lufs(&self) -> Option<f64> {
-        let blocks = self.sub_blocks.windows(4).map(|w| w.iter().map(|&e| e as f64).sum::<f64>() / 4.0);
+        let blocks = self
+            .sub_blocks
+            .windows(4)
+            .map(|w| w.iter().map(|&e| e as f64).sum::<f64>() / 4.0);
         let lufs = |z: f64| -0.691 + 10.0 * z.log10();
         let abs_gate = 10f64.powf((-70.0 + 0.691) / 10.0);
         let (mut sum, mut count) = (0.0, 0usize);
@@ -192,10 +203,19 @@ fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
 
 /// Both K-weighting stages (transposed direct form II) over `n` frames of up to four channels
 /// at once, one per lane; returns per lane the sums of squares of the weighted and raw signal.
-fn filter_lanes(s1: &Biquad, s2: &Biquad, z: &mut [Lanes; 4], x: &[&[f32]; LANES], width: usize, n: usize) -> (Lanes, Lanes) {
+fn filter_lanes(
+    s1: &Biquad,
+    s2: &Biquad,
+    z: &mut [Lanes; 4],
+    x: &[&[f32]; LANES],
+    width: usize,
+    n: usize,
+) -> (Lanes, Lanes) {
     let [mut z0, mut z1, mut z2, mut z3] = *z;
     let mut k_sq = [0.0f32; LANES];
     let mut raw_sq = [0.0f32; LANES];
+    // An index loop on purpose: each step reads the same index of up to four slices.
+    #[allow(clippy::needless_range_loop)]
     for i in 0..n {
         let v = lanes(|l| if l < width { x[l][i] } else { 0.0 });
         let y = lanes(|l| s1.b0 * v[l] + z0[l]);
@@ -232,7 +252,9 @@ mod tests {
     fn sine(rate: u32, freq: f64, dbfs: f64, secs: f64) -> Vec<f32> {
         let amp = 10f64.powf(dbfs / 20.0);
         (0..(rate as f64 * secs) as usize)
-            .map(|i| (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as f32)
+            .map(|i| {
+                (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as f32
+            })
             .collect()
     }
 

@@ -124,8 +124,16 @@ impl FeatureExtractor {
     /// Ends the track. `duration_s` is the decoded length at the source rate.
     pub fn finish(&mut self, duration_s: f64) -> Features {
         let silent = self.loudness.rms_db().is_none();
-        let rhythm = self.rhythm.finish(duration_s, self.key.novelty(), key::KeyDetector::frame_rate());
-        let key = if silent { None } else { self.key.finish(duration_s) };
+        let rhythm = self.rhythm.finish(
+            duration_s,
+            self.key.novelty(),
+            key::KeyDetector::frame_rate(),
+        );
+        let key = if silent {
+            None
+        } else {
+            self.key.finish(duration_s)
+        };
         Features {
             duration_s,
             bpm: rhythm.bpm.filter(|_| !silent),
@@ -135,7 +143,11 @@ impl FeatureExtractor {
             key_strength: key.map(|k| k.strength),
             loudness_lufs: self.loudness.integrated_lufs(),
             loudness_rms_db: self.loudness.rms_db(),
-            danceability: if silent { None } else { self.danceability.finish() },
+            danceability: if silent {
+                None
+            } else {
+                self.danceability.finish()
+            },
             onset_rate: rhythm.onset_rate,
             zcr: self.spectral.zcr(),
             spectral_centroid: self.spectral.centroid_hz(),

@@ -14,6 +14,7 @@
 //!    changes, from the key detector's chroma) repeats at four beats of the candidate, and
 //!    whether the kick-and-snare bands (below ~2.6 kHz, without the hi-hats that tick at the
 //!    tatum) pulse at the candidate's beat as strongly as at twice it.
+//!
 //! The cue weights were fitted on generated corpora of three seeds and kept round.
 
 /// Onset STFT size and hop at the analysis rate.
@@ -107,7 +108,12 @@ impl Rhythm {
             }
         }
         let mut flux = [0.0f32; 2];
-        for (band, (e, prev)) in self.band_energy.iter().zip(self.prev_log.iter_mut()).enumerate() {
+        for (band, (e, prev)) in self
+            .band_energy
+            .iter()
+            .zip(self.prev_log.iter_mut())
+            .enumerate()
+        {
             // 1e-3 is ~78 dB below a full-scale sine's bin power at this size: a floor that
             // keeps dither and silence from producing flux.
             let l = fast_ln(e + 1e-3);
@@ -131,7 +137,11 @@ impl Rhythm {
         let half = ((0.35 * fr) as usize).max(1);
         detrend(&self.envelope, half, &mut self.detrended);
         let onset_rate = count_onsets(&self.detrended) as f64 / duration_s.max(1e-9);
-        let energy: f64 = self.detrended.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let energy: f64 = self
+            .detrended
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum();
         if duration_s < MIN_SECONDS_FOR_TEMPO || energy <= 1e-9 {
             return RhythmResult {
                 bpm: None,
@@ -152,7 +162,11 @@ impl Rhythm {
         autocorrelation(&self.detrended, max_lag, &mut self.acf_low_mid);
         // Chord changes: high-pass the novelty over ~3.3 s (9 frames) like the envelope.
         detrend(harmony, 4, &mut self.detrended);
-        autocorrelation(&self.detrended, self.detrended.len().saturating_sub(1), &mut self.acf_harmony);
+        autocorrelation(
+            &self.detrended,
+            self.detrended.len().saturating_sub(1),
+            &mut self.acf_harmony,
+        );
         let cues = OctaveCues {
             pulse: &self.acf_low_mid,
             pulse_rate: fr,
@@ -211,12 +225,17 @@ impl OctaveCues<'_> {
         let ratio = |a: f64, b: f64| ((a + CUE_FLOOR) / (b + CUE_FLOOR)).ln();
         let beat = |bpm: f64| 60.0 * self.pulse_rate / bpm;
         let bar = |bpm: f64| 4.0 * 60.0 * self.harmony_rate / bpm;
-        let pulse = ratio(acf_at(self.pulse, beat(fast)), acf_at(self.pulse, beat(slow)));
+        let pulse = ratio(
+            acf_at(self.pulse, beat(fast)),
+            acf_at(self.pulse, beat(slow)),
+        );
         let harmony = ratio(
             acf_at(self.harmony, bar(fast)).max(0.0),
             acf_at(self.harmony, bar(slow)).max(0.0),
         );
-        HARMONY_WEIGHT * harmony + PULSE_WEIGHT * pulse + FAST_BIAS + Self::log_prior(fast) - Self::log_prior(slow) > 0.0
+        HARMONY_WEIGHT * harmony + PULSE_WEIGHT * pulse + FAST_BIAS + Self::log_prior(fast)
+            - Self::log_prior(slow)
+            > 0.0
     }
 
     fn choose_octave(&self, bpm: f64) -> f64 {
@@ -336,7 +355,7 @@ fn fast_ln(x: f32) -> f32 {
     let bits = x.to_bits();
     let exponent = ((bits >> 23) & 0xff) as i32 - 127;
     let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // in [1, 2)
-    // ln(m) on [1, 2) by a least-squares degree-4 polynomial in (m - 1): error < 2.5e-4.
+                                                                       // ln(m) on [1, 2) by a least-squares degree-4 polynomial in (m - 1): error < 2.5e-4.
     let t = mantissa - 1.0;
     let ln_m = t * (0.995_434_1 + t * (-0.464_091_3 + t * (0.216_428_9 + t * -0.054_868_3)));
     ln_m + exponent as f32 * std::f32::consts::LN_2

@@ -51,7 +51,9 @@ impl Spectral {
     }
 
     pub fn push_samples(&mut self, samples: &[f32]) {
-        let Some(&first) = samples.first() else { return };
+        let Some(&first) = samples.first() else {
+            return;
+        };
         if self.samples == 0 {
             self.last_sign = first >= 0.0; // the first sample has no predecessor
         }

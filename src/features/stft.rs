@@ -55,7 +55,10 @@ pub struct PowerSpectrum {
 impl PowerSpectrum {
     /// `size` must be one of the microfft sizes compiled in (512, 1024, 2048, 4096).
     pub fn new(size: usize) -> Self {
-        assert!(matches!(size, 512 | 1024 | 2048 | 4096), "unsupported FFT size {size}");
+        assert!(
+            matches!(size, 512 | 1024 | 2048 | 4096),
+            "unsupported FFT size {size}"
+        );
         // Periodic Hann: the window whose overlapped copies sum to a constant.
         let window = (0..size)
             .map(|i| {
@@ -131,7 +134,9 @@ mod tests {
         let peak = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
         assert_eq!(peak, bin);
         assert!(p[0] < 1e-6 * p[bin], "DC must not hold the Nyquist term");
-        let alt: Vec<f32> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let alt: Vec<f32> = (0..n)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let p = ps.compute(&alt).to_vec();
         assert!(p[n / 2] > 1000.0 && p[0] < 1e-3);
     }
