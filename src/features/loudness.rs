@@ -119,7 +119,8 @@ impl LoudnessMeter {
                 let width = LANES.min(self.channels.len() - group);
                 let mut z = [[0.0f32; LANES]; 4];
                 let mut weight = [0.0f32; LANES];
-                let mut slices: [&[f32]; LANES] = [&[]; LANES];
+                // Unused lanes repeat the group's first channel; their sums are not read.
+                let mut slices: [&[f32]; LANES] = [&planes[group][start..end]; LANES];
                 for l in 0..width {
                     let ch = &self.channels[group + l];
                     for (k, zk) in z.iter_mut().enumerate() {
@@ -128,14 +129,8 @@ impl LoudnessMeter {
                     weight[l] = ch.weight;
                     slices[l] = &planes[group + l][start..end];
                 }
-                let (k_sq, raw_sq) = filter_lanes(
-                    &self.shelf,
-                    &self.highpass,
-                    &mut z,
-                    &slices,
-                    width,
-                    end - start,
-                );
+                let (k_sq, raw_sq) =
+                    filter_lanes(&self.shelf, &self.highpass, &mut z, &slices, end - start);
                 for l in 0..width {
                     let ch = &mut self.channels[group + l];
                     for (k, zk) in z.iter().enumerate() {
@@ -202,22 +197,21 @@ fn lanes(f: impl Fn(usize) -> f32) -> Lanes {
 }
 
 /// Both K-weighting stages (transposed direct form II) over `n` frames of up to four channels
-/// at once, one per lane; returns per lane the sums of squares of the weighted and raw signal.
+/// at once, one per lane (each slice at least `n` long); returns per lane the sums of squares of the weighted and raw signal.
 fn filter_lanes(
     s1: &Biquad,
     s2: &Biquad,
     z: &mut [Lanes; 4],
     x: &[&[f32]; LANES],
-    width: usize,
     n: usize,
 ) -> (Lanes, Lanes) {
+    // Equal, known lengths let the compiler drop the bounds checks in the loop.
+    let (x0, x1, x2, x3) = (&x[0][..n], &x[1][..n], &x[2][..n], &x[3][..n]);
     let [mut z0, mut z1, mut z2, mut z3] = *z;
     let mut k_sq = [0.0f32; LANES];
     let mut raw_sq = [0.0f32; LANES];
-    // An index loop on purpose: each step reads the same index of up to four slices.
-    #[allow(clippy::needless_range_loop)]
     for i in 0..n {
-        let v = lanes(|l| if l < width { x[l][i] } else { 0.0 });
+        let v = [x0[i], x1[i], x2[i], x3[i]];
         let y = lanes(|l| s1.b0 * v[l] + z0[l]);
         z0 = lanes(|l| (s1.b1 * v[l] + z1[l]) - s1.a1 * y[l]);
         z1 = lanes(|l| s1.b2 * v[l] - s1.a2 * y[l]);
