@@ -23,7 +23,7 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 pub const TRUNCATED: &str = "the file was truncated while it was being read";
 
 /// How far the cursor may run ahead of the last release before pages behind it are dropped.
-const RELEASE_STEP: usize = 4 << 20;
+const RELEASE_STEP: usize = 1 << 20;
 
 /// A read-only mapping of one file, read front to back.
 pub struct MappedSource {

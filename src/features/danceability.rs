@@ -18,8 +18,9 @@ pub struct Danceability {
     fill: usize,
     sum: f64,
     sum_sq: f64,
-    /// Per-10 ms block standard deviations; integrated in place at the end.
-    series: Vec<f64>,
+    /// Per-10 ms block standard deviations; integrated in place at the end. f32 halves the
+    /// memory of long tracks; sums over it are taken in f64.
+    series: Vec<f32>,
     taus: heapless::Vec<usize, 64>,
 }
 
@@ -64,7 +65,7 @@ impl Danceability {
             if self.fill == self.block {
                 let n = self.block as f64;
                 let var = ((self.sum_sq - self.sum * self.sum / n) / (n - 1.0)).max(0.0);
-                self.series.push(var.sqrt());
+                self.series.push(var.sqrt() as f32);
                 self.fill = 0;
                 self.sum = 0.0;
                 self.sum_sq = 0.0;
@@ -78,11 +79,11 @@ impl Danceability {
         if n < 2 {
             return None;
         }
-        let mean = self.series.iter().sum::<f64>() / n as f64;
-        let mut acc = 0.0;
+        let mean = self.series.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+        let mut acc = 0.0f64;
         for v in self.series.iter_mut() {
-            acc += *v - mean;
-            *v = acc;
+            acc += *v as f64 - mean;
+            *v = acc as f32;
         }
         let mut prev: Option<(usize, f64)> = None;
         let (mut total, mut count) = (0.0, 0usize);
@@ -111,7 +112,7 @@ impl Danceability {
 
 /// Root mean residual of a least-squares line over windows of `tau` values starting every
 /// `max(tau/50, 1)` values (Essentia's stride).
-fn fluctuation(y: &[f64], tau: usize) -> f64 {
+fn fluctuation(y: &[f32], tau: usize) -> f64 {
     let n = y.len();
     let jump = (tau / 50).max(1);
     let t = tau as f64;
@@ -122,6 +123,7 @@ fn fluctuation(y: &[f64], tau: usize) -> f64 {
     // Sliding sums over the window [start, start + tau): Σy, Σy², Σ j·y (j = absolute index).
     let (mut sy, mut syy, mut sjy) = (0.0, 0.0, 0.0);
     for (j, &v) in y[..tau].iter().enumerate() {
+        let v = v as f64;
         sy += v;
         syy += v * v;
         sjy += j as f64 * v;
@@ -140,8 +142,8 @@ fn fluctuation(y: &[f64], tau: usize) -> f64 {
             if start + tau >= n {
                 break;
             }
-            let out = y[start];
-            let inn = y[start + tau];
+            let out = y[start] as f64;
+            let inn = y[start + tau] as f64;
             sy += inn - out;
             syy += inn * inn - out * out;
             sjy += (start + tau) as f64 * inn - start as f64 * out;
