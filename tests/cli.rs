@@ -353,3 +353,29 @@ fn fuzz_regressions_give_clean_results() {
         assert!(v.is_some(), "{}: no JSON line", entry.path().display());
     }
 }
+
+#[test]
+fn tags_come_from_id3_vorbis_comments_and_mp4_atoms() {
+    let Some(root) = corpus() else { return };
+    let synthetic: Vec<PathBuf> = playlista::bench::corpus_files(&root)
+        .into_iter()
+        .filter(|p| p.starts_with(root.join("synthetic")))
+        .collect();
+    for ext in ["mp3", "ogg", "m4a", "flac"] {
+        let path = synthetic
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("no .{ext} in the corpus"));
+        let (_, lines) = inspect(&[path]);
+        let stem = path.file_stem().unwrap().to_string_lossy();
+        let title = lines[0]["tags"]["title"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no title", path.display()));
+        assert!(
+            stem.starts_with(title),
+            "{}: title {title:?}",
+            path.display()
+        );
+        assert!(lines[0]["tags"]["artist"].is_string(), "{}", path.display());
+    }
+}
