@@ -7,9 +7,10 @@
 //! byte, since symphonia uses the extension as a probe hint. One `Analyzer` lives for the whole
 //! process, as one does per worker, so state carried between files is exercised too.
 //!
-//! The analyzer turns panics into errors with `catch_unwind`, but cargo-fuzz builds with
-//! `-Cpanic=abort`, so here any panic (caught or not in production) is reported as a crash, next
-//! to the aborts, hangs, stack overflows and memory blow-ups that would kill a worker.
+//! The analyzer turns panics into errors with `catch_unwind`, but libfuzzer-sys installs a panic
+//! hook that aborts before unwinding, so here any panic (caught or not in production) is reported
+//! as a crash, next to the aborts, hangs, stack overflows and memory blow-ups that would kill a
+//! worker. Reproduce with the release CLI (`playlista inspect --json FILE`) to tell them apart.
 //!
 //! Run (from the repository root; needs `cargo install cargo-fuzz` and a nightly toolchain):
 //!
@@ -18,8 +19,14 @@
 //!     -rss_limit_mb=512 -timeout=30 -max_len=262144 -max_total_time=600
 //! ```
 //!
+//! By default cargo-fuzz adds `-Cdebug-assertions`, so integer overflows inside symphonia panic
+//! here although release builds wrap silently; add `-O` to fuzz with release arithmetic. libFuzzer
+//! stops at the first finding; to keep going, add `-fork=1 -ignore_crashes=1 -ignore_ooms=1
+//! -ignore_timeouts=1` (still one worker process).
+//!
 //! Seeds go in `fuzz/corpus/analyze/` (git-ignored): small real files of each format.
 //! Reproduce a finding with `cargo +nightly fuzz run analyze fuzz/artifacts/analyze/<file>`.
+//! Inputs that once failed are kept in `tests/fuzz_regressions/`.
 
 #![no_main]
 

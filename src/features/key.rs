@@ -9,7 +9,7 @@
 //! strength (the profile correlation, -1..1).
 
 use super::stft::{Framer, PowerSpectrum};
-use crate::audio::resample::Resampler;
+use crate::audio::resample::HalfBand;
 
 /// The analysis rate divided by four, by two half-band stages.
 const RATE: f64 = crate::audio::ANALYSIS_RATE as f64 / 4.0;
@@ -53,7 +53,7 @@ impl KeyResult {
 
 pub struct KeyDetector {
     /// Two 2:1 half-band stages, analysis rate -> RATE.
-    halve: [Resampler; 2],
+    halve: [HalfBand; 2],
     halved: Vec<f32>,
     resampled: Vec<f32>,
     framer: Framer,
@@ -91,7 +91,7 @@ impl KeyDetector {
             })
             .collect();
         KeyDetector {
-            halve: [Resampler::new(2, 1, 0), Resampler::new(2, 1, 0)],
+            halve: [HalfBand::new(), HalfBand::new()],
             halved: Vec::with_capacity(8192),
             resampled: Vec::with_capacity(8192),
             framer: Framer::new(FRAME, HOP),
@@ -107,7 +107,7 @@ impl KeyDetector {
 
     pub fn reset(&mut self) {
         for stage in self.halve.iter_mut() {
-            stage.configure(2);
+            stage.reset();
         }
         self.framer.reset();
         self.chroma = [0.0; 12];
