@@ -70,6 +70,12 @@ impl MappedSource {
         })
     }
 
+    /// The whole file as mapped. Reading it directly is safe against truncation (the guard
+    /// turns the fault into zeros and flags the source, so the next `read` fails).
+    pub fn contents(&self) -> &[u8] {
+        self.mapped()
+    }
+
     fn mapped(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }

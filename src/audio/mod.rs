@@ -16,6 +16,7 @@
 
 pub mod mapped;
 pub mod resample;
+pub mod sanity;
 
 use std::path::Path;
 
@@ -164,6 +165,8 @@ impl Decoder {
     ) -> Result<DecodeSummary, DecodeError> {
         let mut source = MappedSource::open(path).map_err(DecodeError::Open)?;
         source.repair_riff_size();
+        let bytes = source.contents();
+        sanity::check(bytes, bytes.len() as u64).map_err(DecodeError::Format)?;
         let mut id3v1 = [0u8; 128];
         let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
         let stream = MediaSourceStream::new(
@@ -252,6 +255,11 @@ impl Decoder {
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Err(SymError::IoError(e)) => return Err(DecodeError::Read(e)),
                 Err(SymError::ResetRequired) => break,
+                // A decoder that gives up mid-stream: keep what it decoded, like a demuxer error.
+                Err(e) if started => {
+                    last_error = one_line(&e);
+                    break;
+                }
                 Err(e) => return Err(DecodeError::Codec(format!("{codec}: {}", one_line(&e)))),
             };
             consecutive_errors = 0;

@@ -1,0 +1,256 @@
+//! Length fields that would make the decoder allocate more than the file could hold.
+//!
+//! In: the bytes of a file (its memory map: only the few header pages walked here are
+//! touched). Out: `Err(reason)` when a declared length is impossible for this file, before
+//! symphonia sees it.
+//!
+//! Why: symphonia 0.5 allocates some buffers at the size a header declares, before reading
+//! (it ignores `MetadataOptions`' limits). A 20 KB file declaring a 4 GiB tag frame makes it
+//! ask for 4 GiB; where the system refuses (a 1 GB Pi, a 32-bit armhf build, overcommit off)
+//! Rust aborts the whole process, which no `catch_unwind` can stop. The fuzzer found three
+//! such paths; each check below closes one, and rejects only what no valid file can contain:
+//! - ID3v2 frames longer than the tag or the file that holds them (MP3 and anything starting
+//!   with `ID3`);
+//! - FLAC metadata: Vorbis comment and picture lengths longer than their block;
+//! - MP4 `stsz` sample sizes larger than the whole file.
+//!
+//! Other containers may hide similar fields; per-file process isolation in the pipeline is
+//! the complete defence, this is the cheap first one.
+
+/// Checks the declared lengths in `head`, the file's bytes (or a prefix of them), against
+/// `file_len`, the whole file's length.
+pub fn check(head: &[u8], file_len: u64) -> Result<(), String> {
+    let mut at = 0usize;
+    if head.starts_with(b"ID3") {
+        at = check_id3v2(head, file_len)?;
+    }
+    if head.get(at..at + 4) == Some(b"fLaC") {
+        check_flac(&head[at + 4..])?;
+    }
+    if head.get(4..8) == Some(b"ftyp") {
+        check_mp4(head, file_len)?;
+    }
+    Ok(())
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn syncsafe(b: &[u8]) -> u32 {
+    b.iter()
+        .fold(0u32, |acc, &x| (acc << 7) | (x & 0x7f) as u32)
+}
+
+/// Walks the frames of an ID3v2 tag at the start of `b`; returns the tag's total length.
+fn check_id3v2(b: &[u8], file_len: u64) -> Result<usize, String> {
+    let Some(header) = b.get(..10) else {
+        return Ok(0);
+    };
+    let major = header[3];
+    let tag_len = syncsafe(&header[6..10]) as usize;
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    let end = (10 + tag_len).min(b.len());
+    // Unsynchronised or extended-header tags are left to the decoder: their frames do not
+    // start where this walk expects.
+    if header[5] & 0xC0 != 0 {
+        return Ok(10 + tag_len + footer);
+    }
+    let (id_len, head_len) = if major == 2 { (3, 6) } else { (4, 10) };
+    let mut at = 10;
+    while at + head_len <= end {
+        let frame = &b[at..at + head_len];
+        if frame[0] == 0 {
+            break; // padding
+        }
+        let size = match major {
+            2 => u32::from_be_bytes([0, frame[3], frame[4], frame[5]]) as usize,
+            3 => u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]) as usize,
+            _ => syncsafe(&frame[id_len..id_len + 4]) as usize,
+        };
+        if size > tag_len || size as u64 > file_len {
+            return Err(format!(
+                "ID3v2 frame {} declares {size} bytes in a {tag_len}-byte tag of a {file_len}-byte file",
+                String::from_utf8_lossy(&frame[..id_len])
+            ));
+        }
+        at += head_len + size;
+    }
+    Ok(10 + tag_len + footer)
+}
+
+/// Walks FLAC metadata blocks (`b` starts after `fLaC`).
+fn check_flac(b: &[u8]) -> Result<(), String> {
+    let mut at = 0usize;
+    loop {
+        let Some(&[flags, l0, l1, l2]) = b.get(at..at + 4) else {
+            return Ok(());
+        };
+        let len = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+        let kind = flags & 0x7f;
+        let Some(block) = b.get(at + 4..at + 4 + len) else {
+            return Ok(()); // beyond what is mapped or truncated: the decoder reports it
+        };
+        let too_long = |what: &str, n: u32| {
+            Err(format!(
+                "FLAC {what} declares {n} bytes in a {len}-byte block"
+            ))
+        };
+        match kind {
+            4 => {
+                // Vorbis comment: vendor string, count, then length-prefixed comments (LE).
+                let mut p = 0usize;
+                let vendor = le32(block, p).unwrap_or(0);
+                if vendor as usize > len {
+                    return too_long("vendor string", vendor);
+                }
+                p += 4 + vendor as usize;
+                let count = le32(block, p).unwrap_or(0);
+                p += 4;
+                for _ in 0..count {
+                    let Some(n) = le32(block, p) else { break };
+                    if n as usize > len {
+                        return too_long("comment", n);
+                    }
+                    p += 4 + n as usize;
+                }
+            }
+            6 => {
+                // Picture: type, MIME length + MIME, description length + text, 4 x u32, data length.
+                let mime = be32(block, 4).unwrap_or(0);
+                if mime as usize > len {
+                    return too_long("picture MIME type", mime);
+                }
+                let p = 8 + mime as usize;
+                let desc = be32(block, p).unwrap_or(0);
+                if desc as usize > len {
+                    return too_long("picture description", desc);
+                }
+                let data = be32(block, p + 4 + desc as usize + 16).unwrap_or(0);
+                if data as usize > len {
+                    return too_long("picture", data);
+                }
+            }
+            _ => {}
+        }
+        if flags & 0x80 != 0 {
+            return Ok(());
+        }
+        at += 4 + len;
+    }
+}
+
+/// Finds `stsz` boxes along moov/trak/mdia/minf/stbl and checks their sample sizes.
+fn check_mp4(b: &[u8], file_len: u64) -> Result<(), String> {
+    check_boxes(b, file_len, 0)
+}
+
+fn check_boxes(b: &[u8], file_len: u64, depth: usize) -> Result<(), String> {
+    let mut at = 0usize;
+    while let (Some(size32), Some(kind)) = (be32(b, at), b.get(at + 4..at + 8)) {
+        let (header, size) = match size32 {
+            0 => (8, b.len() - at),
+            1 => match b.get(at + 8..at + 16) {
+                Some(s) => (
+                    16,
+                    u64::from_be_bytes(s.try_into().unwrap_or_default()) as usize,
+                ),
+                None => return Ok(()),
+            },
+            n => (8, n as usize),
+        };
+        if size < header {
+            return Ok(()); // malformed: the demuxer will say so without allocating
+        }
+        let body = &b[(at + header).min(b.len())..(at.saturating_add(size)).min(b.len())];
+        match kind {
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" if depth < 6 => {
+                check_boxes(body, file_len, depth + 1)?
+            }
+            b"stsz" => {
+                let fixed = be32(body, 4).unwrap_or(0) as u64;
+                if fixed > file_len {
+                    return Err(format!(
+                        "MP4 sample size {fixed} exceeds the {file_len}-byte file"
+                    ));
+                }
+                if fixed == 0 {
+                    let count = be32(body, 8).unwrap_or(0) as usize;
+                    for i in 0..count {
+                        let Some(n) = be32(body, 12 + 4 * i) else {
+                            break;
+                        };
+                        if n as u64 > file_len {
+                            return Err(format!(
+                                "MP4 sample {i} declares {n} bytes in a {file_len}-byte file"
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        at = at.saturating_add(size);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_an_id3_frame_longer_than_its_tag() {
+        let mut f = b"ID3\x03\x00\x00\x00\x00\x01\x00".to_vec(); // 128-byte tag
+        f.extend(b"TIT2\xff\xff\xff\xff\x00\x00");
+        f.resize(200, 0);
+        assert!(check(&f, 200).unwrap_err().contains("TIT2"));
+        let mut ok = b"ID3\x03\x00\x00\x00\x00\x01\x00".to_vec();
+        ok.extend(b"TIT2\x00\x00\x00\x05\x00\x00\x00abcd");
+        ok.resize(200, 0);
+        assert_eq!(check(&ok, 200), Ok(()));
+    }
+
+    #[test]
+    fn rejects_a_flac_comment_longer_than_its_block() {
+        let mut f = b"fLaC\x84\x00\x00\x10".to_vec(); // last block, Vorbis comment, 16 bytes
+        f.extend(&0u32.to_le_bytes()); // vendor ""
+        f.extend(&1u32.to_le_bytes()); // one comment
+        f.extend(&u32::MAX.to_le_bytes());
+        f.extend(&[0u8; 4]);
+        assert!(check(&f, f.len() as u64).unwrap_err().contains("comment"));
+    }
+
+    #[test]
+    fn rejects_an_mp4_sample_larger_than_the_file() {
+        let boxed = |kind: &[u8], body: &[u8]| {
+            let mut v = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+            v.extend(kind);
+            v.extend(body);
+            v
+        };
+        let mut stsz = vec![0u8; 4];
+        stsz.extend(0u32.to_be_bytes());
+        stsz.extend(1u32.to_be_bytes());
+        stsz.extend(u32::MAX.to_be_bytes());
+        let tree = boxed(
+            b"moov",
+            &boxed(
+                b"trak",
+                &boxed(
+                    b"mdia",
+                    &boxed(b"minf", &boxed(b"stbl", &boxed(b"stsz", &stsz))),
+                ),
+            ),
+        );
+        let mut f = boxed(b"ftyp", b"M4A \x00\x00\x00\x00");
+        f.extend(tree);
+        assert!(check(&f, f.len() as u64)
+            .unwrap_err()
+            .contains("MP4 sample"));
+    }
+}
