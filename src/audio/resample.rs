@@ -83,27 +83,49 @@ impl HalfBand {
         let centre = HALFBAND_TAPS / 2 - 1;
         let half = centre / 2;
         // The last output's window ends at 2 * (outputs - 1) + HALFBAND_TAPS = 2 * (outputs + centre).
-        self.evens.clear();
-        self.odds.clear();
-        for pair in self.history[..2 * (outputs + centre)].chunks_exact(2) {
-            self.evens.push(pair[0]);
-            self.odds.push(pair[1]);
+        let pairs = outputs + centre;
+        self.evens.resize(pairs, 0.0);
+        self.odds.resize(pairs, 0.0);
+        let x = &self.history[..2 * pairs];
+        for ((e, o), pair) in self.evens.iter_mut().zip(self.odds.iter_mut()).zip(x.chunks_exact(2)) {
+            *e = pair[0];
+            *o = pair[1];
         }
+        // Eight outputs at a time, every tap summed in registers before one store.
+        const LANES: usize = 8;
+        let (evens, odds) = (&self.evens[..], &self.odds[..]);
         let base = out.len();
-        // Output k's centre, history sample 2 (half + k) + 1, is odd sample half + k.
-        out.extend(
-            self.odds[half..half + outputs]
-                .iter()
-                .map(|&v| v * self.centre),
-        );
+        out.resize(base + outputs, 0.0);
         let y = &mut out[base..];
-        for (j, &coef) in self.coefs.iter().enumerate() {
-            // Tap pair j: samples c + 2k -/+ (2j + 1) = even samples k + half - j, k + half + 1 + j.
-            let left = &self.evens[half - j..half - j + outputs];
-            let right = &self.evens[half + 1 + j..half + 1 + j + outputs];
-            for ((yk, &a), &b) in y.iter_mut().zip(left).zip(right) {
-                *yk += coef * (a + b);
+        let mut k = 0;
+        while k < outputs {
+            let n = LANES.min(outputs - k);
+            if n == LANES {
+                let mut acc = [0.0f32; LANES];
+                let centres: &[f32; LANES] = odds[half + k..half + k + LANES].try_into().expect("8 lanes");
+                for l in 0..LANES {
+                    acc[l] = centres[l] * self.centre;
+                }
+                for (j, &coef) in self.coefs.iter().enumerate() {
+                    // Tap pair j: samples c + 2k -/+ (2j + 1) = even samples k + half - j and
+                    // k + half + 1 + j.
+                    let left: &[f32; LANES] = evens[k + half - j..k + half - j + LANES].try_into().expect("8 lanes");
+                    let right: &[f32; LANES] = evens[k + half + 1 + j..k + half + 1 + j + LANES].try_into().expect("8 lanes");
+                    for l in 0..LANES {
+                        acc[l] += coef * (left[l] + right[l]);
+                    }
+                }
+                let dst: &mut [f32; LANES] = (&mut y[k..k + LANES]).try_into().expect("8 lanes");
+                *dst = acc;
+            } else {
+                for (i, yi) in y.iter_mut().enumerate().skip(k) {
+                    *yi = odds[half + i] * self.centre;
+                    for (j, &coef) in self.coefs.iter().enumerate() {
+                        *yi += coef * (evens[i + half - j] + evens[i + half + 1 + j]);
+                    }
+                }
             }
+            k += n;
         }
         self.history.drain(..2 * outputs);
     }
