@@ -87,7 +87,12 @@ impl HalfBand {
         self.evens.resize(pairs, 0.0);
         self.odds.resize(pairs, 0.0);
         let x = &self.history[..2 * pairs];
-        for ((e, o), pair) in self.evens.iter_mut().zip(self.odds.iter_mut()).zip(x.chunks_exact(2)) {
+        for ((e, o), pair) in self
+            .evens
+            .iter_mut()
+            .zip(self.odds.iter_mut())
+            .zip(x.chunks_exact(2))
+        {
             *e = pair[0];
             *o = pair[1];
         }
@@ -102,15 +107,21 @@ impl HalfBand {
             let n = LANES.min(outputs - k);
             if n == LANES {
                 let mut acc = [0.0f32; LANES];
-                let centres: &[f32; LANES] = odds[half + k..half + k + LANES].try_into().expect("8 lanes");
+                let centres: &[f32; LANES] = odds[half + k..half + k + LANES]
+                    .try_into()
+                    .expect("8 lanes");
                 for l in 0..LANES {
                     acc[l] = centres[l] * self.centre;
                 }
                 for (j, &coef) in self.coefs.iter().enumerate() {
                     // Tap pair j: samples c + 2k -/+ (2j + 1) = even samples k + half - j and
                     // k + half + 1 + j.
-                    let left: &[f32; LANES] = evens[k + half - j..k + half - j + LANES].try_into().expect("8 lanes");
-                    let right: &[f32; LANES] = evens[k + half + 1 + j..k + half + 1 + j + LANES].try_into().expect("8 lanes");
+                    let left: &[f32; LANES] = evens[k + half - j..k + half - j + LANES]
+                        .try_into()
+                        .expect("8 lanes");
+                    let right: &[f32; LANES] = evens[k + half + 1 + j..k + half + 1 + j + LANES]
+                        .try_into()
+                        .expect("8 lanes");
                     for l in 0..LANES {
                         acc[l] += coef * (left[l] + right[l]);
                     }

@@ -17,8 +17,11 @@
 //!
 //! The cue weights were fitted on generated corpora of three seeds and kept round.
 
-/// Onset STFT size and hop at the analysis rate.
-pub const FRAME: usize = 1024;
+/// Onset STFT size and hop at the analysis rate: 23 ms frames, 43 per second (the common
+/// 1024/1024-at-44.1-kHz onset front end). A 1024-point frame got one clip more right on
+/// one of three generated corpora (Accuracy1 0.85/0.78/0.80 against 0.85/0.75/0.80) for 9 %
+/// more total analysis time.
+pub const FRAME: usize = 512;
 pub const HOP: usize = 512;
 const BANDS: usize = 36;
 /// Bands below this index (~2.6 kHz) make the kick-and-snare envelope.
@@ -114,7 +117,7 @@ impl Rhythm {
             .zip(self.prev_log.iter_mut())
             .enumerate()
         {
-            // 1e-3 is ~78 dB below a full-scale sine's bin power at this size: a floor that
+            // 1e-3 is ~72 dB below a full-scale sine's bin power at this size: a floor that
             // keeps dither and silence from producing flux.
             let l = fast_ln(e + 1e-3);
             if self.have_prev {
