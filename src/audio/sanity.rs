@@ -12,7 +12,9 @@
 //! - ID3v2 frames longer than the tag or the file that holds them (MP3 and anything starting
 //!   with `ID3`);
 //! - FLAC metadata: Vorbis comment and picture lengths longer than their block;
-//! - MP4 `stsz` sample sizes larger than the whole file.
+//! - MP4 `stsz` sample sizes larger than the whole file;
+//! - Ogg Vorbis / Opus comment lengths longer than the comment packet (the same allocation as
+//!   FLAC's, through the Ogg demuxer; found by hand after the fuzzer showed the FLAC one).
 //!
 //! Other containers may hide similar fields; per-file process isolation in the pipeline is
 //! the complete defence, this is the cheap first one.
@@ -29,6 +31,9 @@ pub fn check(head: &[u8], file_len: u64) -> Result<(), String> {
     }
     if head.get(4..8) == Some(b"ftyp") {
         check_mp4(head, file_len)?;
+    }
+    if head.starts_with(b"OggS") {
+        check_ogg(head)?;
     }
     Ok(())
 }
@@ -83,6 +88,80 @@ fn check_id3v2(b: &[u8], file_len: u64) -> Result<usize, String> {
     Ok(10 + tag_len + footer)
 }
 
+/// Vorbis-comment structure (vendor string, count, length-prefixed comments, lengths in
+/// little-endian) inside a block or packet of `len` bytes: no length may exceed the block.
+fn check_comments(block: &[u8], what: &str) -> Result<(), String> {
+    let len = block.len();
+    let too_long = |field: &str, n: u32| {
+        Err(format!(
+            "{what} {field} declares {n} bytes in a {len}-byte block"
+        ))
+    };
+    let mut p = 0usize;
+    let vendor = le32(block, p).unwrap_or(0);
+    if vendor as usize > len {
+        return too_long("vendor string", vendor);
+    }
+    p += 4 + vendor as usize;
+    let count = le32(block, p).unwrap_or(0);
+    p += 4;
+    for _ in 0..count {
+        let Some(n) = le32(block, p) else { break };
+        if n as usize > len {
+            return too_long("comment", n);
+        }
+        p += 4 + n as usize;
+    }
+    Ok(())
+}
+
+/// Reassembles the first packets of the first Ogg logical stream (at most 1 MiB of them) and
+/// checks a Vorbis or Opus comment packet among them.
+fn check_ogg(b: &[u8]) -> Result<(), String> {
+    const MAX_PACKET: usize = 1 << 20;
+    let mut packet: Vec<u8> = Vec::new();
+    let mut serial = None;
+    let mut packets_seen = 0;
+    let mut at = 0usize;
+    while packets_seen < 3 && b.get(at..at + 4) == Some(b"OggS") {
+        let Some(&nseg) = b.get(at + 26) else {
+            return Ok(());
+        };
+        let Some(segments) = b.get(at + 27..at + 27 + nseg as usize) else {
+            return Ok(());
+        };
+        let page_serial = le32(b, at + 14);
+        let mut data = at + 27 + nseg as usize;
+        let page_end = data + segments.iter().map(|&s| s as usize).sum::<usize>();
+        if serial.is_none() {
+            serial = page_serial;
+        }
+        if page_serial == serial {
+            for &seg in segments {
+                let Some(bytes) = b.get(data..data + seg as usize) else {
+                    return Ok(());
+                };
+                if packet.len() + bytes.len() > MAX_PACKET {
+                    return Ok(()); // a huge header packet is not ours to judge
+                }
+                packet.extend_from_slice(bytes);
+                data += seg as usize;
+                if seg < 255 {
+                    if let Some(rest) = packet.strip_prefix(b"\x03vorbis") {
+                        check_comments(rest, "Ogg Vorbis")?;
+                    } else if let Some(rest) = packet.strip_prefix(b"OpusTags") {
+                        check_comments(rest, "Ogg Opus")?;
+                    }
+                    packet.clear();
+                    packets_seen += 1;
+                }
+            }
+        }
+        at = page_end;
+    }
+    Ok(())
+}
+
 /// Walks FLAC metadata blocks (`b` starts after `fLaC`).
 fn check_flac(b: &[u8]) -> Result<(), String> {
     let mut at = 0usize;
@@ -101,24 +180,7 @@ fn check_flac(b: &[u8]) -> Result<(), String> {
             ))
         };
         match kind {
-            4 => {
-                // Vorbis comment: vendor string, count, then length-prefixed comments (LE).
-                let mut p = 0usize;
-                let vendor = le32(block, p).unwrap_or(0);
-                if vendor as usize > len {
-                    return too_long("vendor string", vendor);
-                }
-                p += 4 + vendor as usize;
-                let count = le32(block, p).unwrap_or(0);
-                p += 4;
-                for _ in 0..count {
-                    let Some(n) = le32(block, p) else { break };
-                    if n as usize > len {
-                        return too_long("comment", n);
-                    }
-                    p += 4 + n as usize;
-                }
-            }
+            4 => check_comments(block, "FLAC")?,
             6 => {
                 // Picture: type, MIME length + MIME, description length + text, 4 x u32, data length.
                 let mime = be32(block, 4).unwrap_or(0);
@@ -223,6 +285,24 @@ mod tests {
         f.extend(&u32::MAX.to_le_bytes());
         f.extend(&[0u8; 4]);
         assert!(check(&f, f.len() as u64).unwrap_err().contains("comment"));
+    }
+
+    #[test]
+    fn rejects_an_ogg_comment_longer_than_its_packet() {
+        let mut packet = b"\x03vorbis".to_vec();
+        packet.extend(&0u32.to_le_bytes());
+        packet.extend(&1u32.to_le_bytes());
+        packet.extend(&u32::MAX.to_le_bytes());
+        let mut page = b"OggS\x00\x00".to_vec();
+        page.extend(&[0u8; 8]); // granule
+        page.extend(&7u32.to_le_bytes()); // serial
+        page.extend(&[0u8; 8]); // sequence, CRC (not checked here)
+        page.push(1);
+        page.push(packet.len() as u8);
+        page.extend(&packet);
+        assert!(check(&page, page.len() as u64)
+            .unwrap_err()
+            .contains("Ogg Vorbis comment"));
     }
 
     #[test]
