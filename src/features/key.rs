@@ -65,8 +65,11 @@ pub struct KeyDetector {
     frame_chroma: [f32; 12],
     /// The previous frame's chroma, unit length (zero before the first voiced frame).
     prev_unit: [f32; 12],
-    /// 1 - cosine similarity of consecutive frames' chroma, one value per frame.
+    /// 1 - cosine similarity of consecutive frames' chroma, one value per frame ...
     novelty: Vec<f32>,
+    /// ... and the smaller chroma magnitude of the two frames compared.
+    strength: Vec<f32>,
+    prev_norm: f32,
 }
 
 impl Default for KeyDetector {
@@ -102,6 +105,8 @@ impl KeyDetector {
             frame_chroma: [0.0; 12],
             prev_unit: [0.0; 12],
             novelty: Vec::with_capacity(16 * 1024),
+            strength: Vec::with_capacity(16 * 1024),
+            prev_norm: 0.0,
         }
     }
 
@@ -113,16 +118,37 @@ impl KeyDetector {
         self.chroma = [0.0; 12];
         self.prev_unit = [0.0; 12];
         self.novelty.clear();
+        self.strength.clear();
+        self.prev_norm = 0.0;
     }
 
-    /// Frames per second of [`KeyDetector::novelty`].
+    /// Frames per second of [`KeyDetector::harmonic_change`].
     pub fn frame_rate() -> f64 {
         RATE / HOP as f64
     }
 
     /// Harmonic change per frame: high where the chord changes.
-    pub fn novelty(&self) -> &[f32] {
+    pub fn harmonic_change(&self) -> &[f32] {
         &self.novelty
+    }
+
+    /// How much the harmony moves, on average per frame, counting each change in proportion
+    /// to the pitched sound around it (against the track's mean): about 0.03-0.15 for music
+    /// with chord changes, near 0 for drums alone, whose tails and gaps make changes of noise.
+    pub fn harmonic_activity(&self) -> f64 {
+        let voiced = self.strength.iter().filter(|&&e| e > 0.0);
+        let (sum, count) = voiced.fold((0.0f64, 0usize), |(s, n), &e| (s + e as f64, n + 1));
+        if count == 0 || self.novelty.is_empty() {
+            return 0.0;
+        }
+        let mean = sum / count as f64;
+        let weighted: f64 = self
+            .novelty
+            .iter()
+            .zip(&self.strength)
+            .map(|(&n, &e)| n as f64 * (e as f64 / mean).min(1.0))
+            .sum();
+        weighted / self.novelty.len() as f64
     }
 
     pub fn push(&mut self, samples: &[f32]) {
@@ -140,6 +166,8 @@ impl KeyDetector {
             resampled,
             prev_unit,
             novelty,
+            strength,
+            prev_norm,
             ..
         } = self;
         framer.push(resampled, |frame| {
@@ -159,7 +187,9 @@ impl KeyDetector {
             } else {
                 0.0
             });
+            strength.push(norm.min(*prev_norm));
             *prev_unit = unit;
+            *prev_norm = norm;
         });
     }
 

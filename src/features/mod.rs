@@ -124,11 +124,12 @@ impl FeatureExtractor {
     /// Ends the track. `duration_s` is the decoded length at the source rate.
     pub fn finish(&mut self, duration_s: f64) -> Features {
         let silent = self.loudness.rms_db().is_none();
-        let rhythm = self.rhythm.finish(
-            duration_s,
-            self.key.novelty(),
-            key::KeyDetector::frame_rate(),
-        );
+        let harmony = rhythm::Harmony {
+            change: self.key.harmonic_change(),
+            frame_rate: key::KeyDetector::frame_rate(),
+            activity: self.key.harmonic_activity(),
+        };
+        let rhythm = self.rhythm.finish(duration_s, &harmony);
         let key = if silent {
             None
         } else {
@@ -152,5 +153,94 @@ impl FeatureExtractor {
             zcr: self.spectral.zcr(),
             spectral_centroid: self.spectral.centroid_hz(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{song, SongSpec};
+
+    fn analyse(mono: &[f32]) -> Features {
+        let mut fx = FeatureExtractor::new();
+        fx.begin(ANALYSIS_RATE, &[Speaker::Front]);
+        for block in mono.chunks(1152) {
+            fx.push(&[block], block);
+        }
+        fx.finish(mono.len() as f64 / ANALYSIS_RATE as f64)
+    }
+
+    /// A click every beat: a 5 ms burst of decaying 2 kHz tone.
+    fn clicks(bpm: f64, seconds: f64) -> Vec<f32> {
+        let rate = ANALYSIS_RATE as f64;
+        let mut x = vec![0.0f32; (seconds * rate) as usize];
+        let mut t = 0.0;
+        while t < seconds {
+            let start = (t * rate) as usize;
+            for i in 0..(0.005 * rate) as usize {
+                if let Some(v) = x.get_mut(start + i) {
+                    let s = i as f64 / rate;
+                    *v = (0.8
+                        * (2.0 * std::f64::consts::PI * 2000.0 * s).sin()
+                        * (-s * 800.0).exp()) as f32;
+                }
+            }
+            t += 60.0 / bpm;
+        }
+        x
+    }
+
+    /// Regression: a bare click track has no harmony; the noise between clicks once posed as
+    /// chord changes and halved 100 BPM.
+    #[test]
+    fn click_tracks_at_several_tempos() {
+        for bpm in [70.0, 100.0, 128.0, 160.0] {
+            let f = analyse(&clicks(bpm, 30.0));
+            let got = f.bpm.unwrap();
+            assert!((got - bpm).abs() <= 0.04 * bpm, "{bpm}: {got}");
+            assert!(
+                f.bpm_confidence.unwrap() > 0.5,
+                "{bpm}: {:?}",
+                f.bpm_confidence
+            );
+            let rate = f.onset_rate.unwrap();
+            assert!(
+                (rate - bpm / 60.0).abs() < 0.25 * bpm / 60.0,
+                "{bpm}: onset rate {rate}"
+            );
+        }
+    }
+
+    #[test]
+    fn songs_with_drums_and_chords_get_tempo_and_key() {
+        for (bpm, tonic, minor) in [(95.0, 7, false), (110.0, 9, true), (140.0, 4, true)] {
+            let spec = SongSpec {
+                bpm,
+                tonic,
+                minor,
+                seconds: 30.0,
+            };
+            let f = analyse(&song(&spec, ANALYSIS_RATE));
+            let got = f.bpm.unwrap();
+            assert!((got - bpm).abs() <= 0.04 * bpm, "{bpm}: {got}");
+            assert_eq!(f.key, Some(key::KEY_NAMES[tonic as usize]), "{spec:?}");
+            assert_eq!(
+                f.scale,
+                Some(if minor { "minor" } else { "major" }),
+                "{spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn silence_and_short_clips_get_no_tempo_or_key() {
+        let silence = analyse(&vec![0.0; ANALYSIS_RATE as usize * 10]);
+        assert_eq!(
+            (silence.bpm, silence.key, silence.loudness_lufs),
+            (None, None, None)
+        );
+        let short = analyse(&clicks(120.0, 1.0));
+        assert_eq!((short.bpm, short.key), (None, None));
+        assert!(short.loudness_rms_db.is_some());
     }
 }
