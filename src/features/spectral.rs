@@ -57,17 +57,15 @@ impl Spectral {
         if self.samples == 0 {
             self.last_sign = first >= 0.0; // the first sample has no predecessor
         }
-        let mut last = self.last_sign;
-        let mut crossings = 0u64;
-        let mut sound = false;
-        for &v in samples {
-            let sign = v >= 0.0;
-            crossings += (sign != last) as u64;
-            last = sign;
-            sound |= v != 0.0;
-        }
-        self.crossings += crossings;
-        self.last_sign = last;
+        // Pairwise over the block (vectorises), plus the pair across the block boundary.
+        let inside = samples
+            .windows(2)
+            .map(|w| ((w[0] >= 0.0) != (w[1] >= 0.0)) as u32)
+            .sum::<u32>() as u64;
+        let across = ((first >= 0.0) != self.last_sign) as u64;
+        let sound = samples.iter().any(|&v| v != 0.0);
+        self.crossings += inside + across;
+        self.last_sign = samples[samples.len() - 1] >= 0.0;
         self.samples += samples.len() as u64;
         self.sound |= sound;
     }
