@@ -194,14 +194,7 @@ fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         );
         let path = dir.join(&name);
         if !path.exists() {
-            let mono = synth::song(&spec, rate);
-            synth::write_wav(
-                &path,
-                rate,
-                channels,
-                &synth::interleave(&mono, channels),
-                format,
-            )?;
+            synth::write_song(&path, &spec, rate, channels, format)?;
         }
         let a = analyzer.analyze(&path)?;
         let f = &a.features;

@@ -172,6 +172,18 @@ pub fn write_wav(
     w.flush()
 }
 
+/// Generates `spec` at `rate` and writes it as a WAV file with `channels` identical channels.
+pub fn write_song(
+    path: &Path,
+    spec: &SongSpec,
+    rate: u32,
+    channels: u16,
+    format: WavFormat,
+) -> io::Result<()> {
+    let mono = song(spec, rate);
+    write_wav(path, rate, channels, &interleave(&mono, channels), format)
+}
+
 /// Interleaves a mono signal into `channels` identical channels.
 pub fn interleave(mono: &[f32], channels: u16) -> Vec<f32> {
     mono.iter()

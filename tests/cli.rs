@@ -60,15 +60,7 @@ fn write_song(
     fmt: WavFormat,
 ) -> PathBuf {
     let path = dir.join(name);
-    let mono = synth::song(&spec, rate);
-    synth::write_wav(
-        &path,
-        rate,
-        channels,
-        &synth::interleave(&mono, channels),
-        fmt,
-    )
-    .unwrap();
+    synth::write_song(&path, &spec, rate, channels, fmt).unwrap();
     path
 }
 
