@@ -19,23 +19,52 @@
 //! Other containers may hide similar fields; per-file process isolation in the pipeline is
 //! the complete defence, this is the cheap first one.
 
+/// How far symphonia's probe searches for a format marker, from the start of the file or the
+/// end of a metadata tag.
+const PROBE_LIMIT: usize = 1 << 20;
+
 /// Checks the declared lengths in `head`, the file's bytes (or a prefix of them), against
 /// `file_len`, the whole file's length.
+///
+/// Walks the bytes the way symphonia's probe does: skip junk up to the first marker it knows,
+/// read any ID3v2 tag there and search again after it, and check the container it lands on.
+/// A check only at offset 0 would let a few junk bytes or a second tag carry the same header
+/// past it.
 pub fn check(head: &[u8], file_len: u64) -> Result<(), String> {
-    let mut at = 0usize;
-    if head.starts_with(b"ID3") {
-        at = check_id3v2(head, file_len)?;
+    let mut from = 0usize;
+    loop {
+        let Some(at) = next_marker(head, from) else {
+            return Ok(());
+        };
+        let rest = &head[at..];
+        if rest.starts_with(b"ID3") {
+            from = at + check_id3v2(rest, file_len)?.max(1);
+        } else if let Some(blocks) = rest.strip_prefix(b"fLaC") {
+            return check_flac(blocks);
+        } else if rest.starts_with(b"OggS") {
+            return check_ogg(rest);
+        } else if rest.starts_with(b"ftyp") {
+            return check_mp4(&head[at.saturating_sub(4)..], file_len);
+        } else {
+            return Ok(()); // WAV, AIFF, MPEG audio or ADTS: nothing of these is checked
+        }
     }
-    if head.get(at..at + 4) == Some(b"fLaC") {
-        check_flac(&head[at + 4..])?;
-    }
-    if head.get(4..8) == Some(b"ftyp") {
-        check_mp4(head, file_len)?;
-    }
-    if head.starts_with(b"OggS") {
-        check_ogg(head)?;
-    }
-    Ok(())
+}
+
+/// The offset of the first marker symphonia's probe would stop at, searching from `from`.
+fn next_marker(b: &[u8], from: usize) -> Option<usize> {
+    let end = b.len().min(from.saturating_add(PROBE_LIMIT));
+    (from..end).find(|&p| {
+        let w = &b[p..];
+        w.starts_with(b"ID3")
+            || w.starts_with(b"fLaC")
+            || w.starts_with(b"OggS")
+            || w.starts_with(b"ftyp")
+            || w.starts_with(b"RIFF")
+            || w.starts_with(b"FORM")
+            // MPEG audio layers 1-3 and ADTS AAC frame syncs, as symphonia registers them.
+            || matches!(w, [0xff, 0xe2..=0xe7 | 0xf1..=0xf7 | 0xfa..=0xff, ..])
+    })
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -332,5 +361,31 @@ mod tests {
         assert!(check(&f, f.len() as u64)
             .unwrap_err()
             .contains("MP4 sample"));
+    }
+
+    #[test]
+    fn finds_headers_where_the_probe_does() {
+        let mut flac = b"fLaC\x84\x00\x00\x10".to_vec();
+        flac.extend(&0u32.to_le_bytes());
+        flac.extend(&1u32.to_le_bytes());
+        flac.extend(&u32::MAX.to_le_bytes());
+        flac.extend(&[0u8; 4]);
+        // After junk bytes.
+        let mut junk = b"junk junk".to_vec();
+        junk.extend(&flac);
+        assert!(check(&junk, junk.len() as u64).is_err());
+        // After an ID3 tag and junk.
+        let mut tagged = b"ID3\x03\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00xx".to_vec();
+        tagged.extend(&flac);
+        assert!(check(&tagged, tagged.len() as u64).is_err());
+        // In a second ID3 tag after a clean first one.
+        let mut two = b"ID3\x03\x00\x00\x00\x00\x00\x04\x00\x00\x00\x00".to_vec();
+        two.extend(b"ID3\x03\x00\x00\x00\x00\x01\x00TIT2\xff\xff\xff\xff\x00\x00");
+        two.resize(300, 0);
+        assert!(check(&two, 300).unwrap_err().contains("TIT2"));
+        // Behind an MPEG frame sync the probe stops: later bytes are audio, not headers.
+        let mut mp3 = b"\xff\xfb\x90\x00".to_vec();
+        mp3.extend(&flac);
+        assert_eq!(check(&mp3, mp3.len() as u64), Ok(()));
     }
 }
