@@ -29,6 +29,24 @@ pub enum AnalysisError {
     Panic(String),
 }
 
+/// Bumped whenever a change to decoding or features changes what is measured: stored rows
+/// from an older version are analysed again.
+pub const ANALYSIS_VERSION: i64 = 1;
+
+impl AnalysisError {
+    /// The class of failure, for counting and for deciding whether a retry can help:
+    /// `io` (could not read), `unsupported` (not audio we decode), `corrupt` (damaged audio),
+    /// `crash` (a bug met on the way).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnalysisError::Decode(DecodeError::Open(_) | DecodeError::Read(_)) => "io",
+            AnalysisError::Decode(DecodeError::Empty(_) | DecodeError::Corrupt(..)) => "corrupt",
+            AnalysisError::Decode(_) => "unsupported",
+            AnalysisError::Panic(_) => "crash",
+        }
+    }
+}
+
 /// A worker's analysis engine: every buffer is allocated here once and reused per track.
 pub struct Analyzer {
     decoder: Decoder,

@@ -10,14 +10,30 @@
 //! - [`analysis`]: one path in, one [`analysis::Analysis`] out, with per-file error and panic
 //!   isolation; one [`analysis::Analyzer`] per worker owns every buffer.
 //! - [`report`]: how an analysis is shown to a person or a script (`inspect`).
-//! - [`bench`]: the corpus benchmark: speed against decode-only, memory, accuracy.
+//! - [`library`]: walking the music folders; content fingerprints that follow moved files.
+//! - [`store`]: the SQLite database: schema, migrations, batched writes, queries.
+//! - [`pipeline`]: the whole-library run: scanner, bounded queue, worker processes, batch
+//!   writer; resumable, interruptible, memory-aware.
+//! - [`config`]: flags, the TOML config file and machine-derived defaults.
+//! - [`cli`]: the command's library workflow glue: signals, summaries, `Failed_Files.m3u`.
+//! - [`bench`]: the corpus benchmarks: per-file speed against decode-only, memory, accuracy;
+//!   and the whole-library table.
+//! - [`demo`]: a generated library with known answers, run through the whole job.
 //! - [`synth`]: known-answer signals (click tracks, chords, sines) and a WAV writer, for the
 //!   demo library and the tests.
+//! - [`usage`]: this process's CPU time and peak memory, from the kernel.
 
 pub mod analysis;
 pub mod audio;
 pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod features;
+pub mod library;
 pub mod metadata;
+pub mod pipeline;
 pub mod report;
+pub mod store;
 pub mod synth;
+pub mod usage;

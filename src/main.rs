@@ -6,20 +6,65 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::sync::atomic::Ordering;
+
 use playlista::analysis::Analyzer;
-use playlista::features::key::KEY_NAMES;
+use playlista::pipeline::{self, Work};
 use playlista::report::InspectLine;
-use playlista::synth::{self, SongSpec, WavFormat};
+use playlista::store::Store;
+use playlista::{cli, config};
 
 #[derive(Parser)]
 #[command(
     name = "playlista",
     version,
-    about = "Turns a music library into playlists"
+    about = "Turns a music library into playlists",
+    long_about = "Turns a music library into playlists.\n\n\
+        With no mode flag: analyse what changed in the library, then update the playlists (-u).\n\
+        Settings come from flags, then the config file (--config, else \
+        $XDG_CONFIG_HOME/playlista/config.toml, else /etc/playlista/config.toml).",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    modes: Modes,
+    #[command(flatten)]
+    settings: config::Flags,
+    /// The config file (TOML; keys are the long flag names).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With --status: one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The original tool's modes.
+#[derive(clap::Args, Debug, Default)]
+struct Modes {
+    /// Analyse new and changed files (incremental; resumes an interrupted run).
+    #[arg(short = 'a', long)]
+    analyze: bool,
+    /// Only generate playlists from what is stored.
+    #[arg(short = 'g', long = "generate_only", alias = "generate-only")]
+    generate_only: bool,
+    /// Analyse what changed, then update the playlists.
+    #[arg(short = 'u', long)]
+    update: bool,
+    /// Retry files that failed (each retry gets twice the time limit; at most 3 attempts).
+    #[arg(long)]
+    failed: bool,
+    /// Analyse every file again, whatever is stored.
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Analyse, then retry what failed, then generate playlists.
+    #[arg(long)]
+    pipeline: bool,
+    /// Show what the database holds: tracks, analysed, failed by reason, pending, by format,
+    /// and the last run's throughput.
+    #[arg(long)]
+    status: bool,
 }
 
 #[derive(Subcommand)]
@@ -32,35 +77,51 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Benchmark analysis speed, memory and accuracy over a corpus built by make-corpus.
+    /// Benchmark over a corpus built by make-corpus: per-file analysis speed, memory and
+    /// accuracy, or with --pipeline the whole-library table (files/hour, x realtime, peak RSS).
     Bench {
         /// The corpus folder (holds synthetic/, edge/, real/ and truth.csv).
         corpus: PathBuf,
-        /// Timed runs per file; the median counts.
+        /// Timed runs per file (or per pipeline row); the median counts.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
         /// Only files whose path contains this text.
         #[arg(long)]
         only: Option<String>,
+        /// The whole-library benchmark: the original's performance table, measured.
+        #[arg(long)]
+        pipeline: bool,
     },
-    /// Build a small library of generated songs with known tempo and key, and analyse it.
+    /// Build a small library of generated songs with known tempo and key, analyse it as a
+    /// library and show what was found.
     Demo {
-        /// Where to write the demo library (default: a folder under the system temp dir).
+        /// Where to write the demo library and its database (default: under the temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// (internal) an analysis worker process: JSON requests on stdin, replies on stdout.
+    #[command(name = "__worker", hide = true)]
+    Worker,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect { json, files } => Ok(inspect(&files, json)),
-        Command::Bench {
+        Some(Command::Inspect { json, files }) => Ok(inspect(&files, json)),
+        Some(Command::Bench {
             corpus,
             repeat,
             only,
-        } => bench(&corpus, repeat, only.as_deref()),
-        Command::Demo { dir } => demo(dir),
+            pipeline,
+        }) => bench(&corpus, repeat, only.as_deref(), pipeline),
+        Some(Command::Demo { dir }) => playlista::demo::run(dir).map(|_| ExitCode::SUCCESS),
+        Some(Command::Worker) => {
+            let memory = std::env::var("PLAYLISTA_WORKER_MEMORY")
+                .ok()
+                .and_then(|v| v.parse().ok());
+            pipeline::worker::serve(memory).map(|_| ExitCode::SUCCESS)
+        }
+        None => library_run(&cli.modes, &cli.settings, cli.config.as_deref(), cli.json),
     };
     match result {
         Ok(code) => code,
@@ -69,6 +130,100 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The original tool's workflow over the whole library.
+fn library_run(
+    modes: &Modes,
+    flags: &config::Flags,
+    config_file: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = config::resolve(flags, config_file)?;
+    init_logging(&config.log_level)?;
+    if modes.status {
+        let store = Store::open(&config.db_path(), config.tuning)?;
+        let status = store.status()?;
+        if json {
+            println!("{}", serde_json::to_string(&status)?);
+        } else {
+            print!("{}", cli::status_text(&status, &config.db_path()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let any_mode = modes.analyze
+        || modes.generate_only
+        || modes.update
+        || modes.failed
+        || modes.force
+        || modes.pipeline;
+    let analyze = modes.analyze || modes.update || modes.force || modes.pipeline || !any_mode;
+    let retry = modes.failed || modes.pipeline;
+    let generate = modes.generate_only || modes.update || modes.pipeline || !any_mode;
+    let stop = cli::stop_on_signals();
+    let mut code = ExitCode::SUCCESS;
+    if analyze || retry {
+        if config.library.is_empty() {
+            anyhow::bail!(
+                "no music library given: use --library DIR or set library = \"DIR\" in the \
+                 config file"
+            );
+        }
+        tracing::info!(
+            "library {}; database {}; {} worker(s) ({}); batches of {}",
+            config
+                .library
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.db_path().display(),
+            config.workers,
+            config.workers_why,
+            config.batch_size
+        );
+    }
+    if analyze {
+        let work = if modes.force || config.no_cache {
+            Work::All
+        } else {
+            Work::Changed
+        };
+        let report = pipeline::run(&cli::pipeline_options(&config, work), stop)?;
+        eprintln!("{}", cli::report_text(&report));
+        if report.interrupted {
+            code = ExitCode::from(130);
+        }
+    }
+    if retry && !stop.load(Ordering::Relaxed) {
+        let report = pipeline::run(&cli::pipeline_options(&config, Work::Failed), stop)?;
+        eprintln!("retry of failed files: {}", cli::report_text(&report));
+    }
+    let store = Store::open(&config.db_path(), config.tuning)?;
+    let failed = cli::write_failed_list(&store, &config.output_dir)?;
+    if failed > 0 {
+        eprintln!(
+            "{failed} file(s) could not be analysed: see {}",
+            config.output_dir.join("Failed_Files.m3u").display()
+        );
+    }
+    if generate && !stop.load(Ordering::Relaxed) {
+        tracing::warn!("playlist generation is not built yet");
+    }
+    Ok(code)
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let level: tracing::Level = level.parse().map_err(|_| {
+        anyhow::anyhow!("--log_level {level:?}: use error, warn, info, debug or trace")
+    })?;
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    Ok(())
 }
 
 fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
@@ -95,141 +250,19 @@ fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
     }
 }
 
-fn bench(corpus: &Path, repeat: usize, only: Option<&str>) -> anyhow::Result<ExitCode> {
+fn bench(
+    corpus: &Path,
+    repeat: usize,
+    only: Option<&str>,
+    pipeline: bool,
+) -> anyhow::Result<ExitCode> {
     quiet_panics();
+    if pipeline {
+        print!("{}", playlista::bench::pipeline_table(corpus, repeat)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let results = playlista::bench::run(corpus, repeat, only)?;
     print!("{}", playlista::bench::render(&results));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The demo library: varied tempo, key, rate, channels and sample format.
-const DEMO: [(SongSpec, u32, u16, WavFormat); 6] = [
-    (
-        SongSpec {
-            bpm: 72.0,
-            tonic: 2,
-            minor: true,
-            seconds: 24.0,
-        },
-        44_100,
-        2,
-        WavFormat::Pcm16,
-    ),
-    (
-        SongSpec {
-            bpm: 95.0,
-            tonic: 7,
-            minor: false,
-            seconds: 24.0,
-        },
-        48_000,
-        2,
-        WavFormat::Pcm24,
-    ),
-    (
-        SongSpec {
-            bpm: 110.0,
-            tonic: 9,
-            minor: true,
-            seconds: 24.0,
-        },
-        22_050,
-        1,
-        WavFormat::Pcm16,
-    ),
-    (
-        SongSpec {
-            bpm: 124.0,
-            tonic: 0,
-            minor: false,
-            seconds: 24.0,
-        },
-        44_100,
-        2,
-        WavFormat::Float32,
-    ),
-    (
-        SongSpec {
-            bpm: 140.0,
-            tonic: 4,
-            minor: true,
-            seconds: 24.0,
-        },
-        96_000,
-        2,
-        WavFormat::Pcm24,
-    ),
-    (
-        SongSpec {
-            bpm: 165.0,
-            tonic: 10,
-            minor: false,
-            seconds: 24.0,
-        },
-        32_000,
-        1,
-        WavFormat::Pcm16,
-    ),
-];
-
-fn demo(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("playlista-demo"));
-    std::fs::create_dir_all(&dir)?;
-    println!("demo library: {}", dir.display());
-    let mut analyzer = Analyzer::new();
-    let mut right = (0, 0);
-    println!(
-        "{:<34} {:>9} {:>9}   {:>9} {:>9}  {:>6}",
-        "file", "true BPM", "measured", "true key", "measured", "LUFS"
-    );
-    for (spec, rate, channels, format) in DEMO {
-        let mode = if spec.minor { "minor" } else { "major" };
-        let name = format!(
-            "{:03}bpm_{}_{}_{}k_{}ch.wav",
-            spec.bpm as u32,
-            KEY_NAMES[spec.tonic as usize].replace('#', "s"),
-            mode,
-            rate / 1000,
-            channels
-        );
-        let path = dir.join(&name);
-        if !path.exists() {
-            synth::write_song(&path, &spec, rate, channels, format)?;
-        }
-        let a = analyzer.analyze(&path)?;
-        let f = &a.features;
-        let key_ok = f.key == Some(KEY_NAMES[spec.tonic as usize]) && f.scale == Some(mode);
-        let bpm_ok = f
-            .bpm
-            .is_some_and(|b| (b - spec.bpm).abs() <= 0.04 * spec.bpm);
-        right.0 += bpm_ok as usize;
-        right.1 += key_ok as usize;
-        println!(
-            "{:<34} {:>9.1} {:>9} {} {:>9} {:>9} {} {:>6}",
-            name,
-            spec.bpm,
-            f.bpm.map(|b| format!("{b:.1}")).unwrap_or("-".into()),
-            if bpm_ok { "✓" } else { "✗" },
-            format!("{} {}", KEY_NAMES[spec.tonic as usize], &mode[..3]),
-            format!(
-                "{} {}",
-                f.key.unwrap_or("-"),
-                f.scale.map(|s| &s[..3]).unwrap_or("")
-            ),
-            if key_ok { "✓" } else { "✗" },
-            f.loudness_lufs
-                .map(|l| format!("{l:.1}"))
-                .unwrap_or("-".into()),
-        );
-    }
-    println!(
-        "tempo right {}/{}, key right {}/{}",
-        right.0,
-        DEMO.len(),
-        right.1,
-        DEMO.len()
-    );
-    println!("try: playlista inspect --json {}/*.wav", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 

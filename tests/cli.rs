@@ -220,8 +220,16 @@ fn demo_builds_its_library_and_analyses_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    let wavs = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(wavs, 6);
+    let wavs = ["slow", "fast"]
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(dir.path().join("library").join(d))
+                .unwrap()
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(wavs, 24);
+    assert!(dir.path().join("state/playlista.db").is_file());
     let summary = text
         .lines()
         .find(|l| l.starts_with("tempo right"))
@@ -232,7 +240,7 @@ fn demo_builds_its_library_and_analyses_it() {
         .filter_map(|w| w.split('/').next()?.parse().ok())
         .collect();
     assert!(
-        right.len() == 2 && right[0] >= 4 && right[1] >= 4,
+        right.len() == 2 && right[0] >= 16 && right[1] >= 20,
         "{summary}"
     );
 }

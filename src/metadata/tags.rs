@@ -4,10 +4,10 @@
 //! 128 bytes of the file (ID3v1, which symphonia does not read). Out: [`Tags`], the seven fields
 //! playlists use. Earlier sources win: the first value seen for a field is kept.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use symphonia::core::meta::{MetadataRevision, StandardTagKey};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tags {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

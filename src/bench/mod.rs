@@ -10,12 +10,17 @@
 //! from the page cache) and timed `repeat` times; the median counts. Peak RSS per file comes
 //! from resetting the kernel's high-water mark (`/proc/self/clear_refs`) before each file.
 
+pub mod library;
+
+pub use library::pipeline_table;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::analysis::{Analysis, Analyzer};
 use crate::features::key::KEY_NAMES;
+use crate::usage;
 
 /// One row of `truth.csv`, the columns we score against.
 #[derive(Debug, Clone, Default)]
@@ -137,33 +142,6 @@ pub struct FileResult {
     pub truth: Option<Truth>,
 }
 
-fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// The process's peak resident set (VmHWM) in KiB since the last reset.
-pub fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// The audio files of a corpus, in a stable order.
 pub fn corpus_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -212,14 +190,14 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
         let mut outcome = Err(String::new());
         let mut peak = 0;
         for _ in 0..repeat.max(1) {
-            let t0 = thread_cpu_s();
+            let t0 = usage::cpu_s(usage::Clock::Thread);
             let _ = analyzer.decode_only(path);
-            decode_times.push(thread_cpu_s() - t0);
-            reset_peak_rss();
-            let t0 = thread_cpu_s();
+            decode_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+            usage::reset_peak_rss();
+            let t0 = usage::cpu_s(usage::Clock::Thread);
             outcome = analyzer.analyze(path).map_err(|e| e.to_string());
-            analysis_times.push(thread_cpu_s() - t0);
-            peak = peak.max(peak_rss_kb());
+            analysis_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+            peak = peak.max(usage::peak_rss_kb());
         }
         let format = t
             .as_ref()

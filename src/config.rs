@@ -1,0 +1,352 @@
+//! Settings: the original tool's flags, a TOML config file holding the same settings, and the
+//! defaults that follow from the machine (cores, free memory) and `--low_memory`.
+//!
+//! In: [`Flags`] (parsed by clap in `main`) and the config file. Out: a resolved [`Config`].
+//! Flags win over the file; the file wins over defaults. The file is `--config PATH`, else
+//! `$XDG_CONFIG_HOME/playlista/config.toml` (`~/.config/...`), else
+//! `/etc/playlista/config.toml` (the box), whichever exists first. Its keys are the flags'
+//! long names in snake case, e.g. `library = "/srv/music"`, `workers = 2`,
+//! `memory_limit = "512MB"`, `low_memory = true`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::pipeline::worker::Limits;
+use crate::store::Tuning;
+
+/// The settings a config file may hold, and the matching flags. `None`/`false`: not given.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Flags {
+    /// The music folder (read only: playlista never writes, moves or renames music). The
+    /// config file may list several: `library = ["/a", "/b"]`.
+    #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub library: Vec<PathBuf>,
+    /// Where playlists are written (default: the data dir's `playlists/`).
+    #[arg(long = "output_dir", alias = "output-dir", value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Where the database lives: DIR/playlista.db (default: $XDG_DATA_HOME/playlista).
+    #[arg(long = "cache_dir", alias = "cache-dir", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Analysis processes (default: from the cores and the free memory per --memory_limit).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Results per database transaction (and per PERF line).
+    #[arg(long = "batch_size", alias = "batch-size", value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// Memory per worker, e.g. 512MB or 2GB: chooses the worker count and caps each worker's
+    /// heap (a file that needs more fails alone).
+    #[arg(long = "memory_limit", alias = "memory-limit", value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// One worker, the smallest buffers and a small database cache (for 1 GB boxes).
+    #[arg(long = "low_memory", alias = "low-memory")]
+    #[serde(default)]
+    pub low_memory: bool,
+    /// The original's fast feature set (no embedding). Full mode arrives with the MusiCNN
+    /// model; until then every run is fast.
+    #[arg(long = "fast_mode", alias = "fast-mode")]
+    #[serde(default)]
+    pub fast_mode: bool,
+    /// Files above this size (MB) get a proportionally longer time limit.
+    #[arg(
+        long = "large_file_threshold",
+        alias = "large-file-threshold",
+        value_name = "MB"
+    )]
+    pub large_file_threshold: Option<u64>,
+    /// Time limit for analysing one file of normal size, in seconds (retries get more).
+    #[arg(long = "file_timeout", alias = "file-timeout", value_name = "SECONDS")]
+    pub file_timeout: Option<f64>,
+    /// Ignore stored results: analyse every file again (and skip cached look-ups).
+    #[arg(long = "no_cache", alias = "no-cache")]
+    #[serde(default)]
+    pub no_cache: bool,
+    /// error, warn, info, debug or trace.
+    #[arg(long = "log_level", alias = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Everything resolved: what a run uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub library: Vec<PathBuf>,
+    pub output_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub workers: usize,
+    /// How the worker count was chosen, for the log.
+    pub workers_why: String,
+    pub batch_size: usize,
+    pub queue_depth: usize,
+    pub low_memory: bool,
+    pub fast_mode: bool,
+    pub no_cache: bool,
+    pub large_file_bytes: u64,
+    pub file_timeout: Duration,
+    pub limits: Limits,
+    pub tuning: Tuning,
+    pub log_level: String,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn db_path(&self) -> PathBuf {
+        self.cache_dir.join("playlista.db")
+    }
+}
+
+/// Memory a worker is planned with when `--memory_limit` is not given: analysis itself needs
+/// ~15 MB; the rest is head-room for the system and the NAS's own services.
+const DEFAULT_WORKER_BUDGET: u64 = 128 << 20;
+/// Default heap cap of one worker process: far above any real file's need, far below what a
+/// hostile header can ask for.
+const DEFAULT_WORKER_HEAP_CAP: u64 = 1 << 30;
+
+/// Parses `2GB`, `512MB`, `512M`, `1.5G`, `100000K` or a plain byte count.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("not a size: {text:?} (try 512MB or 2GB)"))?;
+    let scale = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1u64,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => bail!("not a size: {text:?} (try 512MB or 2GB)"),
+    };
+    let bytes = value * scale as f64;
+    if !(bytes.is_finite() && bytes >= (1 << 20) as f64) {
+        bail!("{text:?} is too small for a worker (at least 1MB)");
+    }
+    Ok(bytes as u64)
+}
+
+/// The config file to read: the given one (must exist), else the first default that exists.
+fn config_path(given: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(p) = given {
+        if !p.is_file() {
+            bail!("config file {} does not exist", p.display());
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    let candidates = xdg
+        .map(|d| d.join("playlista/config.toml"))
+        .into_iter()
+        .chain([PathBuf::from("/etc/playlista/config.toml")]);
+    Ok(candidates.into_iter().find(|p| p.is_file()))
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("playlista")
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Chooses the worker count: the flag, or as many as there are cores while three quarters of
+/// the free memory covers one budget each; at least one.
+fn choose_workers(flag: Option<usize>, low_memory: bool, budget: u64) -> (usize, String) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if low_memory {
+        return (1, "--low_memory".into());
+    }
+    if let Some(n) = flag {
+        return (n.max(1), "--workers".into());
+    }
+    match available_memory() {
+        Some(free) => {
+            let by_memory = (free / 4 * 3 / budget.max(1)) as usize;
+            let n = cores.min(by_memory).max(1);
+            (
+                n,
+                format!(
+                    "{cores} cores, {} MB free, {} MB per worker",
+                    free >> 20,
+                    budget >> 20
+                ),
+            )
+        }
+        None => (cores, format!("{cores} cores")),
+    }
+}
+
+/// Makes a path absolute without resolving symlinks (a linked library keeps its name).
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Resolves flags + config file + defaults.
+pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
+    let file = config_path(config)?;
+    let from_file: Flags = match &file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?;
+            toml::from_str(&text).with_context(|| format!("in config file {}", p.display()))?
+        }
+        None => Flags::default(),
+    };
+    let library = if flags.library.is_empty() {
+        from_file.library.clone()
+    } else {
+        flags.library.clone()
+    };
+    let memory_limit = flags
+        .memory_limit
+        .as_deref()
+        .or(from_file.memory_limit.as_deref())
+        .map(parse_size)
+        .transpose()?;
+    let low_memory = flags.low_memory || from_file.low_memory;
+    let (workers, workers_why) = choose_workers(
+        flags.workers.or(from_file.workers),
+        low_memory,
+        memory_limit.unwrap_or(DEFAULT_WORKER_BUDGET),
+    );
+    let batch_size = flags
+        .batch_size
+        .or(from_file.batch_size)
+        .unwrap_or(if low_memory { 10 } else { 50 })
+        .max(1);
+    let cache_dir = flags
+        .cache_dir
+        .clone()
+        .or(from_file.cache_dir.clone())
+        .unwrap_or_else(data_dir);
+    let output_dir = flags
+        .output_dir
+        .clone()
+        .or(from_file.output_dir.clone())
+        .unwrap_or_else(|| cache_dir.join("playlists"));
+    let timeout = flags
+        .file_timeout
+        .or(from_file.file_timeout)
+        .unwrap_or(120.0);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        bail!("--file_timeout must be a positive number of seconds");
+    }
+    let heap_cap = memory_limit.unwrap_or(if low_memory {
+        256 << 20
+    } else {
+        DEFAULT_WORKER_HEAP_CAP
+    });
+    Ok(Config {
+        library: library.iter().map(|p| absolute(p)).collect(),
+        output_dir: absolute(&output_dir),
+        cache_dir: absolute(&cache_dir),
+        workers,
+        workers_why,
+        batch_size,
+        queue_depth: if low_memory { 1 } else { 2 * workers },
+        low_memory,
+        fast_mode: flags.fast_mode || from_file.fast_mode,
+        no_cache: flags.no_cache || from_file.no_cache,
+        large_file_bytes: flags
+            .large_file_threshold
+            .or(from_file.large_file_threshold)
+            .unwrap_or(50)
+            .max(1)
+            << 20,
+        file_timeout: Duration::from_secs_f64(timeout),
+        limits: Limits {
+            memory_bytes: Some(heap_cap),
+        },
+        tuning: Tuning {
+            cache_kib: if low_memory { 1024 } else { 8192 },
+        },
+        log_level: flags
+            .log_level
+            .clone()
+            .or(from_file.log_level.clone())
+            .unwrap_or_else(|| "info".into()),
+        file,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_the_original_flag() {
+        assert_eq!(parse_size("2GB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("512MB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_size(" 64 mb ").unwrap(), 64 << 20);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("10").is_err()); // 10 bytes: surely a mistake
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "library = [\"/srv/a\", \"/srv/b\"]\nworkers = 3\nbatch_size = 7\nlow_memory = false\n\
+             memory_limit = \"256MB\"\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            workers: Some(2),
+            ..Flags::default()
+        };
+        let c = resolve(&flags, Some(&file)).unwrap();
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.batch_size, 7);
+        assert_eq!(
+            c.library,
+            vec![PathBuf::from("/srv/a"), PathBuf::from("/srv/b")]
+        );
+        assert_eq!(c.limits.memory_bytes, Some(256 << 20));
+        let low = resolve(
+            &Flags {
+                low_memory: true,
+                ..Flags::default()
+            },
+            Some(&file),
+        )
+        .unwrap();
+        assert_eq!((low.workers, low.queue_depth), (1, 1));
+        assert!(low.tuning.cache_kib < c.tuning.cache_kib);
+        std::fs::write(&file, "wrokers = 2\n").unwrap();
+        let err = resolve(&Flags::default(), Some(&file)).unwrap_err();
+        assert!(format!("{err:#}").contains("wrokers"), "{err:#}");
+    }
+}

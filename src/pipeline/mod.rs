@@ -1,0 +1,523 @@
+//! The whole-library run: scanner → bounded queue → worker processes → one batch writer.
+//!
+//! In: [`Options`] (library roots, database, workers, batch size, limits) and a stop flag
+//! (Ctrl-C). Out: the database brought up to date with the library, and a [`Report`].
+//!
+//! - The scanner ([`scan`]) walks the library, asks the store what it knows of each file and
+//!   decides: unchanged (kept), moved or copied (the analysis follows the content
+//!   fingerprint), or work. Work goes into a bounded queue: when workers fall behind, the
+//!   scanner waits (back-pressure), so memory does not grow with the library.
+//! - Workers are threads, each driving one analysis process ([`worker`]): a file that panics,
+//!   aborts, crashes or overruns its time limit costs only itself.
+//! - The writer (the calling thread) is the only database writer. It applies everything in
+//!   batches of `batch_size` results, one transaction each (and at least every few seconds),
+//!   so `kill -9` loses at most one batch, and a re-run redoes nothing that was committed.
+//! - Stop (Ctrl-C): the scanner stops, workers finish the file in hand, the writer commits
+//!   what arrived and the run is recorded as interrupted.
+
+pub mod worker;
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::analysis::ANALYSIS_VERSION;
+use crate::library::{self, FileEntry, Walker};
+use crate::store::{path_text, RunTotals, Store, Tuning};
+use worker::{Limits, Reply, WorkerProcess};
+
+/// Which files a run works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// New and changed files, files left pending by an interrupted run, and files analysed
+    /// by an older analysis version.
+    Changed,
+    /// Every file, whatever is stored.
+    All,
+    /// Only files that failed before, fewer than `max_attempts` times.
+    Failed,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar on the terminal.
+    Bar,
+    /// A `PERF` log line per batch.
+    Log,
+    Quiet,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal, log lines otherwise.
+    pub fn auto() -> Progress {
+        if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else {
+            Progress::Log
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub roots: Vec<PathBuf>,
+    pub db: PathBuf,
+    pub work: Work,
+    pub workers: usize,
+    pub batch_size: usize,
+    /// Files waiting for a worker, at most.
+    pub queue_depth: usize,
+    /// `fast` (the original's fast set) or `full` (with the embedding).
+    pub mode: &'static str,
+    pub max_attempts: u32,
+    /// Time limit for one file up to `large_file_bytes`; larger files get proportionally more,
+    /// and each retry doubles it.
+    pub file_timeout: Duration,
+    pub large_file_bytes: u64,
+    pub limits: Limits,
+    pub tuning: Tuning,
+    pub progress: Progress,
+}
+
+impl Options {
+    /// The time limit for one file.
+    fn limit_for(&self, job: &Job) -> Duration {
+        let size_factor = (job.entry.size as f64 / self.large_file_bytes.max(1) as f64).max(1.0);
+        let retry_factor = 2f64.powi(job.attempts.min(6) as i32);
+        self.file_timeout.mul_f64(size_factor * retry_factor)
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub totals: RunTotals,
+    /// Files found that needed analysis.
+    pub queued: u64,
+    /// Files whose analysis followed them to a new path, or was shared with a copy.
+    pub moved: u64,
+    /// Folders or links the walk could not read.
+    pub walk_issues: u64,
+    pub wall_s: f64,
+    pub interrupted: bool,
+}
+
+/// One file for a worker.
+#[derive(Debug, Clone)]
+struct Job {
+    entry: FileEntry,
+    fingerprint: Option<i64>,
+    /// Earlier attempts (retries get more time).
+    attempts: u32,
+}
+
+/// Everything that reaches the writer.
+enum Note {
+    Pending(FileEntry, Option<i64>),
+    Moved(i64, FileEntry),
+    Copied(i64, FileEntry, i64),
+    Removed(i64),
+    Done(Box<(Job, Reply)>),
+}
+
+/// Longest time a received change waits before it is committed.
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs the pipeline to completion or until `stop` is set.
+pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report> {
+    let started = Instant::now();
+    let mut store = Store::open(&opts.db, opts.tuning)?;
+    let run_id = store.start_run(&run_label(opts), opts.workers as u32)?;
+
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(opts.queue_depth.max(1));
+    let (note_tx, note_rx) = mpsc::channel::<Note>();
+    let counters = Arc::new(Counters::default());
+    let job_rx = Arc::new(Mutex::new(job_rx));
+
+    let mut report = std::thread::scope(|s| -> Result<Report> {
+        let scanner = {
+            let note_tx = note_tx.clone();
+            let counters = counters.clone();
+            s.spawn(move || scan(opts, stop, job_tx, note_tx, &counters))
+        };
+        for i in 0..opts.workers.max(1) {
+            let job_rx = job_rx.clone();
+            let note_tx = note_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn_scoped(s, move || work(opts, stop, &job_rx, &note_tx))?;
+        }
+        drop(note_tx);
+        let written = write(&mut store, opts, &note_rx, &counters, started);
+        // The scanner's own failure (an unreadable database) outranks the writer's.
+        let scanned = scanner
+            .join()
+            .map_err(|_| anyhow::anyhow!("the library scanner crashed"))?;
+        let totals = written?;
+        let (walk_issues, moved) = scanned?;
+        Ok(Report {
+            totals,
+            queued: counters.queued.load(Ordering::Relaxed),
+            moved,
+            walk_issues,
+            ..Report::default()
+        })
+    })?;
+
+    report.wall_s = started.elapsed().as_secs_f64();
+    report.interrupted = stop.load(Ordering::Relaxed);
+    report.totals.peak_rss_kb += crate::usage::peak_rss_kb();
+    let batch = store.batch()?;
+    batch.finish_run(run_id, &report.totals, report.wall_s, report.interrupted)?;
+    batch.commit()?;
+    Ok(report)
+}
+
+fn run_label(opts: &Options) -> String {
+    let work = match opts.work {
+        Work::Changed => "update",
+        Work::All => "force",
+        Work::Failed => "failed",
+    };
+    format!("{work} {}", opts.mode)
+}
+
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    kept: AtomicU64,
+    scan_done: AtomicBool,
+}
+
+/// The scanner: walks the library (or, for [`Work::Failed`], the failed tracks), queues work,
+/// tells the writer about moves, copies and removals. Returns `(walk issues, moved)`.
+fn scan(
+    opts: &Options,
+    stop: &AtomicBool,
+    jobs: SyncSender<Job>,
+    notes: Sender<Note>,
+    counters: &Counters,
+) -> Result<(u64, u64)> {
+    let result = scan_inner(opts, stop, &jobs, &notes, counters);
+    counters.scan_done.store(true, Ordering::Relaxed);
+    result
+}
+
+fn scan_inner(
+    opts: &Options,
+    stop: &AtomicBool,
+    jobs: &SyncSender<Job>,
+    notes: &Sender<Note>,
+    counters: &Counters,
+) -> Result<(u64, u64)> {
+    let store = Store::open_read(&opts.db, opts.tuning)?;
+    let queue = |job: Job| {
+        counters.queued.fetch_add(1, Ordering::Relaxed);
+        // Blocks while the queue is full: back-pressure. An error means the workers are gone
+        // (stopping): nothing more to do.
+        jobs.send(job).is_ok()
+    };
+
+    if opts.work == Work::Failed {
+        for (path, attempts) in store.retryable(opts.max_attempts)? {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok(entry) = library::entry(Path::new(&path)) else {
+                continue; // gone: the next full scan removes it
+            };
+            let job = Job {
+                entry,
+                fingerprint: None,
+                attempts,
+            };
+            if !queue(job) {
+                break;
+            }
+        }
+        return Ok((0, 0));
+    }
+
+    // Tracks stored before this run; ones the writer adds meanwhile are never pruned.
+    let last_known_id = store.last_track_id()?;
+    let mut seen: HashSet<i64> = HashSet::new();
+    let mut followed: HashSet<i64> = HashSet::new();
+    let mut walk_issues = 0u64;
+    let mut found_per_root = vec![0u64; opts.roots.len()];
+    for (root_index, root) in opts.roots.iter().enumerate() {
+        for item in Walker::new(std::slice::from_ref(root)) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok((walk_issues, followed.len() as u64));
+            }
+            let entry = match item {
+                Ok(entry) => entry,
+                Err(issue) => {
+                    walk_issues += 1;
+                    tracing::warn!("skipped {}: {}", issue.path.display(), issue.reason);
+                    continue;
+                }
+            };
+            found_per_root[root_index] += 1;
+            let Ok(path) = path_text(&entry.path) else {
+                walk_issues += 1;
+                tracing::warn!("skipped {}: file name is not UTF-8", entry.path.display());
+                continue;
+            };
+            let known = store.lookup(path)?;
+            if let Some(k) = &known {
+                seen.insert(k.id);
+                let unchanged = k.size == entry.size && k.mtime_ns == entry.mtime_ns;
+                let current = k.analysis.as_ref().is_some_and(|(version, mode)| {
+                    *version >= ANALYSIS_VERSION && (opts.mode == "fast" || mode == "full")
+                });
+                let wanted = match k.status.as_str() {
+                    _ if !unchanged || opts.work == Work::All => true,
+                    "analyzed" => !current,
+                    "pending" => true,
+                    _ => false, // failed and unchanged: only `--failed` retries it
+                };
+                if !wanted {
+                    counters.kept.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let attempts = if unchanged { k.attempts } else { 0 };
+                if !unchanged {
+                    let _ = notes.send(Note::Pending(entry.clone(), None));
+                }
+                let fingerprint = None; // kept from the stored row
+                if !queue(Job {
+                    entry,
+                    fingerprint,
+                    attempts,
+                }) {
+                    break;
+                }
+                continue;
+            }
+            // A path never seen: maybe a file that moved, or a copy of one analysed.
+            let fingerprint = library::fingerprint(&entry.path).ok();
+            if let (Some(fp), true) = (fingerprint, opts.work != Work::All) {
+                let twins = store.analyzed_with_fingerprint(fp)?;
+                let gone = twins
+                    .iter()
+                    .find(|(id, p)| !followed.contains(id) && !Path::new(p).exists());
+                if let Some((id, old)) = gone {
+                    tracing::info!("moved: {old} -> {path}");
+                    followed.insert(*id);
+                    seen.insert(*id);
+                    let _ = notes.send(Note::Moved(*id, entry));
+                    continue;
+                }
+                if let Some((id, _)) = twins.first() {
+                    followed.insert(*id);
+                    let _ = notes.send(Note::Copied(*id, entry, fp));
+                    continue;
+                }
+            }
+            let _ = notes.send(Note::Pending(entry.clone(), fingerprint));
+            if !queue(Job {
+                entry,
+                fingerprint,
+                attempts: 0,
+            }) {
+                break;
+            }
+        }
+    }
+    counters.scan_done.store(true, Ordering::Relaxed);
+
+    // Files gone from the library leave it. A folder that could not be read this time, or a
+    // library root that is missing or empty (an unmounted disk), removes nothing it holds.
+    for (root, found) in opts.roots.iter().zip(found_per_root) {
+        let Ok(root_text) = path_text(root) else {
+            continue;
+        };
+        let stored = store.paths_under(root_text)?;
+        if found == 0 && !stored.is_empty() {
+            tracing::warn!(
+                "{} is missing or holds no music; keeping its {} stored tracks (is the disk mounted?)",
+                root.display(),
+                stored.len()
+            );
+            continue;
+        }
+        for (id, path) in stored {
+            if id > last_known_id || seen.contains(&id) || followed.contains(&id) {
+                continue;
+            }
+            let gone = matches!(std::fs::metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            if walk_issues == 0 || gone {
+                let _ = notes.send(Note::Removed(id));
+            }
+        }
+    }
+    Ok((walk_issues, followed.len() as u64))
+}
+
+/// One worker thread: takes jobs until the queue closes or a stop is asked.
+fn work(opts: &Options, stop: &AtomicBool, jobs: &Mutex<Receiver<Job>>, notes: &Sender<Note>) {
+    let mut process = WorkerProcess::new(opts.limits);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if stop.load(Ordering::Relaxed) {
+            return; // taken but not started: it stays pending for the next run
+        }
+        let reply = process.analyze(&job.entry.path, opts.limit_for(&job));
+        if notes.send(Note::Done(Box::new((job, reply)))).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer: applies notes in batches, one transaction each, and reports progress.
+fn write(
+    store: &mut Store,
+    opts: &Options,
+    notes: &Receiver<Note>,
+    counters: &Counters,
+    started: Instant,
+) -> Result<RunTotals> {
+    let mut totals = RunTotals::default();
+    let mut worker_peak_kb = 0u64;
+    let mut pending: Vec<Note> = Vec::with_capacity(opts.batch_size * 2);
+    let mut done_in_batch = 0usize;
+    let mut oldest: Option<Instant> = None;
+    let mut batch_no = 0u64;
+    let bar = progress_bar(opts.progress);
+    let mut last_batch = Instant::now();
+    loop {
+        let wait = oldest.map_or(FLUSH_EVERY, |t| FLUSH_EVERY.saturating_sub(t.elapsed()));
+        let (flush, finished) = match notes.recv_timeout(wait) {
+            Ok(note) => {
+                if let Note::Done(done) = &note {
+                    let reply = &done.1;
+                    done_in_batch += 1;
+                    worker_peak_kb = worker_peak_kb.max(reply.peak_rss_kb);
+                    if let Some(bar) = &bar {
+                        bar.set_length(counters.queued.load(Ordering::Relaxed));
+                        bar.inc(1);
+                    }
+                }
+                pending.push(note);
+                oldest.get_or_insert_with(Instant::now);
+                (
+                    done_in_batch >= opts.batch_size || pending.len() >= 4 * opts.batch_size,
+                    false,
+                )
+            }
+            Err(RecvTimeoutError::Timeout) => (true, false),
+            Err(RecvTimeoutError::Disconnected) => (true, true),
+        };
+        if flush && !pending.is_empty() {
+            let before = (totals.analyzed, totals.failed);
+            apply(store, opts, &mut pending, &mut totals)?;
+            batch_no += 1;
+            totals.peak_rss_kb = worker_peak_kb * opts.workers as u64;
+            let done = totals.analyzed + totals.failed;
+            let queued = counters.queued.load(Ordering::Relaxed);
+            let elapsed = started.elapsed().as_secs_f64();
+            if let Some(bar) = &bar {
+                bar.set_message(format!(
+                    "{:.0} files/h, {} failed",
+                    done as f64 * 3600.0 / elapsed.max(1e-3),
+                    totals.failed
+                ));
+            } else if opts.progress == Progress::Log && done > before.0 + before.1 {
+                let in_batch = done - before.0 - before.1;
+                tracing::info!(
+                    "PERF batch {batch_no}: {in_batch} files ({} failed) in {:.1} s; total {done}/{queued}{}, \
+                     {:.0} files/hour; elapsed {elapsed:.1} s; memory {:.1} MB (writer {:.1} MB, worker peak {:.1} MB)",
+                    totals.failed - before.1,
+                    last_batch.elapsed().as_secs_f64(),
+                    if counters.scan_done.load(Ordering::Relaxed) { "" } else { "+" },
+                    done as f64 * 3600.0 / elapsed.max(1e-3),
+                    (crate::usage::peak_rss_kb() + totals.peak_rss_kb) as f64 / 1024.0,
+                    crate::usage::peak_rss_kb() as f64 / 1024.0,
+                    worker_peak_kb as f64 / 1024.0,
+                );
+                last_batch = Instant::now();
+            }
+            done_in_batch = 0;
+            oldest = None;
+        }
+        if finished {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    totals.kept = counters.kept.load(Ordering::Relaxed);
+    totals.files = totals.analyzed + totals.failed + totals.kept;
+    Ok(totals)
+}
+
+/// Applies one batch of notes in one transaction.
+fn apply(
+    store: &mut Store,
+    opts: &Options,
+    notes: &mut Vec<Note>,
+    totals: &mut RunTotals,
+) -> Result<()> {
+    let batch = store.batch()?;
+    for note in notes.drain(..) {
+        match note {
+            Note::Pending(entry, fp) => batch.pending(&entry, fp)?,
+            Note::Moved(id, entry) => batch.moved(id, &entry)?,
+            Note::Copied(from, entry, fp) => batch.copied(from, &entry, fp)?,
+            Note::Removed(id) => {
+                batch.removed(id)?;
+                totals.removed += 1;
+            }
+            Note::Done(done) => match &done.1.outcome {
+                Ok(m) => {
+                    batch.analyzed(
+                        &done.0.entry,
+                        done.0.fingerprint,
+                        m,
+                        opts.mode,
+                        done.1.cpu_ms,
+                    )?;
+                    totals.analyzed += 1;
+                    totals.audio_s += m.duration_s;
+                }
+                Err(f) => {
+                    tracing::warn!("failed: {}: {}", done.0.entry.path.display(), f.reason);
+                    batch.failed(&done.0.entry, done.0.fingerprint, &f.kind, &f.reason)?;
+                    totals.failed += 1;
+                }
+            },
+        }
+    }
+    batch.commit()
+}
+
+fn progress_bar(progress: Progress) -> Option<indicatif::ProgressBar> {
+    if progress != Progress::Bar {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} files, {msg}, ETA {eta}",
+        )
+        .ok()?
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(500));
+    Some(bar)
+}

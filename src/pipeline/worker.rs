@@ -1,0 +1,293 @@
+//! Analysis in a separate process, one per worker, so that nothing one file does can take the
+//! run down.
+//!
+//! In: paths, one at a time. Out: a [`Reply`] per path: the measurements, or a failure with
+//! its kind and reason. The parent side ([`WorkerProcess`]) starts `playlista __worker`, sends
+//! one JSON line per file and waits for one JSON line back, at most the file's time limit.
+//! A child that aborts (a 4 GiB allocation refused, a stack overflow), is killed by a signal
+//! or overruns its time limit is killed and replaced; the file is reported as failed with what
+//! happened. The child side ([`serve`]) keeps one [`Analyzer`] for its whole life, so buffers
+//! are allocated once per worker, as in a thread pool.
+//!
+//! Why processes and not threads: a thread cannot be stopped when a decoder loops, and an
+//! allocation failure aborts the whole process; both were seen in fuzzing (see
+//! `tests/fuzz_regressions`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::Analyzer;
+use crate::report::InspectLine;
+use crate::store::Measured;
+
+/// The hidden subcommand that runs [`serve`].
+pub const WORKER_COMMAND: &str = "__worker";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Request {
+    path: String,
+}
+
+/// What a worker answers for one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub outcome: Result<Measured, Failure>,
+    /// CPU time the child spent on this file.
+    pub cpu_ms: f64,
+    /// The child's peak resident memory so far.
+    pub peak_rss_kb: u64,
+}
+
+/// Why a file could not be analysed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// `io`, `unsupported`, `corrupt`, `crash` or `timeout`.
+    pub kind: String,
+    pub reason: String,
+}
+
+impl Failure {
+    fn new(kind: &str, reason: impl Into<String>) -> Failure {
+        Failure {
+            kind: kind.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Limits applied to each worker process.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Address-space-independent data limit (RLIMIT_DATA): heap and anonymous mappings, not
+    /// the file mappings. `None`: no limit.
+    pub memory_bytes: Option<u64>,
+}
+
+/// The child side: answers requests on stdin until it closes.
+pub fn serve(memory_bytes: Option<u64>) -> anyhow::Result<()> {
+    die_with_parent();
+    if let Some(bytes) = memory_bytes {
+        limit_data(bytes);
+    }
+    std::panic::set_hook(Box::new(|_| {})); // panics become the file's error, quietly
+    let mut analyzer = Analyzer::new();
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.lines() {
+        let line = line?;
+        let request: Request = serde_json::from_str(&line)?;
+        let path = Path::new(&request.path);
+        let cpu = crate::usage::cpu_s(crate::usage::Clock::Process);
+        let result = analyzer.analyze(path);
+        let outcome = match &result {
+            Ok(_) => Measured::from_line(&InspectLine::new(path, &result))
+                .ok_or_else(|| Failure::new("crash", "analysis returned no values")),
+            Err(e) => Err(Failure::new(e.kind(), e.to_string())),
+        };
+        let reply = Reply {
+            outcome,
+            cpu_ms: (crate::usage::cpu_s(crate::usage::Clock::Process) - cpu) * 1e3,
+            peak_rss_kb: crate::usage::peak_rss_kb(),
+        };
+        serde_json::to_writer(&mut stdout, &reply)?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()?;
+    }
+    Ok(())
+}
+
+/// The parent side of one worker process.
+pub struct WorkerProcess {
+    limits: Limits,
+    child: Option<Running>,
+}
+
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<std::io::Result<String>>,
+}
+
+impl WorkerProcess {
+    pub fn new(limits: Limits) -> WorkerProcess {
+        WorkerProcess {
+            limits,
+            child: None,
+        }
+    }
+
+    fn spawn(&self) -> std::io::Result<Running> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.arg(WORKER_COMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group: Ctrl-C reaches the parent, which lets the child finish
+            // its file instead of dying with it.
+            .process_group(0);
+        if let Some(bytes) = self.limits.memory_bytes {
+            cmd.env("PLAYLISTA_WORKER_MEMORY", bytes.to_string());
+        }
+        let mut child = cmd.spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| broken("no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| broken("no stdout"))?;
+        let (tx, replies) = mpsc::channel();
+        // A reader thread turns the blocking pipe into a channel that can be waited on with a
+        // time limit; it ends when the child's stdout closes.
+        std::thread::Builder::new()
+            .name("worker-reader".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Running {
+            child,
+            stdin,
+            replies,
+        })
+    }
+
+    /// Analyses one file in the worker process, within `limit`.
+    pub fn analyze(&mut self, path: &Path, limit: Duration) -> Reply {
+        let started = Instant::now();
+        match self.try_analyze(path, limit) {
+            Ok(reply) => reply,
+            Err(failure) => {
+                self.kill();
+                Reply {
+                    outcome: Err(failure),
+                    cpu_ms: started.elapsed().as_secs_f64() * 1e3,
+                    peak_rss_kb: 0,
+                }
+            }
+        }
+    }
+
+    fn try_analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Failure> {
+        let path_text = path
+            .to_str()
+            .ok_or_else(|| Failure::new("unsupported", "file name is not UTF-8"))?;
+        if self.child.is_none() {
+            let running = self
+                .spawn()
+                .map_err(|e| Failure::new("crash", format!("cannot start a worker: {e}")))?;
+            self.child = Some(running);
+        }
+        let running = self
+            .child
+            .as_mut()
+            .ok_or_else(|| Failure::new("crash", "no worker"))?;
+        let mut line = serde_json::to_string(&Request {
+            path: path_text.to_string(),
+        })
+        .map_err(|e| Failure::new("crash", e.to_string()))?;
+        line.push('\n');
+        if let Err(e) = running.stdin.write_all(line.as_bytes()) {
+            return Err(self.death(format!("worker gone before the file was sent: {e}")));
+        }
+        match running.replies.recv_timeout(limit) {
+            Ok(Ok(text)) => serde_json::from_str(&text)
+                .map_err(|e| Failure::new("crash", format!("unreadable worker reply: {e}"))),
+            Ok(Err(e)) => Err(self.death(format!("worker reply lost: {e}"))),
+            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
+                "timeout",
+                format!(
+                    "analysis took longer than the {} s limit for this file",
+                    limit.as_secs()
+                ),
+            )),
+            Err(RecvTimeoutError::Disconnected) => Err(self.death(String::new())),
+        }
+    }
+
+    /// Explains a worker that stopped answering: the signal or exit code it died with.
+    fn death(&mut self, context: String) -> Failure {
+        let status = self.child.as_mut().and_then(|r| {
+            // The pipe closed; the exit status follows within moments.
+            for _ in 0..100 {
+                if let Ok(Some(s)) = r.child.try_wait() {
+                    return Some(s);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        });
+        use std::os::unix::process::ExitStatusExt;
+        let what = match status.and_then(|s| s.signal()) {
+            Some(libc::SIGABRT) => {
+                "the analysis aborted (a memory request the system or --memory_limit refused, \
+                 or a decoder failure)"
+                    .to_string()
+            }
+            Some(libc::SIGKILL) => "the analysis was killed (out of memory?)".to_string(),
+            Some(sig) => format!("the analysis crashed with signal {sig}"),
+            None => match status.and_then(|s| s.code()) {
+                Some(code) => format!("the worker exited with code {code}"),
+                None => "the worker stopped answering".to_string(),
+            },
+        };
+        let reason = if context.is_empty() {
+            what
+        } else {
+            format!("{what}; {context}")
+        };
+        Failure::new("crash", reason)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut r) = self.child.take() {
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        if let Some(r) = self.child.take() {
+            drop(r.stdin); // end of requests: the child exits by itself
+            let mut child = r.child;
+            let _ = child.wait();
+        }
+    }
+}
+
+fn broken(what: &str) -> std::io::Error {
+    std::io::Error::other(what.to_string())
+}
+
+/// A worker outliving a `kill -9`ed parent would analyse on for nobody.
+fn die_with_parent() {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+    }
+    // The parent may already be gone (re-parented to init): then stop now.
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } == 1 {
+        std::process::exit(0);
+    }
+}
+
+/// Caps the heap (RLIMIT_DATA counts brk and private anonymous mappings, not the read-only
+/// file mappings the decoder reads through), so a runaway allocation fails in this process.
+fn limit_data(bytes: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we own; it affects this process only.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_DATA, &lim);
+    }
+}

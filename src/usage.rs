@@ -1,0 +1,42 @@
+//! Resource use of this process, read from the kernel: CPU time and peak resident memory.
+//! Used by the benchmarks and by the pipeline's PERF lines.
+
+/// Which CPU clock to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    Thread,
+    Process,
+}
+
+/// CPU seconds used so far by this thread or this process.
+pub fn cpu_s(clock: Clock) -> f64 {
+    let id = match clock {
+        Clock::Thread => libc::CLOCK_THREAD_CPUTIME_ID,
+        Clock::Process => libc::CLOCK_PROCESS_CPUTIME_ID,
+    };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Starts a new peak-memory measurement (resets VmHWM to the current RSS).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set (VmHWM) in KiB since start or the last reset.
+pub fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
