@@ -154,6 +154,9 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report> {
                 .name(format!("worker-{i}"))
                 .spawn_scoped(s, move || work(opts, stop, &job_rx, &note_tx))?;
         }
+        // Only workers may hold the queue's receiving end: when they have all stopped, a
+        // scanner blocked on a full queue gets an error instead of waiting forever.
+        drop(job_rx);
         drop(note_tx);
         let written = write(&mut store, opts, &note_rx, &counters, started);
         // The scanner's own failure (an unreadable database) outranks the writer's.
