@@ -266,7 +266,7 @@ fn ctrl_c_commits_the_batch_in_hand_and_a_rerun_finishes() {
     // The batch was far from full (100), yet what was analysed is committed.
     let s = status(&state);
     let analyzed = s["analyzed"].as_u64().unwrap();
-    assert!(analyzed >= 1 && analyzed < 16, "{s}");
+    assert!((1..16).contains(&analyzed), "{s}");
     assert_eq!(s["last_run"]["interrupted"].as_bool(), Some(true), "{s}");
     ok(&run(&lib, &state, &["-a"]));
     assert_eq!(status(&state)["analyzed"].as_u64(), Some(16));
