@@ -12,7 +12,7 @@ use playlista::analysis::Analyzer;
 use playlista::pipeline::{self, Work};
 use playlista::report::InspectLine;
 use playlista::store::Store;
-use playlista::{cli, config};
+use playlista::{cli, config, playlist};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,8 @@ struct Cli {
     modes: Modes,
     #[command(flatten)]
     settings: config::Flags,
+    #[command(flatten)]
+    playlists: playlist::Flags,
     /// The config file (TOML; keys are the long flag names).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -121,7 +123,13 @@ fn main() -> ExitCode {
                 .and_then(|v| v.parse().ok());
             pipeline::worker::serve(memory).map(|_| ExitCode::SUCCESS)
         }
-        None => library_run(&cli.modes, &cli.settings, cli.config.as_deref(), cli.json),
+        None => library_run(
+            &cli.modes,
+            &cli.settings,
+            &cli.playlists,
+            cli.config.as_deref(),
+            cli.json,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
 fn library_run(
     modes: &Modes,
     flags: &config::Flags,
+    playlist_flags: &playlist::Flags,
     config_file: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -208,7 +217,11 @@ fn library_run(
         );
     }
     if generate && !stop.load(Ordering::Relaxed) {
-        tracing::warn!("playlist generation is not built yet");
+        let generated = playlist::run(&store, &config.output_dir, playlist_flags)?;
+        print!(
+            "{}",
+            playlist::summary_text(&generated, playlist_flags.explain, 3)
+        );
     }
     Ok(code)
 }
