@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::buckets::by_tempo;
 use super::space::Library;
 use super::{Flags, Playlist};
 
@@ -16,7 +17,12 @@ pub const MIXED: &str = "Mixed_Collection";
 
 /// The size rules over a partition. `number_parts`: name every part `_PartN` (time slots),
 /// else the first part keeps the plain name.
-pub fn finish(lists: Vec<Playlist>, flags: &Flags, number_parts: bool) -> Vec<Playlist> {
+pub fn finish(
+    lib: &Library,
+    lists: Vec<Playlist>,
+    flags: &Flags,
+    number_parts: bool,
+) -> Vec<Playlist> {
     let mut kept = Vec::new();
     let mut mixed = Playlist::new(MIXED, "small playlists merged");
     for p in lists {
@@ -36,6 +42,7 @@ pub fn finish(lists: Vec<Playlist>, flags: &Flags, number_parts: bool) -> Vec<Pl
         }
     }
     if mixed.entries.len() >= flags.min_playlist_size {
+        by_tempo(lib, &mut mixed);
         kept.push(mixed);
     }
     let max = flags.max_playlist_size.max(1);
@@ -162,6 +169,7 @@ mod tests {
 
     #[test]
     fn size_rules_drop_merge_and_split() {
+        let lib = crate::playlist::space::tests_support::library(&[("a", "b", None); 70]);
         let flags = Flags {
             max_playlist_size: 20,
             ..Flags::default()
@@ -173,7 +181,7 @@ mod tests {
             list("Good", 13..25),   // 12 kept
             list("Huge", 25..70),   // 45 -> 20 + 20 + 5
         ];
-        let out = finish(lists, &flags, false);
+        let out = finish(&lib, lists, &flags, false);
         assert_eq!(
             names(&out),
             vec![
@@ -187,7 +195,7 @@ mod tests {
         let mixed = out.iter().find(|p| p.name == MIXED).map(|p| &p.entries);
         assert!(mixed.is_some_and(|m| m[0].why.starts_with("from Small_A")));
         // Time slots number every part.
-        let out = finish(vec![list("TimeSlot_Night", 0..25)], &flags, true);
+        let out = finish(&lib, vec![list("TimeSlot_Night", 0..25)], &flags, true);
         assert_eq!(
             names(&out),
             vec![

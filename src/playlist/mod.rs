@@ -240,15 +240,25 @@ impl Playlist {
 /// Makes the playlists of `flags.method` from the library (no database, no files).
 pub fn generate(lib: &Library, flags: &Flags) -> Result<Vec<Playlist>> {
     let lists = match flags.method {
-        Method::All => finishing::finish(buckets::all(lib), flags, false),
-        Method::Time => finishing::finish(buckets::time(lib, flags.min_slot_minutes), flags, true),
-        Method::Kmeans => {
-            finishing::finish(kmeans::clusters(lib, flags.num_playlists), flags, false)
+        Method::All => finishing::finish(lib, buckets::all(lib), flags, false),
+        Method::Time => {
+            finishing::finish(lib, buckets::time(lib, flags.min_slot_minutes), flags, true)
         }
-        Method::Cache => finishing::finish(buckets::cache(lib, flags.mixed_below), flags, false),
-        Method::Tags => {
-            finishing::finish(buckets::tags(lib, flags.min_tracks_per_genre), flags, false)
+        Method::Kmeans => finishing::finish(
+            lib,
+            kmeans::clusters(lib, flags.num_playlists),
+            flags,
+            false,
+        ),
+        Method::Cache => {
+            finishing::finish(lib, buckets::cache(lib, flags.mixed_below), flags, false)
         }
+        Method::Tags => finishing::finish(
+            lib,
+            buckets::tags(lib, flags.min_tracks_per_genre),
+            flags,
+            false,
+        ),
         Method::Radio => {
             let seed = find(lib, flags.seed.as_deref(), "--seed")?;
             vec![flow::radio(lib, seed, flags.length)]
@@ -386,4 +396,97 @@ pub fn summary_text(g: &Generated, explain: bool, first: usize) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::FileEntry;
+    use crate::playlist::space::tests_support::stored;
+    use crate::store::Tuning;
+
+    fn add(store: &mut Store, ids: &[i64]) -> Vec<i64> {
+        let b = store.batch().unwrap();
+        let out = ids
+            .iter()
+            .map(|&i| {
+                // Two kinds: slow chill C major, and fast intense A minor; later tracks are a
+                // little slower, so a fresh run would put them first.
+                let t = if i % 2 == 0 {
+                    stored(i, Some(75.0 - i as f64 * 0.1), "C", false, 0.5)
+                } else {
+                    stored(i, Some(155.0 - i as f64 * 0.1), "A", true, 1.5)
+                };
+                let entry = FileEntry {
+                    path: PathBuf::from(&t.path),
+                    size: 1,
+                    mtime_ns: 1,
+                };
+                b.analyzed(&entry, None, &t.measured, "fast", 1.0).unwrap()
+            })
+            .collect();
+        b.commit().unwrap();
+        out
+    }
+
+    fn saved_ids(store: &Store) -> Vec<(String, Vec<i64>)> {
+        store
+            .saved_playlists("all")
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name, p.tracks.into_iter().map(|t| t.0).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn generation_is_stored_and_an_update_appends_and_drops_deleted_tracks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db"), Tuning { cache_kib: 1024 }).unwrap();
+        let first = add(&mut store, &(1..=8).collect::<Vec<_>>());
+        let out = dir.path().join("playlists");
+        let flags = Flags {
+            mixed_below: 3,
+            ..Flags::default()
+        };
+        let g = run(&store, &out, &flags).unwrap();
+        assert!(!g.incremental);
+        let before = saved_ids(&store);
+        assert_eq!(before.len(), 2, "{before:?}");
+        assert!(out
+            .join("all")
+            .join(format!("{}.m3u8", before[0].0))
+            .exists());
+        // Track 2 leaves the library; tracks 9 and 10 arrive.
+        {
+            let b = store.batch().unwrap();
+            b.removed(first[1]).unwrap();
+            b.commit().unwrap();
+        }
+        let new = add(&mut store, &[9, 10]);
+        let g = run(&store, &out, &flags).unwrap();
+        assert!(g.incremental);
+        let after = saved_ids(&store);
+        let expect: Vec<(String, Vec<i64>)> = before
+            .iter()
+            .map(|(name, ids)| {
+                let mut ids: Vec<i64> = ids.iter().copied().filter(|&i| i != first[1]).collect();
+                // 10 is slow (even), 9 fast: each joins its kind, at the end (not in tempo
+                // order, which would reshuffle the list).
+                let joins = if name.starts_with("Slow") {
+                    new[1]
+                } else {
+                    new[0]
+                };
+                ids.push(joins);
+                (name.clone(), ids)
+            })
+            .collect();
+        assert_eq!(after, expect);
+        // Other settings regenerate instead.
+        let other = Flags {
+            mixed_below: 2,
+            ..Flags::default()
+        };
+        assert!(!run(&store, &out, &other).unwrap().incremental);
+    }
 }

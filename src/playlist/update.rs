@@ -144,7 +144,7 @@ mod tests {
         stored_lists[0].entries.reverse();
         let saved = saved_from(&lib1, &stored_lists);
         // Track 2 is deleted; 7 (slow) and 8 (fast) and a brand-new kind (9, 10, 11) arrive.
-        let mid = |id| stored(id, Some(110.0), "D", false, 1.2);
+        let mid = |id| stored(id, Some(110.0), "D", false, 0.8);
         let lib2 = Library::new(
             vec![
                 slow(1),
