@@ -145,8 +145,8 @@ fn progress(a: &[f32; DIMS], b: &[f32; DIMS], x: &[f32; DIMS]) -> f32 {
 }
 
 /// `path`: `length` tracks from `from` to `to`: each step takes the unused track nearest to
-/// the next evenly spaced waypoint on the line from A to B, never stepping back past the
-/// previous track's progress; no track or recording twice.
+/// the next evenly spaced waypoint on the line from A to B, where stepping back behind the
+/// previous track's progress costs extra; no track or recording twice.
 pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
     let (a, b) = (lib.scaled[from], lib.scaled[to]);
     let steps = length.max(2) - 1;
@@ -164,13 +164,14 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
         .filter_map(|&i| lib.recording[i].as_ref())
         .collect();
     let mut last_progress = 0.0f32;
+    let span2 = dist2(&a, &b);
     for s in 1..steps {
         let t = s as f32 / steps as f32;
         let mut way = [0f32; DIMS];
         for d in 0..DIMS {
             way[d] = a[d] + (b[d] - a[d]) * t;
         }
-        let mut best: Option<(f32, usize)> = None;
+        let mut best: Option<(f32, f32, usize)> = None;
         for i in 0..lib.len() {
             if used.contains(&i)
                 || lib.recording[i]
@@ -179,16 +180,16 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
             {
                 continue;
             }
+            // Stepping back (or past B) costs as much again as the distance it goes back.
             let pr = progress(&a, &b, &lib.scaled[i]);
-            if pr < last_progress || pr > 1.0 {
-                continue;
-            }
+            let back = (last_progress - pr).max(0.0) + (pr - 1.0).max(0.0);
             let d = dist2(&way, &lib.scaled[i]);
-            if best.is_none_or(|(bd, _)| d < bd) {
-                best = Some((d, i));
+            let cost = d + 4.0 * back * back * span2;
+            if best.is_none_or(|(bc, _, _)| cost < bc) {
+                best = Some((cost, d, i));
             }
         }
-        let Some((d, i)) = best else { break };
+        let Some((_, d, i)) = best else { break };
         used.insert(i);
         if let Some(r) = &lib.recording[i] {
             recordings.insert(r);
