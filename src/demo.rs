@@ -111,6 +111,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         .iter()
         .find(|s| s.spec.bpm == 120.0)
         .map(|s| s.path.clone());
+    let lib = playlist::load(&store)?;
     for method in [Method::All, Method::Kmeans, Method::Radio, Method::Mix] {
         let flags = playlist::Flags {
             method,
@@ -121,8 +122,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             mixed_below: 2,
             ..playlist::Flags::default()
         };
-        let generated = playlist::run(&store, &config.output_dir, &flags)?;
-        print!("{}", playlist::summary_text(&generated, false, 3));
+        let generated = playlist::run(&store, &lib, &config.output_dir, &flags)?;
+        print!("{}", playlist::summary_text(&lib, &generated, false, 3));
     }
     Ok(())
 }

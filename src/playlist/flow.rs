@@ -173,19 +173,17 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
         }
         let mut best: Option<(f32, f32, usize)> = None;
         for i in 0..lib.len() {
-            if used.contains(&i)
-                || lib.recording[i]
-                    .as_ref()
-                    .is_some_and(|r| recordings.contains(r))
-            {
-                continue;
-            }
             // Stepping back (or past B) costs as much again as the distance it goes back.
             let pr = progress(&a, &b, &lib.scaled[i]);
             let back = (last_progress - pr).max(0.0) + (pr - 1.0).max(0.0);
             let d = dist2(&way, &lib.scaled[i]);
             let cost = d + 4.0 * back * back * span2;
-            if best.is_none_or(|(bc, _, _)| cost < bc) {
+            if best.is_none_or(|(bc, _, _)| cost < bc)
+                && !used.contains(&i)
+                && lib.recording[i]
+                    .as_ref()
+                    .is_none_or(|r| !recordings.contains(r))
+            {
                 best = Some((cost, d, i));
             }
         }
@@ -277,13 +275,6 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
         let at_bpm = lib.bpm(at).unwrap_or(mid_bpm);
         let mut best: Option<(f64, usize)> = None;
         for &i in &with_bpm {
-            if used.contains(&i)
-                || lib.recording[i]
-                    .as_ref()
-                    .is_some_and(|r| recordings.contains(r))
-            {
-                continue;
-            }
             let key = match (lib.camelot[at], lib.camelot[i]) {
                 (Some(x), Some(y)) if x.compatible(y) => 0.0,
                 (Some(_), Some(_)) => 2.0,
@@ -295,7 +286,13 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
                 + 4.0 * (lib.energy[i] - want).abs() as f64
                 + 0.3 * timbre_distance(lib, at, i) as f64
                 + if same_artist { 3.0 } else { 0.0 };
-            if best.is_none_or(|(c, _)| cost < c) {
+            // The set look-ups only for a track that would win.
+            if best.is_none_or(|(c, _)| cost < c)
+                && !used.contains(&i)
+                && lib.recording[i]
+                    .as_ref()
+                    .is_none_or(|r| !recordings.contains(r))
+            {
                 best = Some((cost, i));
             }
         }

@@ -13,11 +13,16 @@ use super::Playlist;
 
 const MAX_ITERATIONS: usize = 50;
 
-/// splitmix64: a small deterministic generator for the k-means++ draws.
-struct Rng(u64);
+/// splitmix64: a small deterministic generator for the k-means++ draws (and the benchmark's
+/// shuffles and synthetic library).
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -26,7 +31,7 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -38,7 +43,7 @@ pub fn kmeans(points: &[[f32; DIMS]], k: usize, seed: u64) -> (Vec<usize>, Vec<[
     if n == 0 {
         return (Vec::new(), Vec::new());
     }
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut centres = Vec::with_capacity(k);
     centres.push(points[(rng.next() % n as u64) as usize]);
     let mut d2: Vec<f32> = points.iter().map(|p| dist2(p, &centres[0])).collect();

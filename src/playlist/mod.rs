@@ -289,7 +289,6 @@ fn find(lib: &Library, path: Option<&Path>, flag: &str) -> Result<usize> {
 /// What one generation did.
 pub struct Generated {
     pub method: Method,
-    pub lib: Library,
     pub playlists: Vec<Playlist>,
     /// Kept the stored playlists' names and order and appended new tracks.
     pub incremental: bool,
@@ -297,11 +296,15 @@ pub struct Generated {
     pub dir: PathBuf,
 }
 
+/// The analysed library from the store, ready for [`run`] (load once, run many methods).
+pub fn load(store: &Store) -> Result<Library> {
+    Ok(Library::new(store.analysed()?, &store.fingerprints()?))
+}
+
 /// Generates (or updates) the playlists of `flags.method`, stores them and writes them into
 /// `output_dir/<method>/`.
-pub fn run(store: &Store, output_dir: &Path, flags: &Flags) -> Result<Generated> {
-    let lib = Library::new(store.analysed()?, &store.fingerprints()?);
-    let fresh = generate(&lib, flags)?;
+pub fn run(store: &Store, lib: &Library, output_dir: &Path, flags: &Flags) -> Result<Generated> {
+    let fresh = generate(lib, flags)?;
     let method = flags.method;
     let settings = flags.settings_text();
     let saved = if method.partitions() {
@@ -311,7 +314,7 @@ pub fn run(store: &Store, output_dir: &Path, flags: &Flags) -> Result<Generated>
     };
     let incremental = !saved.is_empty() && saved.iter().all(|p| p.settings == settings);
     let playlists = if incremental {
-        update::merge(&lib, &saved, fresh, flags.min_playlist_size)
+        update::merge(lib, &saved, fresh, flags.min_playlist_size)
     } else {
         fresh
     };
@@ -330,10 +333,9 @@ pub fn run(store: &Store, output_dir: &Path, flags: &Flags) -> Result<Generated>
         .collect();
     store.save_playlists(method.name(), &rows, method.partitions())?;
     let dir = output_dir.join(method.name());
-    m3u::write_all(&dir, &lib, &playlists, method.partitions())?;
+    m3u::write_all(&dir, lib, &playlists, method.partitions())?;
     Ok(Generated {
         method,
-        lib,
         playlists,
         incremental,
         dir,
@@ -355,7 +357,7 @@ pub fn display_name(lib: &Library, track: usize) -> String {
 
 /// A compact listing: per playlist its name, size, length and first tracks; with `explain`
 /// every track and why it is there.
-pub fn summary_text(g: &Generated, explain: bool, first: usize) -> String {
+pub fn summary_text(lib: &Library, g: &Generated, explain: bool, first: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -373,7 +375,7 @@ pub fn summary_text(g: &Generated, explain: bool, first: usize) -> String {
         let minutes: f64 = p
             .entries
             .iter()
-            .map(|e| g.lib.tracks[e.track].measured.duration_s)
+            .map(|e| lib.tracks[e.track].measured.duration_s)
             .sum::<f64>()
             / 60.0;
         let _ = writeln!(
@@ -385,7 +387,7 @@ pub fn summary_text(g: &Generated, explain: bool, first: usize) -> String {
         );
         let shown = if explain { p.entries.len() } else { first };
         for (i, e) in p.entries.iter().take(shown).enumerate() {
-            let _ = write!(out, "    {:>3}. {}", i + 1, display_name(&g.lib, e.track));
+            let _ = write!(out, "    {:>3}. {}", i + 1, display_name(lib, e.track));
             if explain {
                 let _ = write!(out, "  — {}", e.why);
             }
@@ -448,7 +450,7 @@ mod tests {
             mixed_below: 3,
             ..Flags::default()
         };
-        let g = run(&store, &out, &flags).unwrap();
+        let g = run(&store, &load(&store).unwrap(), &out, &flags).unwrap();
         assert!(!g.incremental);
         let before = saved_ids(&store);
         assert_eq!(before.len(), 2, "{before:?}");
@@ -463,7 +465,7 @@ mod tests {
             b.commit().unwrap();
         }
         let new = add(&mut store, &[9, 10]);
-        let g = run(&store, &out, &flags).unwrap();
+        let g = run(&store, &load(&store).unwrap(), &out, &flags).unwrap();
         assert!(g.incremental);
         let after = saved_ids(&store);
         let expect: Vec<(String, Vec<i64>)> = before
@@ -487,6 +489,10 @@ mod tests {
             mixed_below: 2,
             ..Flags::default()
         };
-        assert!(!run(&store, &out, &other).unwrap().incremental);
+        assert!(
+            !run(&store, &load(&store).unwrap(), &out, &other)
+                .unwrap()
+                .incremental
+        );
     }
 }
