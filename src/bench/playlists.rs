@@ -68,7 +68,7 @@ impl Order {
 
 fn shuffle(rng: &mut Rng, v: &mut [usize]) {
     for i in (1..v.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         v.swap(i, j);
     }
 }
@@ -90,15 +90,8 @@ fn quality(lib: &Library, real: &Library) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>9} {:>7}   {:>13} {:>13}   {:>13} {:>13}   {}",
-        "method",
-        "playlists",
-        "tracks",
-        "med|ΔBPM|",
-        "shuffle",
-        "camelot-ok",
-        "shuffle",
-        "radio p@5 same album (shuffle)"
+        "{:<8} {:>9} {:>7}   {:>13} {:>13}   {:>13} {:>13}   radio p@5 same album (shuffle)",
+        "method", "playlists", "tracks", "med|ΔBPM|", "shuffle", "camelot-ok", "shuffle",
     );
     let mut rng = Rng::new(7);
     let real_idx: Vec<usize> = (0..lib.len())

@@ -22,7 +22,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -32,7 +32,7 @@ impl Rng {
 
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -45,7 +45,7 @@ pub fn kmeans(points: &[[f32; DIMS]], k: usize, seed: u64) -> (Vec<usize>, Vec<[
     }
     let mut rng = Rng::new(seed);
     let mut centres = Vec::with_capacity(k);
-    centres.push(points[(rng.next() % n as u64) as usize]);
+    centres.push(points[(rng.next_u64() % n as u64) as usize]);
     let mut d2: Vec<f32> = points.iter().map(|p| dist2(p, &centres[0])).collect();
     while centres.len() < k {
         let total: f64 = d2.iter().map(|&d| d as f64).sum();
