@@ -779,13 +779,13 @@ pub fn path_text(path: &Path) -> Result<&str> {
 
 /// A playlist to store: its tracks in order, each with the reason it is there.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PlaylistRow {
-    pub name: String,
-    pub rule: String,
+pub struct PlaylistRow<'a> {
+    pub name: &'a str,
+    pub rule: &'a str,
     /// The settings that made it: an update with other settings regenerates.
-    pub settings: String,
+    pub settings: &'a str,
     /// `(track id, why)` in play order.
-    pub tracks: Vec<(i64, String)>,
+    pub tracks: Vec<(i64, &'a str)>,
 }
 
 /// A stored playlist as read back (tracks that were deleted are gone).
@@ -845,14 +845,13 @@ impl Store {
     pub fn save_playlists(
         &self,
         method: &str,
-        lists: &[PlaylistRow],
+        lists: &[PlaylistRow<'_>],
         replace_method: bool,
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         let now = now_s();
         if replace_method {
-            let names: std::collections::HashSet<&str> =
-                lists.iter().map(|p| p.name.as_str()).collect();
+            let names: std::collections::HashSet<&str> = lists.iter().map(|p| p.name).collect();
             let mut stmt = tx.prepare("SELECT id, name FROM playlists WHERE method = ?1")?;
             let stale: Vec<i64> = stmt
                 .query_map([method], |r| {

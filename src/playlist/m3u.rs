@@ -31,6 +31,37 @@ pub fn write_atomic(target: &Path, text: &str) -> Result<()> {
 
 /// `to` as seen from the folder `from` (both absolute): `../../a/b.flac`.
 pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    // The common case, both plain UTF-8 paths without `.` or `..`: compare text (this runs
+    // once per line of every playlist).
+    if let (Some(f), Some(t)) = (from.to_str(), to.to_str()) {
+        if f.starts_with('/') && t.starts_with('/') && !f.contains("/.") && !t.contains("/.") {
+            let f = f.trim_end_matches('/');
+            // The longest common prefix that ends at a component boundary.
+            let mut common = 0;
+            for (i, (a, b)) in f.bytes().zip(t.bytes()).enumerate() {
+                if a != b {
+                    break;
+                }
+                if a == b'/' {
+                    common = i;
+                }
+            }
+            if f.len() <= t.len() && t.as_bytes().get(f.len()) == Some(&b'/') && t.starts_with(f) {
+                common = f.len();
+            }
+            let ups = f[common..].matches('/').count();
+            let mut out = String::with_capacity(ups * 3 + t.len() - common);
+            for _ in 0..ups {
+                out.push_str("../");
+            }
+            out.push_str(&t[common + 1..]);
+            return PathBuf::from(out);
+        }
+    }
+    relative_components(from, to)
+}
+
+fn relative_components(from: &Path, to: &Path) -> PathBuf {
     let f: Vec<Component> = from.components().collect();
     let t: Vec<Component> = to.components().collect();
     let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
@@ -125,6 +156,30 @@ mod tests {
             relative(Path::new("/music/playlists"), Path::new("/music/a/b.flac")),
             PathBuf::from("../a/b.flac")
         );
+        assert_eq!(
+            relative(
+                Path::new("/music/play"),
+                Path::new("/music/playlist/x.flac")
+            ),
+            PathBuf::from("../playlist/x.flac")
+        );
+        assert_eq!(
+            relative(Path::new("/music"), Path::new("/music/x.flac")),
+            PathBuf::from("x.flac")
+        );
+        // The text fast path and the component walk agree.
+        for (f, t) in [
+            ("/a/b/c", "/a/x/y.flac"),
+            ("/a/b", "/a/b/c/d.flac"),
+            ("/", "/m/x.flac"),
+            ("/data/pl/all", "/data/pl/allx/t.flac"),
+        ] {
+            assert_eq!(
+                relative(Path::new(f), Path::new(t)),
+                relative_components(Path::new(f), Path::new(t)),
+                "{f} {t}"
+            );
+        }
         assert_eq!(file_name("Rock/Pop_1990s"), "Rock_Pop_1990s.m3u8");
     }
 

@@ -321,13 +321,13 @@ pub fn run(store: &Store, lib: &Library, output_dir: &Path, flags: &Flags) -> Re
     let rows: Vec<PlaylistRow> = playlists
         .iter()
         .map(|p| PlaylistRow {
-            name: p.name.clone(),
-            rule: p.rule.clone(),
-            settings: settings.clone(),
+            name: &p.name,
+            rule: &p.rule,
+            settings: &settings,
             tracks: p
                 .entries
                 .iter()
-                .map(|e| (lib.tracks[e.track].id, e.why.clone()))
+                .map(|e| (lib.tracks[e.track].id, e.why.as_str()))
                 .collect(),
         })
         .collect();
