@@ -37,7 +37,8 @@ struct Cli {
     /// The config file (TOML; keys are the long flag names).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// With --status: one JSON object.
+    /// With --status: one JSON object; when playlists are generated: the playlists as one
+    /// JSON object, every track with the reason it is there.
     #[arg(long)]
     json: bool,
 }
@@ -224,10 +225,14 @@ fn library_run(
     if generate && !stop.load(Ordering::Relaxed) {
         let lib = playlist::load(&store)?;
         let generated = playlist::run(&store, &lib, &config.output_dir, playlist_flags)?;
-        print!(
-            "{}",
-            playlist::summary_text(&lib, &generated, playlist_flags.explain, 3)
-        );
+        if json {
+            println!("{}", playlist::summary_json(&lib, &generated));
+        } else {
+            print!(
+                "{}",
+                playlist::summary_text(&lib, &generated, playlist_flags.explain, 3)
+            );
+        }
     }
     Ok(code)
 }

@@ -149,6 +149,28 @@ fn radio_from_a_relative_seed_and_a_clear_error_for_a_bad_one() {
     ));
     assert!(text.contains("Radio_song_120_0"), "{text}");
     assert!(text.contains("neighbour 1 of the seed"), "{text}");
+    // The reasons as JSON.
+    let out = ok(&playlista(
+        dir.path(),
+        &[
+            "-g",
+            "-m",
+            "radio",
+            "--seed",
+            "music/fast/song_120_0.wav",
+            "--length",
+            "5",
+            "--json",
+        ],
+    ));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    let tracks = v["playlists"][0]["tracks"].as_array().expect("tracks");
+    assert_eq!(tracks.len(), 5);
+    assert_eq!(tracks[0]["why"], "the seed");
+    assert!(
+        tracks[1]["why"].as_str().is_some_and(|w| w.contains("key")),
+        "{v}"
+    );
     let radio = m3u_files(&dir.path().join("playlists/radio"));
     assert_eq!(radio.len(), 1);
     let tracks = entries(&radio[0]);

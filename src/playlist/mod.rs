@@ -400,6 +400,25 @@ pub fn summary_text(lib: &Library, g: &Generated, explain: bool, first: usize) -
     out
 }
 
+/// The same as JSON: per playlist its name, rule and tracks, each with `path`, `title` (as
+/// shown in the M3U8) and `why`.
+pub fn summary_json(lib: &Library, g: &Generated) -> serde_json::Value {
+    serde_json::json!({
+        "method": g.method.name(),
+        "dir": g.dir,
+        "incremental": g.incremental,
+        "playlists": g.playlists.iter().map(|p| serde_json::json!({
+            "name": p.name,
+            "rule": p.rule,
+            "tracks": p.entries.iter().map(|e| serde_json::json!({
+                "path": lib.tracks[e.track].path,
+                "title": display_name(lib, e.track),
+                "why": e.why,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
