@@ -15,8 +15,8 @@ use super::{Flags, Playlist};
 
 pub const MIXED: &str = "Mixed_Collection";
 
-/// The size rules over a partition. `number_parts`: name every part `_PartN` (time slots),
-/// else the first part keeps the plain name.
+/// The size rules over a partition. `number_parts`: name every part `_PartN` (time slots;
+/// not `Mixed_Collection`), else the first part keeps the plain name.
 pub fn finish(
     lib: &Library,
     lists: Vec<Playlist>,
@@ -48,6 +48,7 @@ pub fn finish(
     let max = flags.max_playlist_size.max(1);
     let mut out = Vec::with_capacity(kept.len());
     for p in kept {
+        let number_parts = number_parts && p.name != MIXED;
         if p.entries.len() <= max && !number_parts {
             out.push(p);
             continue;
@@ -195,12 +196,18 @@ mod tests {
         let mixed = out.iter().find(|p| p.name == MIXED).map(|p| &p.entries);
         assert!(mixed.is_some_and(|m| m[0].why.starts_with("from Small_A")));
         // Time slots number every part.
-        let out = finish(&lib, vec![list("TimeSlot_Night", 0..25)], &flags, true);
+        let out = finish(
+            &lib,
+            vec![list("TimeSlot_Night", 0..25), list("TimeSlot_Noon", 25..30)],
+            &flags,
+            true,
+        );
         assert_eq!(
             names(&out),
             vec![
                 ("TimeSlot_Night_Part1".to_string(), 20),
-                ("TimeSlot_Night_Part2".to_string(), 5)
+                ("TimeSlot_Night_Part2".to_string(), 5),
+                ("Mixed_Collection".to_string(), 5)
             ]
         );
     }
