@@ -183,13 +183,15 @@ impl Library {
     pub fn find(&self, path: &Path) -> Result<usize, String> {
         let absolute = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let canonical = std::fs::canonicalize(path).ok();
-        let wanted: Vec<&Path> = [Some(absolute.as_path()), canonical.as_deref()]
+        // Stored paths are UTF-8 text: compare text, not path components (100,000 tracks).
+        let wanted: Vec<&str> = [Some(absolute.as_path()), canonical.as_deref()]
             .into_iter()
             .flatten()
+            .filter_map(Path::to_str)
             .collect();
         self.tracks
             .iter()
-            .position(|t| wanted.iter().any(|w| Path::new(&t.path) == *w))
+            .position(|t| wanted.contains(&t.path.as_str()))
             .ok_or_else(|| {
                 if path.exists() {
                     format!(
