@@ -314,7 +314,13 @@ pub fn run(store: &Store, lib: &Library, output_dir: &Path, flags: &Flags) -> Re
     };
     let incremental = !saved.is_empty() && saved.iter().all(|p| p.settings == settings);
     let playlists = if incremental {
-        update::merge(lib, &saved, fresh, flags.min_playlist_size)
+        update::merge(
+            lib,
+            &saved,
+            fresh,
+            flags.min_playlist_size,
+            flags.max_playlist_size,
+        )
     } else {
         fresh
     };

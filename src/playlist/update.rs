@@ -6,7 +6,8 @@
 //! playlists to store. A new track fits the stored playlist of the same name as its fresh
 //! playlist, else the stored playlist that holds most of its fresh playlist's other tracks;
 //! tracks of a fresh playlist that matches nothing stored form a new playlist if there are
-//! enough of them.
+//! enough of them. A playlist that grows past `--max_playlist_size` hands its newest tracks on
+//! to its next `_PartN`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +20,7 @@ pub fn merge(
     saved: &[SavedPlaylist],
     fresh: Vec<Playlist>,
     min_playlist_size: usize,
+    max_playlist_size: usize,
 ) -> Vec<Playlist> {
     let index: HashMap<i64, usize> = lib
         .tracks
@@ -101,7 +103,39 @@ pub fn merge(
         }
     }
     lists.retain(|p| !p.entries.is_empty());
+    overflow(&mut lists, max_playlist_size.max(1));
     lists
+}
+
+/// `(base, n)` of a name ending in `_PartN`, else `(name, 1)`.
+fn part_of(name: &str) -> (&str, usize) {
+    name.rsplit_once("_Part")
+        .and_then(|(base, n)| Some((base, n.parse().ok()?)))
+        .unwrap_or((name, 1))
+}
+
+/// A playlist that grew past `max` hands its newest tracks on to its next `_PartN`.
+fn overflow(lists: &mut Vec<Playlist>, max: usize) {
+    let mut i = 0;
+    while i < lists.len() {
+        if lists[i].entries.len() > max {
+            let tail = lists[i].entries.split_off(max);
+            let (base, part) = part_of(&lists[i].name);
+            let next = format!("{base}_Part{}", part + 1);
+            match lists.iter().position(|p| p.name == next) {
+                Some(j) => lists[j].entries.extend(tail),
+                None => {
+                    let rule = lists[i].rule.clone();
+                    lists.push(Playlist {
+                        name: next,
+                        rule,
+                        entries: tail,
+                    });
+                }
+            }
+        }
+        i += 1;
+    }
 }
 
 #[cfg(test)]
@@ -160,7 +194,7 @@ mod tests {
             ],
             &[],
         );
-        let merged = merge(&lib2, &saved, buckets::all(&lib2), 3);
+        let merged = merge(&lib2, &saved, buckets::all(&lib2), 3, 500);
         assert_eq!(merged.len(), 3);
         assert_eq!(merged[0].name, stored_lists[0].name);
         assert_eq!(ids(&lib2, &merged[0]), vec![3, 1, 7]);
@@ -170,5 +204,19 @@ mod tests {
         assert_eq!(ids(&lib2, &merged[1]), vec![6, 5, 4, 8]);
         assert_eq!(merged[2].name, "Upbeat_Groovy_D_Major_Bright");
         assert_eq!(ids(&lib2, &merged[2]), vec![9, 10, 11]);
+
+        // With room for three per playlist, the grown lists hand their newest on to _Part2.
+        let merged = merge(&lib2, &saved, buckets::all(&lib2), 3, 3);
+        let sizes: Vec<(&str, Vec<i64>)> = merged
+            .iter()
+            .map(|p| (p.name.as_str(), ids(&lib2, p)))
+            .collect();
+        assert_eq!(sizes[1].1, vec![6, 5, 4]);
+        assert!(
+            sizes.contains(&("VeryFast_Intense_A_Minor_Bright_Part2", vec![8])),
+            "{sizes:?}"
+        );
+        assert_eq!(part_of("TimeSlot_Night_Part2"), ("TimeSlot_Night", 2));
+        assert_eq!(part_of("Night_Party"), ("Night_Party", 1));
     }
 }
