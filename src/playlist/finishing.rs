@@ -7,10 +7,10 @@
 //! fingerprint, or same artist and title), at most `--max_per_artist` tracks of one artist,
 //! and no artist twice in a row where another order avoids it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::buckets::by_tempo;
-use super::space::Library;
+use super::space::{Library, Recordings};
 use super::{Flags, Playlist};
 
 pub const MIXED: &str = "Mixed_Collection";
@@ -99,11 +99,11 @@ pub fn tidy(lib: &Library, p: &mut Playlist, max_per_artist: Option<usize>, keep
     let cap = artist_cap(n, max_per_artist);
     let last = p.entries[n - 1].track;
     let first = p.entries[0].track;
-    let mut seen = HashSet::new();
-    let mut per_artist: HashMap<&str, usize> = HashMap::new();
+    let mut seen = Recordings::default();
+    let mut per_artist: HashMap<u32, usize> = HashMap::new();
     if keep_ends {
-        seen.extend(lib.recording[last].iter());
-        if let Some(a) = &lib.artist[last] {
+        seen.insert(lib, last);
+        if let Some(a) = lib.artist[last] {
             per_artist.insert(a, 1);
         }
     }
@@ -114,14 +114,10 @@ pub fn tidy(lib: &Library, p: &mut Playlist, max_per_artist: Option<usize>, keep
         if end && e.track == last {
             return true;
         }
-        let fresh = match &lib.recording[e.track] {
-            Some(r) => seen.insert(r),
-            None => true,
-        };
-        if !(fresh || end && e.track == first) {
+        if !(seen.insert(lib, e.track) || end && e.track == first) {
             return false;
         }
-        if let Some(a) = &lib.artist[e.track] {
+        if let Some(a) = lib.artist[e.track] {
             let c = per_artist.entry(a).or_insert(0);
             if *c >= cap && !end {
                 return false;
@@ -138,11 +134,11 @@ fn space_artists(lib: &Library, p: &mut Playlist, keep_ends: bool) {
     let n = p.entries.len();
     let movable_end = if keep_ends { n.saturating_sub(1) } else { n };
     for i in 1..movable_end {
-        let prev = &lib.artist[p.entries[i - 1].track];
-        if prev.is_none() || lib.artist[p.entries[i].track] != *prev {
+        let prev = lib.artist[p.entries[i - 1].track];
+        if prev.is_none() || lib.artist[p.entries[i].track] != prev {
             continue;
         }
-        if let Some(j) = (i + 1..movable_end).find(|&j| lib.artist[p.entries[j].track] != *prev) {
+        if let Some(j) = (i + 1..movable_end).find(|&j| lib.artist[p.entries[j].track] != prev) {
             p.entries[i..=j].rotate_right(1);
         }
     }
@@ -234,6 +230,21 @@ mod tests {
         for w in order.windows(2) {
             assert_ne!(lib.artist[w[0]], lib.artist[w[1]], "{order:?}");
         }
+    }
+
+    #[test]
+    fn the_same_song_in_two_files_counts_once() {
+        // Different content (flac and mp3 of one song), same artist and title; and a copy.
+        let lib = library(&[
+            ("Ann", "Song", Some(1)),
+            ("ann ", "song", Some(2)),
+            ("Bob", "Other", Some(1)),
+            ("Bob", "Third", Some(3)),
+        ]);
+        let mut p = list("x", 0..4);
+        tidy(&lib, &mut p, None, false);
+        let order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
+        assert_eq!(order, vec![0, 3]);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use super::space::{dist2, Library, RecordingId, DIMS};
+use super::space::{dist2, Library, Recordings, DIMS};
 use super::{display_name, Playlist};
 
 /// Tempo within this many BPM of the seed counts as "the same tempo" in an explanation.
@@ -72,19 +72,16 @@ fn nearest(lib: &Library, point: &[f32; DIMS], want: usize, skip: &HashSet<usize
         all.truncate(keep);
     }
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    let mut recordings: HashSet<&RecordingId> = skip
-        .iter()
-        .filter_map(|&i| lib.recording[i].as_ref())
-        .collect();
+    let mut recordings = Recordings::default();
+    for &i in skip {
+        recordings.insert(lib, i);
+    }
     let mut out = Vec::with_capacity(want);
     for (_, i) in all {
         if out.len() == want {
             break;
         }
-        if lib.recording[i]
-            .as_ref()
-            .is_none_or(|r| recordings.insert(r))
-        {
+        if recordings.insert(lib, i) {
             out.push(i);
         }
     }
@@ -159,10 +156,9 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
     );
     p.push(from, "the start (A)");
     let mut used: HashSet<usize> = HashSet::from([from, to]);
-    let mut recordings: HashSet<&RecordingId> = [from, to]
-        .iter()
-        .filter_map(|&i| lib.recording[i].as_ref())
-        .collect();
+    let mut recordings = Recordings::default();
+    recordings.insert(lib, from);
+    recordings.insert(lib, to);
     let mut last_progress = 0.0f32;
     let span2 = dist2(&a, &b);
     for s in 1..steps {
@@ -180,18 +176,14 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
             let cost = d + 4.0 * back * back * span2;
             if best.is_none_or(|(bc, _, _)| cost < bc)
                 && !used.contains(&i)
-                && lib.recording[i]
-                    .as_ref()
-                    .is_none_or(|r| !recordings.contains(r))
+                && !recordings.contains(lib, i)
             {
                 best = Some((cost, d, i));
             }
         }
         let Some((_, d, i)) = best else { break };
         used.insert(i);
-        if let Some(r) = &lib.recording[i] {
-            recordings.insert(r);
-        }
+        recordings.insert(lib, i);
         last_progress = progress(&a, &b, &lib.scaled[i]);
         p.push(
             i,
@@ -268,7 +260,8 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
         ),
     );
     let mut used: HashSet<usize> = HashSet::from([start]);
-    let mut recordings: HashSet<&RecordingId> = lib.recording[start].iter().collect();
+    let mut recordings = Recordings::default();
+    recordings.insert(lib, start);
     let mut at = start;
     for k in 1..length {
         let want = target(k);
@@ -289,9 +282,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
             // The set look-ups only for a track that would win.
             if best.is_none_or(|(c, _)| cost < c)
                 && !used.contains(&i)
-                && lib.recording[i]
-                    .as_ref()
-                    .is_none_or(|r| !recordings.contains(r))
+                && !recordings.contains(lib, i)
             {
                 best = Some((cost, i));
             }
@@ -311,9 +302,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
             ),
         );
         used.insert(next);
-        if let Some(r) = &lib.recording[next] {
-            recordings.insert(r);
-        }
+        recordings.insert(lib, next);
         at = next;
     }
     p

@@ -6,7 +6,8 @@
 //! Camelot wheel, an energy figure, and the identity used to spot the same recording twice.
 //! Also resolves a path as a user types it (`--seed`, `--from`, `--to`) to a track.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use crate::features::key::KEY_NAMES;
@@ -73,17 +74,54 @@ pub struct Library {
     pub camelot: Vec<Option<Camelot>>,
     /// 0..1: danceability and loudness, scaled over the library and averaged.
     pub energy: Vec<f32>,
-    /// Who made the recording (lower case), if tagged.
-    pub artist: Vec<Option<String>>,
-    /// Identity of the recording: the content fingerprint, else artist + title.
-    pub recording: Vec<Option<RecordingId>>,
+    /// Who made the recording, if tagged: one number per artist name (case and surrounding
+    /// space ignored), so comparing and counting artists costs no string work.
+    pub artist: Vec<Option<u32>>,
+    /// What identifies the recording: its content fingerprint and its artist + title.
+    pub recording: Vec<Recording>,
 }
 
-/// Two files with equal ids are the same recording.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// One key that says "the same recording".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordingId {
+    /// The same content (a copy of the file).
     Fingerprint(i64),
-    Named(String, String),
+    /// A hash of the lower-cased artist and title (the same song in another file or format).
+    Named(u64),
+}
+
+/// The keys of one track: two tracks are the same recording when any key matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Recording {
+    pub fingerprint: Option<i64>,
+    pub named: Option<u64>,
+}
+
+impl Recording {
+    fn keys(self) -> impl Iterator<Item = RecordingId> {
+        self.fingerprint
+            .map(RecordingId::Fingerprint)
+            .into_iter()
+            .chain(self.named.map(RecordingId::Named))
+    }
+}
+
+/// The recordings a playlist already holds.
+#[derive(Default)]
+pub struct Recordings(HashSet<RecordingId>);
+
+impl Recordings {
+    /// Track `i`'s recording is already in.
+    pub fn contains(&self, lib: &Library, i: usize) -> bool {
+        lib.recording[i].keys().any(|k| self.0.contains(&k))
+    }
+
+    /// Adds track `i`'s recording; false if it was already in.
+    pub fn insert(&mut self, lib: &Library, i: usize) -> bool {
+        let fresh = !self.contains(lib, i);
+        self.0.extend(lib.recording[i].keys());
+        fresh
+    }
 }
 
 fn raw(t: &StoredTrack) -> [Option<f64>; DIMS] {
@@ -118,6 +156,7 @@ impl Library {
             }
         };
         let fp: HashMap<i64, i64> = fingerprints.iter().copied().collect();
+        let mut artists: HashMap<String, u32> = HashMap::new();
         let n = tracks.len();
         let mut lib = Library {
             scaled: Vec::with_capacity(n),
@@ -138,24 +177,29 @@ impl Library {
             let m = &t.measured;
             lib.camelot
                 .push(Camelot::parse(m.key.as_deref(), m.scale.as_deref()));
-            let artist = m
-                .tags
-                .artist
-                .as_deref()
-                .map(|a| a.trim().to_lowercase())
-                .filter(|a| !a.is_empty());
-            let title = m
-                .tags
-                .title
-                .as_deref()
-                .map(|a| a.trim().to_lowercase())
-                .filter(|a| !a.is_empty());
-            lib.recording.push(match (fp.get(&t.id), &artist, title) {
-                (Some(&f), _, _) => Some(RecordingId::Fingerprint(f)),
-                (None, Some(a), Some(t)) => Some(RecordingId::Named(a.clone(), t)),
+            let clean = |s: &Option<String>| {
+                s.as_deref()
+                    .map(|a| a.trim().to_lowercase())
+                    .filter(|a| !a.is_empty())
+            };
+            let artist = clean(&m.tags.artist);
+            let named = match (&artist, clean(&m.tags.title)) {
+                (Some(a), Some(title)) => {
+                    let mut h = std::hash::DefaultHasher::new();
+                    a.hash(&mut h);
+                    title.hash(&mut h);
+                    Some(h.finish())
+                }
                 _ => None,
+            };
+            lib.recording.push(Recording {
+                fingerprint: fp.get(&t.id).copied(),
+                named,
             });
-            lib.artist.push(artist);
+            lib.artist.push(artist.map(|a| {
+                let next = artists.len() as u32;
+                *artists.entry(a).or_insert(next)
+            }));
         }
         lib.tracks = tracks;
         lib

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::space::Library;
+use super::space::{Library, Recordings};
 use super::{Entry, Playlist};
 use crate::store::SavedPlaylist;
 
@@ -82,17 +82,15 @@ pub fn merge(
         match target {
             Some(l) => {
                 let present: HashSet<usize> = lists[l].entries.iter().map(|e| e.track).collect();
-                let recordings: HashSet<_> = lists[l]
+                let mut recordings = Recordings::default();
+                for e in &lists[l].entries {
+                    recordings.insert(lib, e.track);
+                }
+                lists[l]
                     .entries
-                    .iter()
-                    .filter_map(|e| lib.recording[e.track].clone())
-                    .collect();
-                lists[l].entries.extend(new.into_iter().filter(|e| {
-                    !present.contains(&e.track)
-                        && lib.recording[e.track]
-                            .as_ref()
-                            .is_none_or(|r| !recordings.contains(r))
-                }));
+                    .extend(new.into_iter().filter(|e| {
+                        !present.contains(&e.track) && recordings.insert(lib, e.track)
+                    }));
             }
             None if new.len() >= min_playlist_size => lists.push(Playlist {
                 name: f.name,
