@@ -38,13 +38,39 @@ pub fn energy_word(danceability: f64) -> &'static str {
 /// near 1,200 Hz).
 pub const BRIGHT_HZ: f64 = 1500.0;
 
-/// Sorts each list's tracks by tempo (then id), so consecutive tracks differ little in BPM.
+/// How many of the next tracks in tempo order [`by_tempo`] may choose from.
+const FLOW_WINDOW: usize = 6;
+
+/// Orders a list by tempo (then id), then lets each next track be the best of the following
+/// few: a small tempo step and a Camelot-compatible key. The tempo still climbs through the
+/// list; keys move smoothly where the window allows.
 pub(super) fn by_tempo(lib: &Library, p: &mut Playlist) {
     p.entries.sort_by(|a, b| {
         let ka = (lib.bpm(a.track).unwrap_or(0.0), lib.tracks[a.track].id);
         let kb = (lib.bpm(b.track).unwrap_or(0.0), lib.tracks[b.track].id);
         ka.0.total_cmp(&kb.0).then(ka.1.cmp(&kb.1))
     });
+    let n = p.entries.len();
+    for i in 1..n {
+        let prev = p.entries[i - 1].track;
+        let cost = |j: usize| {
+            let t = p.entries[j].track;
+            let step = match (lib.bpm(prev), lib.bpm(t)) {
+                (Some(a), Some(b)) => (a - b).abs() / 4.0,
+                _ => 0.0,
+            };
+            let key = match (lib.camelot[prev], lib.camelot[t]) {
+                (Some(a), Some(b)) if a.compatible(b) => 0.0,
+                (Some(_), Some(_)) => 1.0,
+                _ => 0.5,
+            };
+            step + key
+        };
+        let best = (i..(i + FLOW_WINDOW).min(n))
+            .min_by(|&a, &b| cost(a).total_cmp(&cost(b)))
+            .unwrap_or(i);
+        p.entries[i..=best].rotate_right(1);
+    }
 }
 
 fn into_lists(lib: &Library, map: BTreeMap<String, Playlist>) -> Vec<Playlist> {
@@ -412,6 +438,29 @@ mod tests {
             ]
         );
         assert!(lists[1].entries[1].why.contains("tempo 118 BPM → Upbeat"));
+    }
+
+    #[test]
+    fn lists_climb_in_tempo_and_prefer_compatible_keys_nearby() {
+        // Sorted by tempo: C (8B), F# (2B), G (9B), C# (3B): one compatible step in three.
+        let lib = Library::new(
+            vec![
+                stored(1, Some(100.0), "C", false, 1.0),
+                stored(2, Some(101.0), "F#", false, 1.0),
+                stored(3, Some(102.0), "G", false, 1.0),
+                stored(4, Some(103.0), "C#", false, 1.0),
+                stored(5, Some(160.0), "C", false, 1.0),
+            ],
+            &[],
+        );
+        let mut p = Playlist::new("x", "");
+        for i in [4, 3, 2, 1, 0] {
+            p.push(i, "");
+        }
+        by_tempo(&lib, &mut p);
+        let order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
+        // C then G (compatible, 2 BPM); the far faster track stays last.
+        assert_eq!(order, vec![0, 2, 1, 3, 4]);
     }
 
     #[test]

@@ -316,7 +316,7 @@ mod tests {
     /// Tracks along a tempo line 60..=155 BPM (step 5), every key round the wheel.
     fn line() -> Library {
         let keys = [
-            "C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F",
+            "C", "G", "D", "A", "E", "B", "F#", "C#", "Ab", "Eb", "Bb", "F",
         ];
         let tracks = (0..20)
             .map(|i| {
