@@ -167,15 +167,11 @@ pub fn write_failed_list(store: &Store, output_dir: &Path) -> Result<usize> {
             _ => return Ok(0),
         }
     }
-    std::fs::create_dir_all(output_dir)
-        .with_context(|| format!("cannot create {}", output_dir.display()))?;
     let mut text = String::from("#EXTM3U\n");
     for (path, kind, reason) in &failures {
         let _ = writeln!(text, "# {kind}: {}", reason.replace('\n', " "));
         let _ = writeln!(text, "{path}");
     }
-    let tmp = output_dir.join(".Failed_Files.m3u.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))?;
+    crate::playlist::m3u::write_atomic(&target, &text)?;
     Ok(failures.len())
 }

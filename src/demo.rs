@@ -3,7 +3,9 @@
 //! In: a folder (default: under the temp dir). Out: a generated library of short songs with
 //! known tempo and key (varied sample rate, channels and sample format), analysed through the
 //! same pipeline and database as a real library, and a table of what was found against the
-//! truth. Re-running reuses the files and the database: only what changed is redone.
+//! truth, then the playlists made from it (the original's `all` and `kmeans`, a radio from one
+//! song and a DJ mix), written under DIR/playlists. Re-running reuses the files and the database: only
+//! what changed is redone.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use anyhow::Result;
 use crate::config::{self, Flags};
 use crate::features::key::KEY_NAMES;
 use crate::pipeline::{self, Progress, Work};
+use crate::playlist::{self, Method};
 use crate::store::Store;
 use crate::synth::{self, SongSpec, WavFormat};
 
@@ -100,6 +103,28 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
 
     let store = Store::open(&config.db_path(), config.tuning)?;
     print!("{}", truth_table(&store, &songs)?);
+
+    // The playlists: the original's default method, clusters, a radio from the 120 BPM song
+    // and a DJ mix. 24 songs in 12 keys put one or two songs in each `all` bucket, so the size
+    // rules are scaled down to show them at work (buckets of one go to Mixed_Collection).
+    let seed = songs
+        .iter()
+        .find(|s| s.spec.bpm == 120.0)
+        .map(|s| s.path.clone());
+    let lib = playlist::load(&store)?;
+    for method in [Method::All, Method::Kmeans, Method::Radio, Method::Mix] {
+        let flags = playlist::Flags {
+            method,
+            seed: seed.clone(),
+            length: 8,
+            num_playlists: 4,
+            min_playlist_size: 1,
+            mixed_below: 2,
+            ..playlist::Flags::default()
+        };
+        let generated = playlist::run(&store, &lib, &config.output_dir, &flags)?;
+        print!("{}", playlist::summary_text(&lib, &generated, false, 3));
+    }
     Ok(())
 }
 

@@ -14,6 +14,8 @@
 //! - [`store`]: the SQLite database: schema, migrations, batched writes, queries.
 //! - [`pipeline`]: the whole-library run: scanner, bounded queue, worker processes, batch
 //!   writer; resumable, interruptible, memory-aware.
+//! - [`playlist`]: stored features into playlists (the original's methods, radio, paths, DJ
+//!   mixes), incremental updates, M3U8 files.
 //! - [`config`]: flags, the TOML config file and machine-derived defaults.
 //! - [`cli`]: the command's library workflow glue: signals, summaries, `Failed_Files.m3u`.
 //! - [`bench`]: the corpus benchmarks: per-file speed against decode-only, memory, accuracy;
@@ -33,6 +35,7 @@ pub mod features;
 pub mod library;
 pub mod metadata;
 pub mod pipeline;
+pub mod playlist;
 pub mod report;
 pub mod store;
 pub mod synth;

@@ -23,7 +23,8 @@ use crate::metadata::tags::Tags;
 use crate::report::InspectLine;
 
 /// Schema steps; step `i` takes a database from `user_version = i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tracks (
     id            INTEGER PRIMARY KEY,
     path          TEXT    NOT NULL UNIQUE,
@@ -112,7 +113,14 @@ CREATE TABLE runs (
     peak_rss_kb  INTEGER NOT NULL DEFAULT 0,
     interrupted  INTEGER NOT NULL DEFAULT 0
 );
-"#];
+"#,
+    // 2: playlists say which rule and settings made them; each place says why it is there.
+    r#"
+ALTER TABLE playlists ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+ALTER TABLE playlists ADD COLUMN settings TEXT NOT NULL DEFAULT '';
+ALTER TABLE playlist_tracks ADD COLUMN why TEXT NOT NULL DEFAULT '';
+"#,
+];
 
 /// How much memory SQLite may use for its page cache.
 #[derive(Debug, Clone, Copy)]
@@ -763,4 +771,129 @@ impl Batch<'_> {
 pub fn path_text(path: &Path) -> Result<&str> {
     path.to_str()
         .with_context(|| format!("file name is not UTF-8: {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Playlists: what the `playlist` module stores and reads back.
+// ---------------------------------------------------------------------------------------------
+
+/// A playlist to store: its tracks in order, each with the reason it is there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaylistRow<'a> {
+    pub name: &'a str,
+    pub rule: &'a str,
+    /// The settings that made it: an update with other settings regenerates.
+    pub settings: &'a str,
+    /// `(track id, why)` in play order.
+    pub tracks: Vec<(i64, &'a str)>,
+}
+
+/// A stored playlist as read back (tracks that were deleted are gone).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedPlaylist {
+    pub name: String,
+    pub rule: String,
+    pub settings: String,
+    /// `(track id, why)` in play order.
+    pub tracks: Vec<(i64, String)>,
+}
+
+impl Store {
+    /// `(track id, content fingerprint)` of every analysed track that has one.
+    pub fn fingerprints(&self) -> Result<Vec<(i64, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, fingerprint FROM tracks
+             WHERE status = 'analyzed' AND fingerprint IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The stored playlists of `method`, in the order they were stored.
+    pub fn saved_playlists(&self, method: &str) -> Result<Vec<SavedPlaylist>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.id, p.name, p.rule, p.settings, pt.track_id, pt.why
+             FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.id
+             WHERE p.method = ?1 ORDER BY p.id, pt.position",
+        )?;
+        let mut rows = stmt.query([method])?;
+        let mut out: Vec<SavedPlaylist> = Vec::new();
+        let mut last_id = None;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            if last_id != Some(id) {
+                last_id = Some(id);
+                out.push(SavedPlaylist {
+                    name: r.get(1)?,
+                    rule: r.get(2)?,
+                    settings: r.get(3)?,
+                    tracks: Vec::new(),
+                });
+            }
+            let track: Option<i64> = r.get(4)?;
+            if let (Some(t), Some(p)) = (track, out.last_mut()) {
+                p.tracks
+                    .push((t, r.get::<_, Option<String>>(5)?.unwrap_or_default()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores playlists of `method` in one transaction: each replaces the stored playlist of
+    /// its name (keeping its creation time); with `replace_method`, the method's other
+    /// playlists are deleted. Stored order (`id`) follows `lists` for new playlists.
+    pub fn save_playlists(
+        &self,
+        method: &str,
+        lists: &[PlaylistRow<'_>],
+        replace_method: bool,
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        let now = now_s();
+        if replace_method {
+            let names: std::collections::HashSet<&str> = lists.iter().map(|p| p.name).collect();
+            let mut stmt = tx.prepare("SELECT id, name FROM playlists WHERE method = ?1")?;
+            let stale: Vec<i64> = stmt
+                .query_map([method], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .filter_map(|r| match r {
+                    Ok((id, name)) if !names.contains(name.as_str()) => Some(Ok(id)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            drop(stmt);
+            for id in stale {
+                tx.execute("DELETE FROM playlists WHERE id = ?1", [id])?;
+            }
+        }
+        {
+            let mut upsert = tx.prepare(
+                "INSERT INTO playlists (method, name, created_at, updated_at, rule, settings)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5)
+                 ON CONFLICT (method, name) DO UPDATE SET
+                     updated_at = excluded.updated_at, rule = excluded.rule,
+                     settings = excluded.settings
+                 RETURNING id",
+            )?;
+            let mut clear = tx.prepare("DELETE FROM playlist_tracks WHERE playlist_id = ?1")?;
+            let mut place = tx.prepare(
+                "INSERT INTO playlist_tracks (playlist_id, position, track_id, why)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for p in lists {
+                let id: i64 = upsert
+                    .query_row(params![method, p.name, now, p.rule, p.settings], |r| {
+                        r.get(0)
+                    })?;
+                clear.execute([id])?;
+                for (pos, (track, why)) in p.tracks.iter().enumerate() {
+                    place.execute(params![id, pos as i64, track, why])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
 }

@@ -71,7 +71,7 @@ fn rows() -> Vec<Row> {
 }
 
 /// One measured run of the pipeline over `library` into a fresh database under `state`.
-fn measure(library: &Path, state: &Path, flags: &Flags) -> Result<Report> {
+pub(super) fn measure(library: &Path, state: &Path, flags: &Flags) -> Result<Report> {
     let flags = Flags {
         library: vec![library.to_path_buf()],
         cache_dir: Some(state.to_path_buf()),
@@ -85,7 +85,7 @@ fn measure(library: &Path, state: &Path, flags: &Flags) -> Result<Report> {
     pipeline::run(&options, &AtomicBool::new(false))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

@@ -9,8 +9,12 @@
 //! wall clock but not the figure. Each file is decoded once before timing (so both runs read
 //! from the page cache) and timed `repeat` times; the median counts. Peak RSS per file comes
 //! from resetting the kernel's high-water mark (`/proc/self/clear_refs`) before each file.
+//!
+//! [`library`] holds the whole-library table (`--pipeline`), [`playlists`] the playlist
+//! quality and scale figures (`--playlists`).
 
 pub mod library;
+pub mod playlists;
 
 pub use library::pipeline_table;
 

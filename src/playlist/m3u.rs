@@ -1,0 +1,213 @@
+//! The M3U8 writer.
+//!
+//! In: playlists and the folder for one method. Out: `<dir>/<Name>.m3u8` in extended M3U
+//! (`#EXTM3U`, `#EXTINF:<seconds>,Artist - Title`, then the track's path relative to the
+//! playlist file), each written atomically (a temporary file renamed over the old one). The
+//! files of a partition method that are no longer generated are removed. Also the one place
+//! that writes any playlist file atomically ([`write_atomic`]), for `Failed_Files.m3u` too.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::space::Library;
+use super::{display_name, Playlist};
+
+/// Writes `text` to `target` through a temporary file in the same folder and a rename, so a
+/// reader never sees half a file.
+pub fn write_atomic(target: &Path, text: &str) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, target).with_context(|| format!("cannot write {}", target.display()))
+}
+
+/// `to` as seen from the folder `from` (both absolute): `../../a/b.flac`.
+pub fn relative(from: &Path, to: &Path) -> PathBuf {
+    // The common case, both plain UTF-8 paths without `.` or `..`: compare text (this runs
+    // once per line of every playlist).
+    if let (Some(f), Some(t)) = (from.to_str(), to.to_str()) {
+        if f.starts_with('/') && t.starts_with('/') && !f.contains("/.") && !t.contains("/.") {
+            let f = f.trim_end_matches('/');
+            // The longest common prefix that ends at a component boundary.
+            let mut common = 0;
+            for (i, (a, b)) in f.bytes().zip(t.bytes()).enumerate() {
+                if a != b {
+                    break;
+                }
+                if a == b'/' {
+                    common = i;
+                }
+            }
+            if f.len() <= t.len() && t.as_bytes().get(f.len()) == Some(&b'/') && t.starts_with(f) {
+                common = f.len();
+            }
+            let ups = f[common..].matches('/').count();
+            let mut out = String::with_capacity(ups * 3 + t.len() - common);
+            for _ in 0..ups {
+                out.push_str("../");
+            }
+            out.push_str(&t[common + 1..]);
+            return PathBuf::from(out);
+        }
+    }
+    relative_components(from, to)
+}
+
+fn relative_components(from: &Path, to: &Path) -> PathBuf {
+    let f: Vec<Component> = from.components().collect();
+    let t: Vec<Component> = to.components().collect();
+    let common = f.iter().zip(&t).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..f.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
+/// A file name for a playlist name: path separators and control characters become `_`.
+pub fn file_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    format!("{}.m3u8", if clean.is_empty() { "playlist" } else { clean })
+}
+
+/// The text of one playlist written in `dir`.
+pub fn render(lib: &Library, p: &Playlist, dir: &Path) -> String {
+    let mut text = String::from("#EXTM3U\n");
+    let _ = writeln!(text, "#PLAYLIST:{}", p.name);
+    for e in &p.entries {
+        let t = &lib.tracks[e.track];
+        let _ = writeln!(
+            text,
+            "#EXTINF:{},{}",
+            t.measured.duration_s.round() as i64,
+            display_name(lib, e.track).replace('\n', " ")
+        );
+        let _ = writeln!(text, "{}", relative(dir, Path::new(&t.path)).display());
+    }
+    text
+}
+
+/// Writes every playlist into `dir`; with `remove_stale`, `.m3u8` files there that were not
+/// written now are removed. Returns the files written.
+pub fn write_all(
+    dir: &Path,
+    lib: &Library,
+    lists: &[Playlist],
+    remove_stale: bool,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::with_capacity(lists.len());
+    for p in lists {
+        let target = dir.join(file_name(&p.name));
+        write_atomic(&target, &render(lib, p, dir))?;
+        written.push(target);
+    }
+    if remove_stale {
+        let keep: HashSet<&Path> = written.iter().map(PathBuf::as_path).collect();
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "m3u8") && !keep.contains(path.as_path()) {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playlist::space::tests_support::stored;
+
+    #[test]
+    fn relative_paths_climb_out_of_the_playlist_folder() {
+        assert_eq!(
+            relative(
+                Path::new("/data/playlists/all"),
+                Path::new("/music/a/b.flac")
+            ),
+            PathBuf::from("../../../music/a/b.flac")
+        );
+        assert_eq!(
+            relative(Path::new("/music/playlists"), Path::new("/music/a/b.flac")),
+            PathBuf::from("../a/b.flac")
+        );
+        assert_eq!(
+            relative(
+                Path::new("/music/play"),
+                Path::new("/music/playlist/x.flac")
+            ),
+            PathBuf::from("../playlist/x.flac")
+        );
+        assert_eq!(
+            relative(Path::new("/music"), Path::new("/music/x.flac")),
+            PathBuf::from("x.flac")
+        );
+        // The text fast path and the component walk agree.
+        for (f, t) in [
+            ("/a/b/c", "/a/x/y.flac"),
+            ("/a/b", "/a/b/c/d.flac"),
+            ("/", "/m/x.flac"),
+            ("/data/pl/all", "/data/pl/allx/t.flac"),
+        ] {
+            assert_eq!(
+                relative(Path::new(f), Path::new(t)),
+                relative_components(Path::new(f), Path::new(t)),
+                "{f} {t}"
+            );
+        }
+        assert_eq!(file_name("Rock/Pop_1990s"), "Rock_Pop_1990s.m3u8");
+    }
+
+    #[test]
+    fn writes_extended_m3u_and_removes_stale_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tagged = stored(1, Some(100.0), "C", false, 1.0);
+        tagged.measured.tags.artist = Some("Ann".into());
+        tagged.measured.tags.title = Some("Song".into());
+        let lib = Library::new(vec![tagged, stored(2, Some(100.0), "C", false, 1.0)], &[]);
+        let mut p = Playlist::new("Test", "rule");
+        p.push(0, "");
+        p.push(1, "");
+        std::fs::write(dir.path().join("Old.m3u8"), "stale").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "keep").unwrap();
+        let written = write_all(dir.path(), &lib, &[p], true).unwrap();
+        assert_eq!(written, vec![dir.path().join("Test.m3u8")]);
+        let text = std::fs::read_to_string(&written[0]).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "#EXTM3U");
+        assert_eq!(lines[2], "#EXTINF:200,Ann - Song");
+        assert!(
+            lines[3].ends_with("music/t001.flac") && lines[3].starts_with(".."),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(lines[4], "#EXTINF:200,t002");
+        assert!(!dir.path().join("Old.m3u8").exists());
+        assert!(dir.path().join("notes.txt").exists());
+    }
+}

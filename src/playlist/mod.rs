@@ -1,0 +1,523 @@
+//! Playlists: turning stored features into playlists, keeping them stable across updates, and
+//! writing them out.
+//!
+//! In: the analysed tracks of the [`Store`] and the playlist [`Flags`]. Out: playlists stored
+//! in the database (method, name, rule, generation time, ordered tracks with the reason each is
+//! there) and written as extended M3U8 into `<output_dir>/<method>/<Name>.m3u8`.
+//!
+//! - [`space`]: the scaled feature space, the Camelot wheel, and resolving a typed path.
+//! - [`buckets`]: the original's rule methods `all`, `time`, `cache`, `tags`.
+//! - [`kmeans`]: the original's `kmeans`.
+//! - [`flow`]: ordered lists: `radio` from a seed, `path` from A to B, a DJ `mix`.
+//! - [`finishing`]: size rules (drop, merge into `Mixed_Collection`, split) and the rules
+//!   every playlist keeps (no duplicate recordings, per-artist cap, no artist twice in a row).
+//! - [`update`]: incremental updates that keep names and order.
+//! - [`m3u`]: the M3U8 writer.
+
+pub mod buckets;
+pub mod finishing;
+pub mod flow;
+pub mod kmeans;
+pub mod m3u;
+pub mod space;
+pub mod update;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::store::{PlaylistRow, Store};
+use space::Library;
+
+/// How playlists are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// Buckets of tempo, energy, key and brightness (the original's default).
+    All,
+    /// Time-of-day slots, each with feature rules and a minimum length.
+    Time,
+    /// k-means++ clusters on scaled, weighted features, named from their medians.
+    Kmeans,
+    /// Coarse bins of tempo, energy and mood, similar bins merged.
+    Cache,
+    /// Genre and decade from the tags.
+    Tags,
+    /// The nearest tracks to --seed, ordered for smooth flow.
+    Radio,
+    /// Tracks moving step by step from --from to --to.
+    Path,
+    /// A DJ set: compatible keys, small tempo steps, energy rising then falling.
+    Mix,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::All => "all",
+            Method::Time => "time",
+            Method::Kmeans => "kmeans",
+            Method::Cache => "cache",
+            Method::Tags => "tags",
+            Method::Radio => "radio",
+            Method::Path => "path",
+            Method::Mix => "mix",
+        }
+    }
+
+    /// Methods that partition the library into a set of playlists (regenerated as a whole,
+    /// updated incrementally); the others make one playlist per request.
+    pub fn partitions(self) -> bool {
+        !matches!(self, Method::Radio | Method::Path | Method::Mix)
+    }
+}
+
+/// The playlist flags (the original's three, and ours).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Flags {
+    /// How to make playlists.
+    #[arg(
+        short = 'm',
+        long = "playlist_method",
+        alias = "playlist-method",
+        value_enum,
+        default_value_t = Method::All
+    )]
+    pub method: Method,
+    /// Clusters for -m kmeans.
+    #[arg(
+        long = "num_playlists",
+        alias = "num-playlists",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub num_playlists: usize,
+    /// Fewest tracks for a genre (or genre + decade) playlist of -m tags.
+    #[arg(
+        long = "min_tracks_per_genre",
+        alias = "min-tracks-per-genre",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub min_tracks_per_genre: usize,
+    /// The song a -m radio starts from (a path in the library).
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Where a -m path starts.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Where a -m path ends.
+    #[arg(long, value_name = "FILE")]
+    pub to: Option<PathBuf>,
+    /// Tracks in a radio, path or mix.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub length: usize,
+    /// Playlists with fewer tracks are dropped.
+    #[arg(
+        long = "min_playlist_size",
+        alias = "min-playlist-size",
+        value_name = "N",
+        default_value_t = 3
+    )]
+    pub min_playlist_size: usize,
+    /// Playlists with fewer tracks go into Mixed_Collection.
+    #[arg(
+        long = "mixed_below",
+        alias = "mixed-below",
+        value_name = "N",
+        default_value_t = 10
+    )]
+    pub mixed_below: usize,
+    /// Longer playlists are split into _Part2, _Part3...
+    #[arg(
+        long = "max_playlist_size",
+        alias = "max-playlist-size",
+        value_name = "N",
+        default_value_t = 500
+    )]
+    pub max_playlist_size: usize,
+    /// Most tracks of one artist in a playlist (default: a quarter of it, at least 3).
+    #[arg(long = "max_per_artist", alias = "max-per-artist", value_name = "N")]
+    pub max_per_artist: Option<usize>,
+    /// Shortest time-of-day playlist (-m time), in minutes: a slot with less is filled with
+    /// the tracks nearest to its rules.
+    #[arg(
+        long = "min_slot_minutes",
+        alias = "min-slot-minutes",
+        value_name = "MIN",
+        default_value_t = 60.0
+    )]
+    pub min_slot_minutes: f64,
+    /// Print every track with the reason it is in its playlist.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+impl Default for Flags {
+    fn default() -> Flags {
+        Flags {
+            method: Method::All,
+            num_playlists: 8,
+            min_tracks_per_genre: 10,
+            seed: None,
+            from: None,
+            to: None,
+            length: 25,
+            min_playlist_size: 3,
+            mixed_below: 10,
+            max_playlist_size: 500,
+            max_per_artist: None,
+            min_slot_minutes: 60.0,
+            explain: false,
+        }
+    }
+}
+
+impl Flags {
+    /// The settings that shape a partition: when they change, an update regenerates instead
+    /// of appending.
+    pub fn settings_text(&self) -> String {
+        let m = self.method;
+        let mut s = format!(
+            "{} sizes={}/{}/{} cap={:?}",
+            m.name(),
+            self.min_playlist_size,
+            self.mixed_below,
+            self.max_playlist_size,
+            self.max_per_artist
+        );
+        match m {
+            Method::Kmeans => {
+                let _ = write!(s, " k={}", self.num_playlists);
+            }
+            Method::Tags => {
+                let _ = write!(s, " min_genre={}", self.min_tracks_per_genre);
+            }
+            Method::Time => {
+                let _ = write!(s, " min_slot={}", self.min_slot_minutes);
+            }
+            _ => {
+                let _ = write!(s, " length={}", self.length);
+            }
+        }
+        s
+    }
+}
+
+/// One track's place in a playlist and the reason for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Index into [`Library::tracks`].
+    pub track: usize,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playlist {
+    pub name: String,
+    /// The rule that made it, in words.
+    pub rule: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Playlist {
+    pub fn new(name: impl Into<String>, rule: impl Into<String>) -> Playlist {
+        Playlist {
+            name: name.into(),
+            rule: rule.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, track: usize, why: impl Into<String>) {
+        self.entries.push(Entry {
+            track,
+            why: why.into(),
+        });
+    }
+}
+
+/// Makes the playlists of `flags.method` from the library (no database, no files).
+pub fn generate(lib: &Library, flags: &Flags) -> Result<Vec<Playlist>> {
+    let lists = match flags.method {
+        Method::All => finishing::finish(lib, buckets::all(lib), flags, false),
+        Method::Time => {
+            finishing::finish(lib, buckets::time(lib, flags.min_slot_minutes), flags, true)
+        }
+        Method::Kmeans => finishing::finish(
+            lib,
+            kmeans::clusters(lib, flags.num_playlists),
+            flags,
+            false,
+        ),
+        Method::Cache => {
+            finishing::finish(lib, buckets::cache(lib, flags.mixed_below), flags, false)
+        }
+        Method::Tags => finishing::finish(
+            lib,
+            buckets::tags(lib, flags.min_tracks_per_genre),
+            flags,
+            false,
+        ),
+        Method::Radio => {
+            let seed = find(lib, flags.seed.as_deref(), "--seed")?;
+            vec![flow::radio(lib, seed, flags.length)]
+        }
+        Method::Path => {
+            let from = find(lib, flags.from.as_deref(), "--from")?;
+            let to = find(lib, flags.to.as_deref(), "--to")?;
+            vec![flow::path(lib, from, to, flags.length)]
+        }
+        Method::Mix => vec![flow::mix(lib, flags.length)],
+    };
+    let keep_ends = flags.method == Method::Path;
+    Ok(lists
+        .into_iter()
+        .map(|mut p| {
+            finishing::tidy(lib, &mut p, flags.max_per_artist, keep_ends);
+            p
+        })
+        .filter(|p| !p.entries.is_empty())
+        .collect())
+}
+
+fn find(lib: &Library, path: Option<&Path>, flag: &str) -> Result<usize> {
+    let path = path.with_context(|| format!("this method needs {flag} FILE"))?;
+    lib.find(path).map_err(|e| anyhow::anyhow!("{flag}: {e}"))
+}
+
+/// What one generation did.
+pub struct Generated {
+    pub method: Method,
+    pub playlists: Vec<Playlist>,
+    /// Kept the stored playlists' names and order and appended new tracks.
+    pub incremental: bool,
+    /// Where the M3U8 files are.
+    pub dir: PathBuf,
+}
+
+/// The analysed library from the store, ready for [`run`] (load once, run many methods).
+pub fn load(store: &Store) -> Result<Library> {
+    Ok(Library::new(store.analysed()?, &store.fingerprints()?))
+}
+
+/// Generates (or updates) the playlists of `flags.method`, stores them and writes them into
+/// `output_dir/<method>/`.
+pub fn run(store: &Store, lib: &Library, output_dir: &Path, flags: &Flags) -> Result<Generated> {
+    let fresh = generate(lib, flags)?;
+    let method = flags.method;
+    let settings = flags.settings_text();
+    let saved = if method.partitions() {
+        store.saved_playlists(method.name())?
+    } else {
+        Vec::new()
+    };
+    let incremental = !saved.is_empty() && saved.iter().all(|p| p.settings == settings);
+    let playlists = if incremental {
+        update::merge(
+            lib,
+            &saved,
+            fresh,
+            flags.min_playlist_size,
+            flags.max_playlist_size,
+        )
+    } else {
+        fresh
+    };
+    let rows: Vec<PlaylistRow> = playlists
+        .iter()
+        .map(|p| PlaylistRow {
+            name: &p.name,
+            rule: &p.rule,
+            settings: &settings,
+            tracks: p
+                .entries
+                .iter()
+                .map(|e| (lib.tracks[e.track].id, e.why.as_str()))
+                .collect(),
+        })
+        .collect();
+    store.save_playlists(method.name(), &rows, method.partitions())?;
+    let dir = output_dir.join(method.name());
+    m3u::write_all(&dir, lib, &playlists, method.partitions())?;
+    Ok(Generated {
+        method,
+        playlists,
+        incremental,
+        dir,
+    })
+}
+
+/// How a track is shown: `Artist - Title`, else the file name without extension.
+pub fn display_name(lib: &Library, track: usize) -> String {
+    let t = &lib.tracks[track];
+    match (&t.measured.tags.artist, &t.measured.tags.title) {
+        (Some(a), Some(ti)) => format!("{a} - {ti}"),
+        (None, Some(ti)) => ti.clone(),
+        _ => Path::new(&t.path)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| t.path.clone()),
+    }
+}
+
+/// A compact listing: per playlist its name, size, length and first tracks; with `explain`
+/// every track and why it is there.
+pub fn summary_text(lib: &Library, g: &Generated, explain: bool, first: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} playlist(s) by {}{} in {}",
+        g.playlists.len(),
+        g.method.name(),
+        if g.incremental {
+            " (updated: names and order kept)"
+        } else {
+            ""
+        },
+        g.dir.display()
+    );
+    for p in &g.playlists {
+        let minutes: f64 = p
+            .entries
+            .iter()
+            .map(|e| lib.tracks[e.track].measured.duration_s)
+            .sum::<f64>()
+            / 60.0;
+        let _ = writeln!(
+            out,
+            "  {:<40} {:>5} tracks {:>7.1} min",
+            p.name,
+            p.entries.len(),
+            minutes
+        );
+        let shown = if explain { p.entries.len() } else { first };
+        for (i, e) in p.entries.iter().take(shown).enumerate() {
+            let _ = write!(out, "    {:>3}. {}", i + 1, display_name(lib, e.track));
+            if explain {
+                let _ = write!(out, "  — {}", e.why);
+            }
+            out.push('\n');
+        }
+        if p.entries.len() > shown {
+            let _ = writeln!(out, "         … {} more", p.entries.len() - shown);
+        }
+    }
+    out
+}
+
+/// The same as JSON: per playlist its name, rule and tracks, each with `path`, `title` (as
+/// shown in the M3U8) and `why`.
+pub fn summary_json(lib: &Library, g: &Generated) -> serde_json::Value {
+    serde_json::json!({
+        "method": g.method.name(),
+        "dir": g.dir,
+        "incremental": g.incremental,
+        "playlists": g.playlists.iter().map(|p| serde_json::json!({
+            "name": p.name,
+            "rule": p.rule,
+            "tracks": p.entries.iter().map(|e| serde_json::json!({
+                "path": lib.tracks[e.track].path,
+                "title": display_name(lib, e.track),
+                "why": e.why,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::FileEntry;
+    use crate::playlist::space::tests_support::stored;
+    use crate::store::Tuning;
+
+    fn add(store: &mut Store, ids: &[i64]) -> Vec<i64> {
+        let b = store.batch().unwrap();
+        let out = ids
+            .iter()
+            .map(|&i| {
+                // Two kinds: slow chill C major, and fast intense A minor; later tracks are a
+                // little slower, so a fresh run would put them first.
+                let t = if i % 2 == 0 {
+                    stored(i, Some(75.0 - i as f64 * 0.1), "C", false, 0.5)
+                } else {
+                    stored(i, Some(155.0 - i as f64 * 0.1), "A", true, 1.5)
+                };
+                let entry = FileEntry {
+                    path: PathBuf::from(&t.path),
+                    size: 1,
+                    mtime_ns: 1,
+                };
+                b.analyzed(&entry, None, &t.measured, "fast", 1.0).unwrap()
+            })
+            .collect();
+        b.commit().unwrap();
+        out
+    }
+
+    fn saved_ids(store: &Store) -> Vec<(String, Vec<i64>)> {
+        store
+            .saved_playlists("all")
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name, p.tracks.into_iter().map(|t| t.0).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn generation_is_stored_and_an_update_appends_and_drops_deleted_tracks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("db"), Tuning { cache_kib: 1024 }).unwrap();
+        let first = add(&mut store, &(1..=8).collect::<Vec<_>>());
+        let out = dir.path().join("playlists");
+        let flags = Flags {
+            mixed_below: 3,
+            ..Flags::default()
+        };
+        let g = run(&store, &load(&store).unwrap(), &out, &flags).unwrap();
+        assert!(!g.incremental);
+        let before = saved_ids(&store);
+        assert_eq!(before.len(), 2, "{before:?}");
+        assert!(out
+            .join("all")
+            .join(format!("{}.m3u8", before[0].0))
+            .exists());
+        // Track 2 leaves the library; tracks 9 and 10 arrive.
+        {
+            let b = store.batch().unwrap();
+            b.removed(first[1]).unwrap();
+            b.commit().unwrap();
+        }
+        let new = add(&mut store, &[9, 10]);
+        let g = run(&store, &load(&store).unwrap(), &out, &flags).unwrap();
+        assert!(g.incremental);
+        let after = saved_ids(&store);
+        let expect: Vec<(String, Vec<i64>)> = before
+            .iter()
+            .map(|(name, ids)| {
+                let mut ids: Vec<i64> = ids.iter().copied().filter(|&i| i != first[1]).collect();
+                // 10 is slow (even), 9 fast: each joins its kind, at the end (not in tempo
+                // order, which would reshuffle the list).
+                let joins = if name.starts_with("Slow") {
+                    new[1]
+                } else {
+                    new[0]
+                };
+                ids.push(joins);
+                (name.clone(), ids)
+            })
+            .collect();
+        assert_eq!(after, expect);
+        // Other settings regenerate instead.
+        let other = Flags {
+            mixed_below: 2,
+            ..Flags::default()
+        };
+        assert!(
+            !run(&store, &load(&store).unwrap(), &out, &other)
+                .unwrap()
+                .incremental
+        );
+    }
+}
