@@ -68,6 +68,48 @@ pub struct Flags {
     /// error, warn, info, debug or trace.
     #[arg(long = "log_level", alias = "log-level", value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// `[server]` in the config file: how `playlista serve` listens and announces itself.
+    #[arg(skip)]
+    #[serde(default)]
+    pub server: ServerSection,
+    /// `[subsonic]` in the config file: the one account phone apps log in with.
+    #[arg(skip)]
+    #[serde(default)]
+    pub subsonic: SubsonicSection,
+}
+
+/// `[server]`: settings of `playlista serve` (flags of `serve` win).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// `ADDR:PORT` to listen on (default `0.0.0.0:8420`).
+    pub bind: Option<String>,
+    /// The mDNS name: the box answers as `NAME.local` (default `playlista`).
+    pub name: Option<String>,
+    /// Minutes between full rescans of the library, for mounts that send no file events
+    /// (NFS, SMB). 0 turns them off. Default 60.
+    pub rescan_minutes: Option<u64>,
+    /// Playlist methods the service keeps up to date (default all, time, kmeans, tags, mix).
+    pub methods: Option<Vec<String>>,
+    /// Most HTTP connections open at once (default 256).
+    pub max_connections: Option<usize>,
+}
+
+/// `[subsonic]`: the account the Subsonic API accepts. No password, no access.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsonicSection {
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SubsonicSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubsonicSection")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -104,6 +146,8 @@ pub struct Config {
     pub log_level: String,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
+    pub server: ServerSection,
+    pub subsonic: SubsonicSection,
 }
 
 impl Config {
@@ -295,6 +339,8 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
             .or(from_file.log_level.clone())
             .unwrap_or_else(|| "info".into()),
         file,
+        server: from_file.server.clone(),
+        subsonic: from_file.subsonic.clone(),
     })
 }
 

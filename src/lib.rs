@@ -16,6 +16,8 @@
 //!   writer; resumable, interruptible, memory-aware.
 //! - [`playlist`]: stored features into playlists (the original's methods, radio, paths, DJ
 //!   mixes), incremental updates, M3U8 files.
+//! - [`server`]: `playlista serve`: HTTP (web page, JSON API, M3U8, streams, Subsonic,
+//!   metrics), mDNS, and the background analysis that keeps the library current.
 //! - [`config`]: flags, the TOML config file and machine-derived defaults.
 //! - [`cli`]: the command's library workflow glue: signals, summaries, `Failed_Files.m3u`.
 //! - [`bench`]: the corpus benchmarks: per-file speed against decode-only, memory, accuracy;
@@ -37,6 +39,7 @@ pub mod metadata;
 pub mod pipeline;
 pub mod playlist;
 pub mod report;
+pub mod server;
 pub mod store;
 pub mod synth;
 pub mod usage;

@@ -106,6 +106,25 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Serve the playlists on the LAN: web page, JSON API, M3U8, streams, Subsonic for phone
+    /// apps, announced over mDNS; keeps the library analysed in the background.
+    Serve {
+        /// Where to listen (default from [server] bind, else 0.0.0.0:8420).
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: Option<std::net::SocketAddr>,
+        /// Do not announce over mDNS.
+        #[arg(long = "no-mdns", alias = "no_mdns")]
+        no_mdns: bool,
+        /// The mDNS name: the box answers as NAME.local (default from [server] name, else
+        /// playlista).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        settings: Box<config::Flags>,
+        /// The config file (TOML; [server] and [subsonic] sections).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// (internal) an analysis worker process: JSON requests on stdin, replies on stdout.
     #[command(name = "__worker", hide = true)]
     Worker,
@@ -123,6 +142,21 @@ fn main() -> ExitCode {
             playlists,
         }) => bench(&corpus, repeat, only.as_deref(), pipeline, playlists),
         Some(Command::Demo { dir }) => playlista::demo::run(dir).map(|_| ExitCode::SUCCESS),
+        Some(Command::Serve {
+            bind,
+            no_mdns,
+            name,
+            settings,
+            config,
+        }) => serve(
+            &settings,
+            config.as_deref(),
+            playlista::server::Options {
+                bind,
+                name,
+                no_mdns,
+            },
+        ),
         Some(Command::Worker) => {
             let memory = std::env::var("PLAYLISTA_WORKER_MEMORY")
                 .ok()
@@ -235,6 +269,17 @@ fn library_run(
         }
     }
     Ok(code)
+}
+
+fn serve(
+    flags: &config::Flags,
+    config_file: Option<&Path>,
+    opts: playlista::server::Options,
+) -> anyhow::Result<ExitCode> {
+    let config = config::resolve(flags, config_file)?;
+    init_logging(&config.log_level)?;
+    playlista::server::run(config, opts)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(level: &str) -> anyhow::Result<()> {

@@ -791,9 +791,13 @@ pub struct PlaylistRow<'a> {
 /// A stored playlist as read back (tracks that were deleted are gone).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SavedPlaylist {
+    pub id: i64,
+    pub method: String,
     pub name: String,
     pub rule: String,
     pub settings: String,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
     /// `(track id, why)` in play order.
     pub tracks: Vec<(i64, String)>,
 }
@@ -811,29 +815,39 @@ impl Store {
 
     /// The stored playlists of `method`, in the order they were stored.
     pub fn saved_playlists(&self, method: &str) -> Result<Vec<SavedPlaylist>> {
+        self.playlists_where(Some(method))
+    }
+
+    /// Every stored playlist of every method, by id (what the server shows).
+    pub fn all_playlists(&self) -> Result<Vec<SavedPlaylist>> {
+        self.playlists_where(None)
+    }
+
+    fn playlists_where(&self, method: Option<&str>) -> Result<Vec<SavedPlaylist>> {
         let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.name, p.rule, p.settings, pt.track_id, pt.why
+            "SELECT p.id, p.method, p.name, p.rule, p.settings, p.updated_at, pt.track_id, pt.why
              FROM playlists p LEFT JOIN playlist_tracks pt ON pt.playlist_id = p.id
-             WHERE p.method = ?1 ORDER BY p.id, pt.position",
+             WHERE ?1 IS NULL OR p.method = ?1 ORDER BY p.id, pt.position",
         )?;
         let mut rows = stmt.query([method])?;
         let mut out: Vec<SavedPlaylist> = Vec::new();
-        let mut last_id = None;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            if last_id != Some(id) {
-                last_id = Some(id);
+            if out.last().map(|p| p.id) != Some(id) {
                 out.push(SavedPlaylist {
-                    name: r.get(1)?,
-                    rule: r.get(2)?,
-                    settings: r.get(3)?,
+                    id,
+                    method: r.get(1)?,
+                    name: r.get(2)?,
+                    rule: r.get(3)?,
+                    settings: r.get(4)?,
+                    updated_at: r.get(5)?,
                     tracks: Vec::new(),
                 });
             }
-            let track: Option<i64> = r.get(4)?;
+            let track: Option<i64> = r.get(6)?;
             if let (Some(t), Some(p)) = (track, out.last_mut()) {
                 p.tracks
-                    .push((t, r.get::<_, Option<String>>(5)?.unwrap_or_default()));
+                    .push((t, r.get::<_, Option<String>>(7)?.unwrap_or_default()));
             }
         }
         Ok(out)

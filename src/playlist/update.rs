@@ -145,10 +145,14 @@ mod tests {
     fn saved_from(lib: &Library, lists: &[Playlist]) -> Vec<SavedPlaylist> {
         lists
             .iter()
-            .map(|p| SavedPlaylist {
+            .enumerate()
+            .map(|(i, p)| SavedPlaylist {
+                id: i as i64 + 1,
+                method: "all".into(),
                 name: p.name.clone(),
                 rule: p.rule.clone(),
                 settings: Flags::default().settings_text(),
+                updated_at: 0,
                 tracks: p
                     .entries
                     .iter()

@@ -1,0 +1,309 @@
+//! The JSON API (`/api/v1/*`), playlists as M3U8 for any player (`/playlists/{id}.m3u8`),
+//! `/stream/{id}` and `/metrics`.
+//!
+//! In: requests and the current catalog. Out: JSON in the shapes below; errors as
+//! `{"error": "..."}` with a 4xx status. Tracks are addressed by id only.
+//!
+//! - `GET /api/v1/status`: counts, the background analysis, this server.
+//! - `GET /api/v1/playlists`: `[{id, name, method, rule, track_count, duration_s, updated_at}]`.
+//! - `GET /api/v1/playlists/{id}`: the same fields plus `tracks` (each a track with `why`).
+//! - `GET /api/v1/tracks/{id}`: one track.
+//! - `GET /api/v1/tracks/{id}/similar?count=N`: `{seed, tracks}`, a radio from the track.
+//! - `GET /api/v1/path?from=ID&to=ID&length=N`: `{tracks}` moving from one track to another.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::catalog::{Catalog, StoredList, TrackView};
+use super::metrics::gauge;
+use super::AppState;
+use crate::playlist::flow;
+
+/// Most tracks one similar/path request may ask for.
+const MAX_LENGTH: usize = 500;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/playlists", get(playlists))
+        .route("/api/v1/playlists/{id}", get(playlist))
+        .route("/api/v1/tracks/{id}", get(track))
+        .route("/api/v1/tracks/{id}/similar", get(similar))
+        .route("/api/v1/path", get(path))
+        .route("/playlists/{file}", get(m3u8))
+        .route("/stream/{id}", get(stream))
+}
+
+/// A 4xx answer with a reason.
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError(StatusCode::NOT_FOUND, format!("no such {what}"))
+    }
+
+    pub fn bad(reason: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, reason.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// A playlist without its tracks.
+#[derive(Serialize)]
+struct ListSummary<'a> {
+    id: i64,
+    name: &'a str,
+    method: &'a str,
+    rule: &'a str,
+    track_count: usize,
+    duration_s: f64,
+    updated_at: i64,
+}
+
+impl<'a> From<&'a StoredList> for ListSummary<'a> {
+    fn from(p: &'a StoredList) -> Self {
+        ListSummary {
+            id: p.id,
+            name: &p.name,
+            method: &p.method,
+            rule: &p.rule,
+            track_count: p.tracks.len(),
+            duration_s: p.duration_s,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// A track in a playlist: the track and why it is there.
+#[derive(Serialize)]
+struct Placed<'a> {
+    #[serde(flatten)]
+    track: TrackView<'a>,
+    why: &'a str,
+}
+
+async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
+    let c = s.catalog.get();
+    Json(json!({
+        "name": s.name,
+        "id": s.id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "library": c.status,
+        "playlists": c.playlists.len(),
+        "snapshot_at": c.loaded_at,
+        "analysis": s.activity.view(),
+    }))
+}
+
+async fn playlists(State(s): State<AppState>) -> Response {
+    let c = s.catalog.get();
+    let lists: Vec<ListSummary> = c.playlists.iter().map(ListSummary::from).collect();
+    Json(lists).into_response()
+}
+
+async fn playlist(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let c = s.catalog.get();
+    let p = c
+        .playlist(id)
+        .ok_or_else(|| ApiError::not_found("playlist"))?;
+    let tracks: Vec<Placed> = p
+        .tracks
+        .iter()
+        .map(|(i, why)| Placed {
+            track: c.view(*i),
+            why,
+        })
+        .collect();
+    let mut body = serde_json::to_value(ListSummary::from(p)).unwrap_or_default();
+    body["tracks"] = serde_json::to_value(tracks).unwrap_or_default();
+    Ok(Json(body).into_response())
+}
+
+fn track_index(c: &Catalog, id: i64) -> Result<usize, ApiError> {
+    c.track(id).ok_or_else(|| ApiError::not_found("track"))
+}
+
+async fn track(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+    let c = s.catalog.get();
+    let i = track_index(&c, id)?;
+    Ok(Json(c.view(i)).into_response())
+}
+
+#[derive(Deserialize)]
+struct SimilarQuery {
+    count: Option<usize>,
+}
+
+async fn similar(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<SimilarQuery>,
+) -> Result<Response, ApiError> {
+    let count = q.count.unwrap_or(20).clamp(1, MAX_LENGTH);
+    let c = s.catalog.get();
+    let seed = track_index(&c, id)?;
+    let radio = flow::radio(&c.lib, seed, count + 1);
+    let tracks: Vec<TrackView> = radio
+        .entries
+        .iter()
+        .filter(|e| e.track != seed)
+        .map(|e| c.view(e.track))
+        .collect();
+    Ok(Json(json!({ "seed": c.view(seed), "tracks": tracks })).into_response())
+}
+
+#[derive(Deserialize)]
+struct PathQuery {
+    from: i64,
+    to: i64,
+    length: Option<usize>,
+}
+
+async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<Response, ApiError> {
+    let length = q.length.unwrap_or(25).clamp(2, MAX_LENGTH);
+    let c = s.catalog.get();
+    let from = track_index(&c, q.from)?;
+    let to = track_index(&c, q.to)?;
+    if from == to {
+        return Err(ApiError::bad("from and to are the same track"));
+    }
+    let p = flow::path(&c.lib, from, to, length);
+    let tracks: Vec<Placed> = p
+        .entries
+        .iter()
+        .map(|e| Placed {
+            track: c.view(e.track),
+            why: &e.why,
+        })
+        .collect();
+    Ok(Json(json!({ "name": p.name, "rule": p.rule, "tracks": tracks })).into_response())
+}
+
+/// `scheme://host` for absolute URLs: the request's `Host` when it is a plausible host name
+/// or address, else the address the server listens on.
+pub fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        });
+    match host {
+        Some(h) => format!("http://{h}"),
+        None => format!("http://{}", s.local),
+    }
+}
+
+/// `/playlists/{id}.m3u8`: extended M3U with absolute stream URLs.
+async fn m3u8(
+    State(s): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id: i64 = file
+        .strip_suffix(".m3u8")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ApiError::not_found("playlist (ask for /playlists/ID.m3u8)"))?;
+    let c = s.catalog.get();
+    let p = c
+        .playlist(id)
+        .ok_or_else(|| ApiError::not_found("playlist"))?;
+    let base = base_url(&s, &headers);
+    let mut out = format!("#EXTM3U\n#PLAYLIST:{}\n", one_line(&p.name));
+    for (i, _) in &p.tracks {
+        let v = c.view(*i);
+        let who = match v.artist {
+            Some(a) => format!("{} - {}", one_line(a), one_line(&v.title)),
+            None => one_line(&v.title),
+        };
+        out.push_str(&format!(
+            "#EXTINF:{},{who}\n{base}{}\n",
+            v.duration_s.round() as i64,
+            v.stream
+        ));
+    }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "audio/x-mpegurl; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"playlist-{id}.m3u8\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// Tag text on one line (a newline in a tag would start a new M3U entry).
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+async fn stream(State(s): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
+    let c = s.catalog.get();
+    super::stream::send(&c, id, &headers, false).await
+}
+
+/// `/metrics`: Prometheus text.
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let c = s.catalog.get();
+    let mut out = String::with_capacity(8 << 10);
+    let st = &c.status;
+    gauge(
+        &mut out,
+        "playlista_tracks",
+        "Tracks in the library.",
+        st.tracks as f64,
+    );
+    gauge(
+        &mut out,
+        "playlista_tracks_analyzed",
+        "Tracks analysed.",
+        st.analyzed as f64,
+    );
+    gauge(
+        &mut out,
+        "playlista_tracks_failed",
+        "Tracks that could not be analysed.",
+        st.failed as f64,
+    );
+    gauge(
+        &mut out,
+        "playlista_tracks_pending",
+        "Tracks waiting for analysis.",
+        st.pending as f64,
+    );
+    gauge(
+        &mut out,
+        "playlista_playlists",
+        "Stored playlists.",
+        c.playlists.len() as f64,
+    );
+    s.activity.render(&mut out);
+    s.metrics.render(&mut out);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

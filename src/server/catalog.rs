@@ -1,0 +1,193 @@
+//! What the server shows: an immutable snapshot of the database (analysed tracks, stored
+//! playlists, counts), shared by every request and swapped whole after each change.
+//!
+//! In: the database file. Out: [`Catalog`] (look-ups by track and playlist id, the feature
+//! space for radio and paths) and [`TrackView`], the one JSON shape of a track that every API
+//! uses. Requests never touch SQLite: they read the current `Arc<Catalog>`, so a slow disk or a
+//! running analysis never stalls a page, and a snapshot is consistent within a request.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::playlist::space::Library;
+use crate::playlist::{self, display_name};
+use crate::store::{now_s, Status, Store, Tuning};
+
+/// One stored playlist, its tracks as indices into [`Catalog::lib`].
+pub struct StoredList {
+    pub id: i64,
+    pub method: String,
+    pub name: String,
+    pub rule: String,
+    pub updated_at: i64,
+    /// `(track index, why)` in play order.
+    pub tracks: Vec<(usize, String)>,
+    pub duration_s: f64,
+}
+
+/// The database as of one moment.
+pub struct Catalog {
+    pub lib: Library,
+    pub playlists: Vec<StoredList>,
+    pub status: Status,
+    /// Unix seconds when this snapshot was read.
+    pub loaded_at: i64,
+    by_track: HashMap<i64, usize>,
+    by_playlist: HashMap<i64, usize>,
+}
+
+impl Catalog {
+    /// Reads the whole snapshot (blocking: call from a blocking thread).
+    pub fn load(store: &Store) -> Result<Catalog> {
+        let lib = playlist::load(store)?;
+        let by_track: HashMap<i64, usize> = lib
+            .tracks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id, i))
+            .collect();
+        let playlists: Vec<StoredList> = store
+            .all_playlists()?
+            .into_iter()
+            .map(|p| {
+                let tracks: Vec<(usize, String)> = p
+                    .tracks
+                    .into_iter()
+                    .filter_map(|(id, why)| by_track.get(&id).map(|&i| (i, why)))
+                    .collect();
+                let duration_s = tracks
+                    .iter()
+                    .map(|&(i, _)| lib.tracks[i].measured.duration_s)
+                    .sum();
+                StoredList {
+                    id: p.id,
+                    method: p.method,
+                    name: p.name,
+                    rule: p.rule,
+                    updated_at: p.updated_at,
+                    tracks,
+                    duration_s,
+                }
+            })
+            .collect();
+        let by_playlist = playlists
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, i))
+            .collect();
+        Ok(Catalog {
+            status: store.status()?,
+            lib,
+            playlists,
+            loaded_at: now_s(),
+            by_track,
+            by_playlist,
+        })
+    }
+
+    /// The index of track `id`, if it is analysed.
+    pub fn track(&self, id: i64) -> Option<usize> {
+        self.by_track.get(&id).copied()
+    }
+
+    pub fn playlist(&self, id: i64) -> Option<&StoredList> {
+        self.by_playlist.get(&id).map(|&i| &self.playlists[i])
+    }
+
+    /// The file of track `id`: the only way a request reaches the filesystem.
+    pub fn file(&self, id: i64) -> Option<&Path> {
+        self.track(id).map(|i| Path::new(&self.lib.tracks[i].path))
+    }
+
+    pub fn view(&self, i: usize) -> TrackView<'_> {
+        TrackView::new(&self.lib, i)
+    }
+}
+
+/// A track as every JSON API shows it.
+#[derive(Debug, Serialize)]
+pub struct TrackView<'a> {
+    pub id: i64,
+    pub title: String,
+    pub artist: Option<&'a str>,
+    pub album: Option<&'a str>,
+    pub genre: Option<&'a str>,
+    pub year: Option<u32>,
+    pub duration_s: f64,
+    pub bpm: Option<f64>,
+    pub key: Option<&'a str>,
+    pub scale: Option<&'a str>,
+    /// Camelot wheel position (`8A`), for DJs.
+    pub camelot: Option<String>,
+    pub danceability: Option<f64>,
+    pub loudness_lufs: Option<f64>,
+    pub format: &'a str,
+    /// Where the audio is: `/stream/{id}`.
+    pub stream: String,
+}
+
+impl<'a> TrackView<'a> {
+    pub fn new(lib: &'a Library, i: usize) -> TrackView<'a> {
+        let t = &lib.tracks[i];
+        let m = &t.measured;
+        TrackView {
+            id: t.id,
+            title: m.tags.title.clone().unwrap_or_else(|| display_name(lib, i)),
+            artist: m.tags.artist.as_deref(),
+            album: m.tags.album.as_deref(),
+            genre: m.tags.genre.as_deref(),
+            year: m.tags.year,
+            duration_s: m.duration_s,
+            bpm: m.bpm,
+            key: m.key.as_deref(),
+            scale: m.scale.as_deref(),
+            camelot: lib.camelot[i].map(|c| c.to_string()),
+            danceability: m.danceability,
+            loudness_lufs: m.loudness_lufs,
+            format: Path::new(&t.path)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or(""),
+            stream: format!("/stream/{}", t.id),
+        }
+    }
+}
+
+/// The current snapshot and how to read a new one.
+pub struct Shared {
+    current: RwLock<Arc<Catalog>>,
+    db: PathBuf,
+    tuning: Tuning,
+}
+
+impl Shared {
+    pub fn open(db: PathBuf, tuning: Tuning) -> Result<Shared> {
+        let catalog = Catalog::load(&Store::open(&db, tuning)?)?;
+        Ok(Shared {
+            current: RwLock::new(Arc::new(catalog)),
+            db,
+            tuning,
+        })
+    }
+
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Reads the database again and swaps the snapshot (blocking).
+    pub fn reload(&self) -> Result<()> {
+        let fresh = Arc::new(Catalog::load(&Store::open_read(&self.db, self.tuning)?)?);
+        match self.current.write() {
+            Ok(mut c) => *c = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        Ok(())
+    }
+}
