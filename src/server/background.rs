@@ -39,7 +39,7 @@ const DEFAULT_METHODS: [Method; 5] = [
     Method::Mix,
 ];
 /// Quiet time after the last file event before a run starts (copying an album takes a while).
-const DEBOUNCE: Duration = Duration::from_secs(10);
+const DEBOUNCE: Duration = Duration::from_secs(5);
 /// A steady stream of events still starts a run after this long.
 const DEBOUNCE_CAP: Duration = Duration::from_secs(120);
 /// How often the live counts are read during a run.
@@ -160,8 +160,12 @@ pub fn methods(config: &Config) -> Result<Vec<Method>> {
 
 /// Starts the background thread (it begins with a run: the library may have changed while
 /// the server was down).
-pub fn spawn(state: AppState, config: Config, stop: &'static AtomicBool) -> Result<Handle> {
-    let methods = methods(&config)?;
+pub fn spawn(
+    state: AppState,
+    config: Config,
+    methods: Vec<Method>,
+    stop: &'static AtomicBool,
+) -> Result<Handle> {
     let (wake, wake_rx) = mpsc::channel();
     let events = wake.clone();
     let thread = std::thread::Builder::new()

@@ -133,6 +133,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         .or(config.server.name.clone())
         .unwrap_or_else(|| DEFAULT_NAME.into());
     mdns::check_name(&name)?;
+    let methods = background::methods(&config)?;
     std::fs::create_dir_all(&config.cache_dir)
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     // Opening for writing creates and migrates the database before anyone reads it.
@@ -189,7 +190,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                 }
             }
         };
-        let analysis = background::spawn(state.clone(), config.clone(), &STOP)?;
+        let analysis = background::spawn(state.clone(), config.clone(), methods, &STOP)?;
         systemd::notify(&format!(
             "READY=1\nSTATUS=serving on {local}, {} tracks",
             state.catalog.get().lib.len()

@@ -1,0 +1,287 @@
+//! `playlista serve` end to end: the real binary on loopback (no mDNS) over a real database:
+//! the JSON API's shapes, M3U8 that plays, Range streams, metrics, the background analysis
+//! that builds what is missing and follows new and deleted files, config sections, SIGTERM.
+
+mod support;
+
+use std::time::Duration;
+
+use playlista::synth::{self, SongSpec, WavFormat};
+use serde_json::Value;
+use support::{eventually, track_path, Demo, Server};
+
+fn keys(v: &Value, want: &[&str], what: &str) {
+    for k in want {
+        assert!(v.get(k).is_some(), "{what} lacks {k:?}: {v}");
+    }
+}
+
+#[test]
+fn api_answers_in_the_documented_shapes() {
+    let demo = Demo::build();
+    let server = Server::start(&demo.serve_args());
+
+    let lists = server.json("/api/v1/playlists");
+    let lists = lists.as_array().expect("an array of playlists");
+    assert!(lists.len() >= 3, "{lists:?}");
+    let mut total = 0;
+    for p in lists {
+        keys(
+            p,
+            &["id", "name", "track_count", "method"],
+            "playlist summary",
+        );
+        let id = p["id"].as_i64().unwrap();
+        let full = server.json(&format!("/api/v1/playlists/{id}"));
+        keys(&full, &["id", "name", "tracks"], "playlist");
+        assert_eq!(full["name"], p["name"]);
+        let tracks = full["tracks"].as_array().unwrap();
+        assert_eq!(tracks.len() as u64, p["track_count"].as_u64().unwrap());
+        for t in tracks {
+            keys(
+                t,
+                &[
+                    "id",
+                    "title",
+                    "artist",
+                    "duration_s",
+                    "bpm",
+                    "key",
+                    "scale",
+                    "why",
+                ],
+                "track",
+            );
+            assert!(t["duration_s"].as_f64().unwrap() > 19.0, "{t}");
+        }
+        total += tracks.len();
+    }
+    assert!(total >= 24, "every demo song is in some playlist");
+
+    // A track, its radio (the seed not among its neighbours) and a path between two tracks.
+    let all = server.json("/api/v1/playlists/1");
+    let first = all["tracks"][0]["id"].as_i64().unwrap();
+    let last = all["tracks"][5]["id"].as_i64().unwrap();
+    let t = server.json(&format!("/api/v1/tracks/{first}"));
+    assert_eq!(t["id"].as_i64(), Some(first));
+    let similar = server.json(&format!("/api/v1/tracks/{first}/similar?count=5"));
+    let near = similar["tracks"].as_array().unwrap();
+    assert_eq!(near.len(), 5);
+    assert!(near.iter().all(|n| n["id"].as_i64() != Some(first)));
+    keys(
+        &near[0],
+        &["id", "title", "artist", "duration_s", "bpm", "key", "scale"],
+        "similar",
+    );
+    let path = server.json(&format!("/api/v1/path?from={first}&to={last}&length=6"));
+    let steps = path["tracks"].as_array().unwrap();
+    assert_eq!(steps.first().unwrap()["id"].as_i64(), Some(first));
+    assert_eq!(steps.last().unwrap()["id"].as_i64(), Some(last));
+
+    // Unknown ids are 404 with a reason, malformed ones 400.
+    for (path, code) in [
+        ("/api/v1/playlists/999999", 404),
+        ("/api/v1/tracks/999999", 404),
+        ("/api/v1/tracks/999999/similar", 404),
+        ("/api/v1/playlists/abc", 400),
+        ("/api/v1/path?from=1", 400),
+        ("/playlists/1.txt", 404),
+        ("/stream/999999", 404),
+        ("/no/such/page", 404),
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, code, "GET {path}: {}", r.text());
+    }
+
+    let status = server.json("/api/v1/status");
+    assert_eq!(status["library"]["analyzed"].as_u64(), Some(24), "{status}");
+    assert_eq!(status["playlists"].as_u64(), Some(lists.len() as u64));
+}
+
+#[test]
+fn m3u8_lists_stream_urls_that_play_with_ranges() {
+    let demo = Demo::build();
+    let server = Server::start(&demo.serve_args());
+    let m3u = server.get("/playlists/1.m3u8");
+    assert_eq!(m3u.status, 200);
+    assert!(m3u.header("content-type").unwrap().contains("mpegurl"));
+    let text = m3u.text();
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let urls: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let infos = text.lines().filter(|l| l.starts_with("#EXTINF:")).count();
+    let count = server.json("/api/v1/playlists/1")["track_count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(urls.len() as u64, count);
+    assert_eq!(infos as u64, count);
+    let prefix = format!("http://127.0.0.1:{}/stream/", server.port);
+    assert!(urls.iter().all(|u| u.starts_with(&prefix)), "{urls:?}");
+
+    // The first URL plays: the whole file, byte for byte.
+    let id: i64 = urls[0].strip_prefix(&prefix).unwrap().parse().unwrap();
+    let file = std::fs::read(track_path(&demo.state(), id)).unwrap();
+    let whole = server.get(&format!("/stream/{id}"));
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-type"), Some("audio/wav"));
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(whole.body, file);
+
+    // Seeking: a middle range, an open range, a suffix, and past the end.
+    let size = file.len();
+    let r = server.get_with(&format!("/stream/{id}"), &[("Range", "bytes=100-199")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 100-199/{size}").as_str())
+    );
+    assert_eq!(r.body, &file[100..200]);
+    let r = server.get_with(&format!("/stream/{id}"), &[("Range", "bytes=1000-")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &file[1000..]);
+    let r = server.get_with(&format!("/stream/{id}"), &[("Range", "bytes=-16")]);
+    assert_eq!(r.body, &file[size - 16..]);
+    let r = server.get_with(
+        &format!("/stream/{id}"),
+        &[("Range", &format!("bytes={size}-"))],
+    );
+    assert_eq!(r.status, 416);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{size}").as_str())
+    );
+
+    // A hostile Host header does not end up in the playlist.
+    let m = server.get_with("/playlists/1.m3u8", &[("Host", "evil\"><script>")]);
+    assert_eq!(m.status, 200);
+    assert!(!m.text().contains("evil"), "{}", m.text());
+
+    // Metrics saw these requests.
+    let metrics = server.get("/metrics").text();
+    assert!(
+        metrics.contains("playlista_tracks_analyzed 24"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("playlista_http_requests_total{route=\"stream\",status=\"2xx\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"stream\",status=\"4xx\"} 1"),
+        "{metrics}"
+    );
+}
+
+fn write_song(dir: &std::path::Path, name: &str, bpm: f64, tonic: u8) {
+    let spec = SongSpec {
+        bpm,
+        tonic,
+        minor: false,
+        seconds: 12.0,
+    };
+    synth::write_song(&dir.join(name), &spec, 22_050, 1, WavFormat::Pcm16).unwrap();
+}
+
+fn analyzed(server: &Server) -> u64 {
+    server.json("/api/v1/status")["library"]["analyzed"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[test]
+fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("music");
+    std::fs::create_dir_all(&lib).unwrap();
+    for i in 0..6 {
+        write_song(&lib, &format!("{i}.wav"), 90.0 + 8.0 * i as f64, i as u8);
+    }
+    let state = dir.path().join("state");
+    let args: Vec<String> = [
+        "--library",
+        lib.to_str().unwrap(),
+        "--cache_dir",
+        state.to_str().unwrap(),
+        "--workers",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = Server::start(&args);
+
+    // An empty database: it serves at once, then analyses and makes playlists by itself.
+    eventually(Duration::from_secs(60), "the first analysis", || {
+        (analyzed(&server) == 6 && !server.json("/api/v1/playlists").as_array()?.is_empty())
+            .then_some(())
+    });
+    assert!(
+        state.join("playlists/all").is_dir(),
+        "M3U8 files are written too"
+    );
+
+    // A new file is noticed (file events, debounced) and analysed; a deleted one leaves.
+    write_song(&lib, "new.wav", 128.0, 7);
+    eventually(Duration::from_secs(60), "the new file", || {
+        (analyzed(&server) == 7).then_some(())
+    });
+    std::fs::remove_file(lib.join("0.wav")).unwrap();
+    eventually(Duration::from_secs(60), "the deleted file to leave", || {
+        let s = server.json("/api/v1/status");
+        (s["library"]["tracks"].as_u64() == Some(6)).then_some(())
+    });
+    let in_lists: usize = server
+        .json("/api/v1/playlists")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["track_count"].as_u64().unwrap() as usize)
+        .sum();
+    assert!(in_lists > 0);
+
+    // SIGTERM: a clean exit, quickly.
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .expect("serve exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    server.wait_for_log("stopped", Duration::from_secs(1));
+}
+
+#[test]
+fn config_sections_set_the_address_and_unknown_keys_are_refused() {
+    let demo = Demo::build();
+    let config = demo.dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[server]\nbind = \"127.0.0.1:0\"\nname = \"kitchen\"\nrescan_minutes = 0\n\
+         methods = [\"all\", \"kmeans\"]\n",
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(support::BIN);
+    command
+        .args(["serve", "--no-mdns", "--config"])
+        .arg(&config)
+        .args(demo.serve_args());
+    let server = Server::spawn(command);
+    assert_eq!(server.json("/api/v1/status")["name"], "kitchen");
+    drop(server);
+
+    std::fs::write(&config, "[server]\nbindd = \"127.0.0.1:0\"\n").unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--no-mdns", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bindd"), "{err}");
+
+    std::fs::write(&config, "[server]\nmethods = [\"radio\"]\n").unwrap();
+    let out = std::process::Command::new(support::BIN)
+        .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .args(demo.serve_args())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("methods"));
+}
