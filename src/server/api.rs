@@ -98,7 +98,7 @@ async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
         "name": s.name,
         "id": s.id,
         "version": env!("CARGO_PKG_VERSION"),
-        "library": c.status,
+        "library": *s.catalog.status(),
         "playlists": c.playlists.len(),
         "snapshot_at": c.loaded_at,
         "analysis": s.activity.view(),
@@ -265,7 +265,7 @@ async fn stream(State(s): State<AppState>, Path(id): Path<i64>, headers: HeaderM
 pub async fn metrics(State(s): State<AppState>) -> Response {
     let c = s.catalog.get();
     let mut out = String::with_capacity(8 << 10);
-    let st = &c.status;
+    let st = s.catalog.status();
     gauge(
         &mut out,
         "playlista_tracks",
@@ -296,7 +296,7 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
         "Stored playlists.",
         c.playlists.len() as f64,
     );
-    s.activity.render(&mut out);
+    s.activity.render(&mut out, &st);
     s.metrics.render(&mut out);
     (
         [(

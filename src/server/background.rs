@@ -23,7 +23,7 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use super::metrics::gauge;
-use super::AppState;
+use super::{systemd, AppState};
 use crate::cli;
 use crate::config::Config;
 use crate::pipeline::{self, Progress, Work};
@@ -57,10 +57,8 @@ pub struct Activity {
 
 #[derive(Default, Clone, Serialize)]
 struct ActivityState {
-    /// `idle`, `scanning and analysing`, `making playlists`, `stopping`.
+    /// `idle`, `scanning and analysing`, `making playlists`, `stopped`.
     phase: String,
-    /// Counts read during the current run (None when idle: the catalog's are current).
-    live: Option<Status>,
     started_at: Option<i64>,
     last_finished_at: Option<i64>,
     last_summary: Option<String>,
@@ -94,19 +92,19 @@ impl Activity {
         v
     }
 
-    pub fn render(&self, out: &mut String) {
-        let s = self.snapshot();
+    pub fn render(&self, out: &mut String, status: &Status) {
+        let running = self.running.load(Ordering::Relaxed);
         gauge(
             out,
             "playlista_analysis_running",
             "1 while the background analysis runs.",
-            self.running.load(Ordering::Relaxed) as u8 as f64,
+            running as u8 as f64,
         );
         gauge(
             out,
             "playlista_analysis_queue",
             "Files waiting for analysis in the current run.",
-            s.live.as_ref().map_or(0.0, |l| l.pending as f64),
+            if running { status.pending as f64 } else { 0.0 },
         );
         let _ = writeln!(
             out,
@@ -201,10 +199,7 @@ fn background(
                 .activity
                 .update(|s| s.last_error = Some(format!("{e:#}")));
         }
-        state.activity.update(|s| {
-            s.phase = "idle".into();
-            s.live = None;
-        });
+        state.activity.update(|s| s.phase = "idle".into());
         let first = if rescan.is_zero() {
             wake.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
@@ -268,31 +263,41 @@ fn update(state: &AppState, config: &Config, methods: &[Method], stop: &AtomicBo
         return Ok(());
     }
     let store = Store::open(&config.db_path(), config.tuning)?;
-    if changed || store.all_playlists()?.is_empty() {
+    let missing = state.catalog.get().playlists.is_empty() && store.status()?.analyzed > 0;
+    if changed || missing {
         activity.update(|s| s.phase = "making playlists".into());
         generate(&store, config, methods)?;
+        drop(store);
+        state.catalog.reload()?;
+    } else {
+        state.catalog.refresh_status()?;
     }
-    drop(store);
-    state.catalog.reload()
+    systemd::notify(&format!("STATUS={}", status_line(&state.catalog.status())));
+    Ok(())
+}
+
+/// One line for systemd's STATUS.
+fn status_line(s: &Status) -> String {
+    format!(
+        "{} tracks, {} analysed, {} failed, {} pending",
+        s.tracks, s.analyzed, s.failed, s.pending
+    )
 }
 
 /// During a run: live counts every [`POLL`], and fresh playlists every [`REFRESH`] when
 /// more tracks have been analysed since the last ones.
 fn watch_run(state: &AppState, config: &Config, methods: &[Method], done: &AtomicBool) {
     let mut last_refresh = Instant::now();
-    let mut analysed_at_refresh = state.catalog.get().status.analyzed;
+    let mut analysed_at_refresh = state.catalog.status().analyzed;
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(POLL);
-        let Ok(store) = Store::open_read(&config.db_path(), config.tuning) else {
+        if state.catalog.refresh_status().is_err() {
             continue;
-        };
-        let Ok(status) = store.status() else {
-            continue;
-        };
+        }
+        let status = state.catalog.status();
+        systemd::notify(&format!("STATUS=analysing: {}", status_line(&status)));
         let analysed = status.analyzed;
-        state.activity.update(|s| s.live = Some(status));
         if last_refresh.elapsed() >= REFRESH && analysed > analysed_at_refresh {
-            drop(store);
             let refreshed = Store::open(&config.db_path(), config.tuning)
                 .and_then(|store| generate(&store, config, methods))
                 .and_then(|_| state.catalog.reload());

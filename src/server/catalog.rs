@@ -33,7 +33,6 @@ pub struct StoredList {
 pub struct Catalog {
     pub lib: Library,
     pub playlists: Vec<StoredList>,
-    pub status: Status,
     /// Unix seconds when this snapshot was read.
     pub loaded_at: i64,
     by_track: HashMap<i64, usize>,
@@ -80,7 +79,6 @@ impl Catalog {
             .map(|(i, p)| (p.id, i))
             .collect();
         Ok(Catalog {
-            status: store.status()?,
             lib,
             playlists,
             loaded_at: now_s(),
@@ -157,37 +155,62 @@ impl<'a> TrackView<'a> {
     }
 }
 
-/// The current snapshot and how to read a new one.
+/// The current snapshot and how to read a new one. The counts (`Status`) are kept apart: they
+/// change with every batch of a run and are cheap to read, while the catalog is re-read only
+/// when tracks or playlists changed.
 pub struct Shared {
     current: RwLock<Arc<Catalog>>,
+    status: RwLock<Arc<Status>>,
     db: PathBuf,
     tuning: Tuning,
 }
 
 impl Shared {
     pub fn open(db: PathBuf, tuning: Tuning) -> Result<Shared> {
-        let catalog = Catalog::load(&Store::open(&db, tuning)?)?;
+        let store = Store::open(&db, tuning)?;
         Ok(Shared {
-            current: RwLock::new(Arc::new(catalog)),
+            current: RwLock::new(Arc::new(Catalog::load(&store)?)),
+            status: RwLock::new(Arc::new(store.status()?)),
             db,
             tuning,
         })
     }
 
     pub fn get(&self) -> Arc<Catalog> {
-        match self.current.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read(&self.current)
     }
 
-    /// Reads the database again and swaps the snapshot (blocking).
-    pub fn reload(&self) -> Result<()> {
-        let fresh = Arc::new(Catalog::load(&Store::open_read(&self.db, self.tuning)?)?);
-        match self.current.write() {
-            Ok(mut c) => *c = fresh,
-            Err(poisoned) => *poisoned.into_inner() = fresh,
-        }
+    /// The library's counts as of the last batch.
+    pub fn status(&self) -> Arc<Status> {
+        read(&self.status)
+    }
+
+    /// Re-reads the counts (blocking).
+    pub fn refresh_status(&self) -> Result<()> {
+        let store = Store::open_read(&self.db, self.tuning)?;
+        write(&self.status, Arc::new(store.status()?));
         Ok(())
+    }
+
+    /// Reads the database again and swaps the snapshot and the counts (blocking).
+    pub fn reload(&self) -> Result<()> {
+        let store = Store::open_read(&self.db, self.tuning)?;
+        write(&self.current, Arc::new(Catalog::load(&store)?));
+        write(&self.status, Arc::new(store.status()?));
+        Ok(())
+    }
+}
+
+fn read<T>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    match lock.read() {
+        Ok(c) => c.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn write<T>(lock: &RwLock<Arc<T>>, value: Arc<T>) {
+    match lock.write() {
+        Ok(mut c) => *c = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
     }
 }
