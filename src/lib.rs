@@ -7,6 +7,8 @@
 //! - [`metadata`]: container tags (ID3v2/v1, Vorbis comments, MP4 atoms).
 //! - [`features`]: the DSP; streaming accumulators for tempo, key, loudness, danceability,
 //!   spectral shape. Knows nothing of files.
+//! - [`embedding`]: full mode's MusiCNN embedding: log-mel patches from the analysis stream,
+//!   the quantised network compiled into the binary and run by tract, 200-d mean + 50 tags.
 //! - [`analysis`]: one path in, one [`analysis::Analysis`] out, with per-file error and panic
 //!   isolation; one [`analysis::Analyzer`] per worker owns every buffer.
 //! - [`report`]: how an analysis is shown to a person or a script (`inspect`).
@@ -33,6 +35,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod embedding;
 pub mod features;
 pub mod library;
 pub mod metadata;

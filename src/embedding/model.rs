@@ -1,0 +1,91 @@
+//! The MusiCNN network, run by tract: one mel patch in, the 200-d embedding and 50 tags out.
+//!
+//! The weights ship inside the binary ([`EMBEDDED_MODEL`], `models/msd_musicnn_int8.onnx`, made
+//! by `models/convert.py`; see `models/MODEL.md`): nothing is read or downloaded at run time.
+//! That model stores its Conv and MatMul weights as int8 with per-channel scales behind
+//! DequantizeLinear nodes; tract folds them back to float constants when it optimises the
+//! graph, so the runtime computes in float: tract's integer kernels are much slower on x86.
+//!
+//! A [`Model`] is loaded and optimised once per worker for batch 1 (faster and ~8× leaner than
+//! batch 8 in tract) and is then used for every patch of every track. Each run allocates its
+//! activations inside tract (a few MB per ~100 ms patch); everything per sample or per frame
+//! lives elsewhere.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use super::mel::{N_MELS, PATCH_FRAMES, PATCH_LEN};
+
+/// The quantised MSD_musicnn model, compiled in.
+pub static EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/msd_musicnn_int8.onnx");
+
+/// Width of the embedding: the penultimate dense layer before its ReLU.
+pub const EMBEDDING_DIM: usize = 200;
+pub const N_TAGS: usize = 50;
+
+// The input, `model/melspectrogram:0`, is the graph's only one: [N, 187, 96], fixed to N = 1.
+const TAGS: &str = "model/tags:0";
+const EMBEDDING: &str = "model/dense/BiasAdd:0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot load the MusiCNN model: {0}")]
+    Load(String),
+    #[error("the MusiCNN model failed on a patch: {0}")]
+    Run(String),
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// The optimised, runnable network for one patch at a time.
+pub struct Model {
+    plan: Plan,
+}
+
+impl Model {
+    /// The model compiled into the binary.
+    pub fn embedded() -> Result<Self, ModelError> {
+        Self::from_onnx(EMBEDDED_MODEL)
+    }
+
+    /// Any ONNX export of the same graph (the float one, for comparisons).
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, ModelError> {
+        let load = || -> TractResult<Plan> {
+            let mut model = tract_onnx::onnx().model_for_read(&mut Cursor::new(bytes))?;
+            model.set_input_fact(0, f32::fact([1, PATCH_FRAMES, N_MELS]).into())?;
+            model.select_outputs_by_name([TAGS, EMBEDDING])?;
+            model.into_optimized()?.into_runnable()
+        };
+        load()
+            .map(|plan| Model { plan })
+            .map_err(|e| ModelError::Load(format!("{e:#}")))
+    }
+
+    /// Runs one patch (`PATCH_FRAMES` × `N_MELS` log-mel values, frame-major).
+    pub fn run(
+        &self,
+        patch: &[f32],
+        embedding: &mut [f32; EMBEDDING_DIM],
+        tags: &mut [f32; N_TAGS],
+    ) -> Result<(), ModelError> {
+        debug_assert_eq!(patch.len(), PATCH_LEN);
+        let fail = |e: TractError| ModelError::Run(format!("{e:#}"));
+        let input = Tensor::from_shape(&[1, PATCH_FRAMES, N_MELS], patch).map_err(fail)?;
+        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(fail)?;
+        let plain = |ix: usize| outputs[ix].try_as_plain_ram()?.as_slice::<f32>();
+        let t = plain(0).map_err(fail)?;
+        let e = plain(1).map_err(fail)?;
+        if t.len() != N_TAGS || e.len() != EMBEDDING_DIM {
+            return Err(ModelError::Run(format!(
+                "outputs of {} and {} values, expected {N_TAGS} and {EMBEDDING_DIM}",
+                t.len(),
+                e.len()
+            )));
+        }
+        tags.copy_from_slice(t);
+        embedding.copy_from_slice(e);
+        Ok(())
+    }
+}
