@@ -18,8 +18,8 @@
 //! other one (keeping the first and the last) and doubles the stride. At the end it holds up to
 //! `2n` patches evenly spaced over the track and runs `n` of them, evenly picked. Kept patches
 //! are mel spectra (72 KB each, `2n + 1` slots allocated once), the network runs in
-//! [`Embedder::finish`], and the audio
-//! under patches already out of the schedule is neither resampled nor transformed.
+//! [`Embedder::finish`], and the audio under patches already out of the schedule is neither
+//! resampled nor transformed.
 //! [`DEFAULT_PATCHES`] was chosen on the real corpus tracks: the sampled mean keeps a cosine of
 //! at least 0.98 with the all-patches mean (`examples/embedding_bench.rs` measures it).
 //! [`Coverage::Full`] runs every patch as it completes.
@@ -211,13 +211,9 @@ impl Embedder {
     }
 
     pub fn with_model(model: Model, coverage: Coverage) -> Self {
-        let slots = match coverage {
-            Coverage::Sampled(n) => 2 * n.max(1) + 1,
-            Coverage::Full => 1,
-        };
-        let budget = match coverage {
-            Coverage::Sampled(n) => n,
-            Coverage::Full => 1,
+        let (budget, slots) = match coverage {
+            Coverage::Sampled(n) => (n.max(1), 2 * n.max(1) + 1),
+            Coverage::Full => (1, 1),
         };
         Embedder {
             front: MelFrontEnd::new(),
@@ -226,7 +222,6 @@ impl Embedder {
                 coverage,
                 schedule: Schedule::new(budget),
                 slots: vec![0.0; slots * PATCH_LEN],
-                patch: 0,
                 rows: 0,
                 completed: 0,
                 sum_embedding: [0.0; EMBEDDING_DIM],
@@ -269,8 +264,7 @@ struct Patches {
     /// `PATCH_LEN` values per slot. Sampled: slot i holds kept patch i, and the patch being
     /// filled goes in the slot after the last kept one. Full: one slot.
     slots: Vec<f32>,
-    /// The patch being filled and how many of its frames are in.
-    patch: u64,
+    /// Frames in of the patch being filled.
     rows: usize,
     /// Complete patches received (all of them in full coverage, the wanted ones otherwise).
     completed: u64,
@@ -286,7 +280,6 @@ struct Patches {
 impl Patches {
     fn reset(&mut self) {
         self.schedule.reset();
-        self.patch = 0;
         self.rows = 0;
         self.completed = 0;
         self.sum_embedding = [0.0; EMBEDDING_DIM];
@@ -362,8 +355,10 @@ impl FrameSink for Patches {
             frame / PATCH_FRAMES as u64,
             (frame % PATCH_FRAMES as u64) as usize,
         );
-        debug_assert!(row == 0 || (patch == self.patch && row == self.rows));
-        self.patch = patch;
+        debug_assert!(
+            row == 0 || row == self.rows,
+            "frames of a patch arrive in order"
+        );
         self.rows = row + 1;
         let slot = self.filling_slot();
         let at = slot * PATCH_LEN + row * N_MELS;
