@@ -197,13 +197,16 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         ));
         let app = router(state.clone());
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                // The goodbye goes out now, not after the open streams end.
+                if let Some(a) = announcer {
+                    let _ = tokio::task::spawn_blocking(move || a.stop()).await;
+                }
+            })
             .await
             .context("the HTTP server stopped")?;
         systemd::notify("STOPPING=1\nSTATUS=stopping: finishing the current batch");
-        if let Some(a) = announcer {
-            a.stop();
-        }
         analysis.stop();
         tracing::info!("stopped");
         Ok(())
