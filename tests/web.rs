@@ -336,32 +336,36 @@ fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// Headless Chromium that talks to nothing but loopback: every host name but 127.0.0.1 fails
+/// to resolve, and updates, sync, metrics, crash reports and pings are off.
+const QUIET_CHROMIUM: [&str; 17] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-breakpad",
+    "--disable-domain-reliability",
+    "--metrics-recording-only",
+    "--no-pings",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--disable-extensions",
+];
+
 /// Runs headless Chromium on `url` with `extra` flags, off the network, and returns stdout.
 fn browse(chromium: &Path, work: &Path, url: &str, extra: &[&str]) -> String {
     let profile = tempfile::tempdir_in(work).expect("profile dir");
     let out_path = work.join("chromium.out");
     let err_path = work.join("chromium.err");
     let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-breakpad",
-            "--disable-domain-reliability",
-            "--metrics-recording-only",
-            "--no-pings",
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-            "--hide-scrollbars",
-            "--mute-audio",
-            "--virtual-time-budget=10000",
-            "--window-size=390,844",
-        ])
+        .args(QUIET_CHROMIUM)
+        .args(["--virtual-time-budget=10000", "--window-size=390,844"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(extra)
         .arg(url)
@@ -504,4 +508,245 @@ fn chromium_renders_the_api_escaped_and_a_real_screenshot() {
         "only {:.1}% of the page is not background",
         ink * 100.0
     );
+}
+
+/// Chromium driven over the DevTools protocol on a pipe (fds 3 and 4 of the browser,
+/// NUL-terminated JSON), so the test can click through the page as a person would.
+struct Devtools {
+    child: Child,
+    to_browser: File,
+    from_browser: BufReader<File>,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Devtools {
+    /// Opens `url` in a phone-sized viewport of `width` × `height` CSS pixels.
+    fn open(chromium: &Path, work: &Path, url: &str, width: u32, height: u32) -> Devtools {
+        use std::os::fd::{FromRawFd, RawFd};
+        use std::os::unix::process::CommandExt;
+
+        fn pipe() -> (RawFd, RawFd) {
+            let mut fds = [0; 2];
+            // SAFETY: fds is a valid two-int buffer for pipe2.
+            let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+            assert_eq!(rc, 0, "pipe2: {}", std::io::Error::last_os_error());
+            (fds[0], fds[1])
+        }
+        let (browser_reads, we_write) = pipe();
+        let (we_read, browser_writes) = pipe();
+        let profile = tempfile::tempdir_in(work).expect("profile dir");
+        let mut cmd = Command::new(chromium);
+        cmd.args(QUIET_CHROMIUM)
+            .args([
+                "--remote-debugging-pipe",
+                "--autoplay-policy=no-user-gesture-required",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: between fork and exec only async-signal-safe calls (fcntl, dup2) on fds
+        // this process owns; the high copies keep 3 and 4 from overwriting each other.
+        unsafe {
+            cmd.pre_exec(move || {
+                let r = libc::fcntl(browser_reads, libc::F_DUPFD, 10);
+                let w = libc::fcntl(browser_writes, libc::F_DUPFD, 10);
+                if r < 0 || w < 0 || libc::dup2(r, 3) < 0 || libc::dup2(w, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start chromium");
+        // SAFETY: each fd came from pipe2 above and is owned here exactly once.
+        let (to_browser, from_browser) = unsafe {
+            drop(File::from_raw_fd(browser_reads));
+            drop(File::from_raw_fd(browser_writes));
+            (File::from_raw_fd(we_write), File::from_raw_fd(we_read))
+        };
+        let mut d = Devtools {
+            child,
+            to_browser,
+            from_browser: BufReader::new(from_browser),
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let targets = d.call("Target.getTargets", serde_json::json!({}));
+        let page = targets["targetInfos"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["targetId"].as_str())
+            .expect("a page target")
+            .to_string();
+        let attached = d.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": page, "flatten": true }),
+        );
+        d.session = attached["sessionId"].as_str().expect("session").to_string();
+        d.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width, "height": height, "deviceScaleFactor": 2, "mobile": true,
+            }),
+        );
+        // Answers once the page's document is committed, so scripts run in it.
+        d.call("Page.navigate", serde_json::json!({ "url": url }));
+        d
+    }
+
+    /// One command; events and other answers on the way are skipped.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if !self.session.is_empty() {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("JSON");
+        bytes.push(0);
+        self.to_browser
+            .write_all(&bytes)
+            .expect("write to chromium");
+        loop {
+            let mut raw = Vec::new();
+            let n = self
+                .from_browser
+                .read_until(0, &mut raw)
+                .expect("read from chromium");
+            assert!(n > 0, "chromium closed the pipe during {method}");
+            raw.pop();
+            let reply: Value = serde_json::from_slice(&raw).expect("JSON from chromium");
+            if reply["id"] == id {
+                assert!(reply["error"].is_null(), "{method}: {}", reply["error"]);
+                return reply["result"].clone();
+            }
+        }
+    }
+
+    /// Runs an async function body in the page and returns its JSON result.
+    fn run(&mut self, body: &str) -> Value {
+        let expression = format!("(async () => {{ {PAGE_HELPERS}\n{body} }})()");
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": expression,
+                "awaitPromise": true,
+                "returnByValue": true,
+                "timeout": 60000,
+            }),
+        );
+        if let Some(e) = r.get("exceptionDetails") {
+            panic!("in the page: {}", e["exception"]["description"]);
+        }
+        r["result"]["value"].clone()
+    }
+}
+
+impl Drop for Devtools {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `wait(() => cond)` polls for up to 20 s; `src()` is what the player plays.
+const PAGE_HELPERS: &str = r##"
+const wait = async (cond, what) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > 20000) throw new Error("waited 20 s for " + what);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+const audio = document.getElementById("audio");
+const src = () => audio.getAttribute("src");
+const rows = () => [...document.querySelectorAll("#tracks > li")];
+"##;
+
+#[test]
+fn chromium_plays_a_playlist_in_order_and_a_radio_at_360_px() {
+    let Some(chromium) = chromium() else { return };
+    let s = Served::start();
+    let lists = s.get("/api/v1/playlists").json();
+    let list = lists
+        .as_array()
+        .and_then(|ls| ls.iter().find(|p| p["track_count"].as_u64() >= Some(4)))
+        .expect("a playlist of 4 tracks or more")
+        .clone();
+    let detail = s.get(&format!("/api/v1/playlists/{}", list["id"])).json();
+    let stream = |i: usize| format!("/stream/{}", detail["tracks"][i]["id"]);
+
+    let mut page = Devtools::open(&chromium, s.dir.path(), &s.url("/"), 360, 740);
+
+    // At 360 px nothing sticks out sideways and every control is a comfortable tap.
+    let layout = page.run(
+        r##"await wait(() => document.querySelector(".card-main"), "the playlists");
+        const small = [...document.querySelectorAll("button, a")]
+          .filter((e) => e.offsetParent !== null)
+          .map((e) => [e.getAttribute("aria-label") || e.textContent.trim(), e.getBoundingClientRect()])
+          .filter(([, r]) => r.height < 44 || r.width < 44)
+          .map(([name, r]) => `${name}: ${Math.round(r.width)}x${Math.round(r.height)}`);
+        return { viewport: window.innerWidth, width: document.documentElement.scrollWidth, small };"##,
+    );
+    assert_eq!(layout["viewport"], 360, "{layout}");
+    assert!(layout["width"].as_u64() <= Some(360), "{layout}");
+    assert_eq!(layout["small"], serde_json::json!([]), "small tap targets");
+
+    // Tap the first track: it plays; at its end the second follows; next, previous.
+    let played = page.run(&format!(
+        r##"location.hash = "#/playlist/{id}";
+        await wait(() => rows().length === {count}, "the tracks");
+        rows()[0].querySelector(".track-main").click();
+        await wait(() => !audio.paused && audio.currentTime > 0.2, "the first track to play");
+        const first = src();
+        audio.currentTime = audio.duration - 0.3;
+        await wait(() => src() !== first && audio.currentTime > 0.1, "the next track after the end");
+        const afterEnd = src();
+        const highlighted = rows().findIndex((r) => r.classList.contains("playing"));
+        document.getElementById("next").click();
+        const afterNext = src();
+        document.getElementById("prev").click();
+        const afterPrev = src();
+        const why = rows()[1].querySelector("[aria-expanded]");
+        why.click();
+        const whyOpen = why.getAttribute("aria-expanded") === "true"
+          && !document.getElementById(why.getAttribute("aria-controls")).hidden;
+        return {{ first, afterEnd, highlighted, afterNext, afterPrev, whyOpen,
+          now: document.getElementById("now-title").textContent }};"##,
+        id = list["id"],
+        count = detail["tracks"].as_array().map_or(0, Vec::len),
+    ));
+    assert_eq!(played["first"], stream(0).as_str(), "{played}");
+    assert_eq!(played["afterEnd"], stream(1).as_str(), "{played}");
+    assert_eq!(played["highlighted"], 1, "{played}");
+    assert_eq!(played["afterNext"], stream(2).as_str(), "{played}");
+    assert_eq!(played["afterPrev"], stream(1).as_str(), "{played}");
+    assert_eq!(played["whyOpen"], true, "{played}");
+    assert_eq!(played["now"], detail["tracks"][1]["title"], "{played}");
+
+    // The radio button of the third track: a radio from it, which starts with it.
+    let seed = &detail["tracks"][2];
+    let radio = page.run(&format!(
+        r##"rows()[2].querySelector('[aria-label^="Radio from"]').click();
+        await wait(() => location.hash === "#/radio/{seed}" && src() === "/stream/{seed}"
+          && rows().length > 1, "the radio");
+        await wait(() => !audio.paused && audio.currentTime > 0.2, "the radio to play");
+        return {{ title: document.getElementById("list-title").textContent,
+          rows: rows().length, highlighted: rows().findIndex((r) => r.classList.contains("playing")) }};"##,
+        seed = seed["id"],
+    ));
+    let similar = s
+        .get(&format!("/api/v1/tracks/{}/similar?count=25", seed["id"]))
+        .json();
+    let expected_rows = 1 + similar["tracks"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        radio["title"],
+        format!("Radio: {}", seed["title"].as_str().unwrap_or_default()).as_str()
+    );
+    assert_eq!(radio["rows"], expected_rows, "{radio}");
+    assert_eq!(radio["highlighted"], 0, "{radio}");
 }

@@ -339,10 +339,10 @@ async function openRadio(id, play) {
   renderList(list);
   if (play) {
     // Keep the seed playing if it is what is playing already.
-    const current = queue && queue.tracks[queue.index];
+    const current = queue && playing();
     const keep = current && current.id === r.seed.id && !audio.paused;
     if (keep) {
-      queue = { list, tracks, index: 0 };
+      queue = { list, index: 0 };
       showNow();
       markPlaying();
     } else {
@@ -353,7 +353,7 @@ async function openRadio(id, play) {
 
 // ---------- the player ----------
 
-// What plays: {list, tracks, index}.
+// What plays: {list, index}, the list as shown by renderList.
 let queue = null;
 
 function streamUrl(t) {
@@ -361,12 +361,14 @@ function streamUrl(t) {
 }
 
 function playQueue(list, index) {
-  queue = { list, tracks: list.tracks, index };
+  queue = { list, index };
   playCurrent();
 }
 
+const playing = () => queue.list.tracks[queue.index];
+
 function playCurrent() {
-  const t = queue.tracks[queue.index];
+  const t = playing();
   $("player").hidden = false;
   document.body.classList.add("with-player");
   audio.src = streamUrl(t);
@@ -378,11 +380,11 @@ function playCurrent() {
 }
 
 function showNow() {
-  const t = queue.tracks[queue.index];
+  const t = playing();
   $("now-title").textContent = t.title || "Untitled";
-  $("now-sub").textContent = [t.artist, `${queue.index + 1} of ${queue.tracks.length} in ${queue.list.title}`]
+  $("now-sub").textContent = [t.artist, `${queue.index + 1} of ${queue.list.tracks.length} in ${queue.list.title}`]
     .filter(Boolean).join(" · ");
-  $("next").disabled = queue.index >= queue.tracks.length - 1;
+  $("next").disabled = queue.index >= queue.list.tracks.length - 1;
   if ("mediaSession" in navigator && "MediaMetadata" in window) {
     navigator.mediaSession.metadata = new MediaMetadata({
       title: t.title || "Untitled",
@@ -406,10 +408,9 @@ function markPlaying() {
 }
 
 function next() {
-  if (!queue || queue.index >= queue.tracks.length - 1) return false;
+  if (!queue || queue.index >= queue.list.tracks.length - 1) return;
   queue.index += 1;
   playCurrent();
-  return true;
 }
 
 function previous() {
@@ -426,7 +427,7 @@ function previous() {
 audio.addEventListener("ended", next);
 audio.addEventListener("error", () => {
   if (!queue || !audio.getAttribute("src")) return;
-  const t = queue.tracks[queue.index];
+  const t = playing();
   showError(`Cannot play ${t.title || "this track"} (${t.format || "unknown format"}) in this browser; skipped.`);
   next();
 });
@@ -469,9 +470,11 @@ async function route() {
   const detail = $("list-view");
   showError("");
   if (!m) {
+    const back = !detail.hidden;
     detail.hidden = true;
     home.hidden = false;
     window.scrollTo(0, homeScroll);
+    if (back) $("home-title").focus({ preventScroll: true });
     return;
   }
   if (!home.hidden) homeScroll = window.scrollY;
