@@ -86,16 +86,17 @@ function length(seconds) {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
+// Facts wrap between each other, never inside one ("70 BPM", "C major (8B)"): no-break spaces.
 function keyName(t) {
   if (!t.key) return null;
-  const k = t.scale ? `${t.key} ${t.scale}` : t.key;
-  return t.camelot ? `${k} (${t.camelot})` : k;
+  const k = t.scale ? `${t.key}\u00a0${t.scale}` : t.key;
+  return t.camelot ? `${k}\u00a0(${t.camelot})` : k;
 }
 
 function trackFacts(t) {
   return [
     t.artist,
-    typeof t.bpm === "number" ? `${Math.round(t.bpm)} BPM` : null,
+    typeof t.bpm === "number" ? `${Math.round(t.bpm)}\u00a0BPM` : null,
     keyName(t),
   ].filter(Boolean).join(" · ");
 }
