@@ -255,6 +255,7 @@ fn update(state: &AppState, config: &Config, methods: &[Method], stop: &AtomicBo
         let t = &report.totals;
         changed = t.analyzed + t.failed + t.removed + report.moved > 0;
         activity.update(|s| {
+            s.phase = "idle".into();
             s.last_finished_at = Some(now_s());
             s.last_summary = Some(cli::report_text(&report));
         });
