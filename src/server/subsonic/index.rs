@@ -82,7 +82,7 @@ pub fn sort_name(name: &str) -> String {
     for article in IGNORED_ARTICLES.split(' ') {
         let a = article.to_lowercase();
         if let Some(rest) = lower.strip_prefix(&a) {
-            if rest.starts_with(' ') && rest.trim().len() > 0 {
+            if rest.starts_with(' ') && !rest.trim().is_empty() {
                 return rest.trim_start().to_string();
             }
         }

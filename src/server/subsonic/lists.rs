@@ -135,8 +135,8 @@ pub fn sonic_similar(x: &Ctx, p: &Params) -> Result<Node, Error> {
 }
 
 pub fn sonic_path(x: &Ctx, p: &Params) -> Result<Node, Error> {
-    let from = x.song(p.required("startSongId")?)?;
-    let to = x.song(p.required("endSongId")?)?;
+    let (from, to) = (p.required("startSongId")?, p.required("endSongId")?);
+    let (from, to) = (x.song(from)?, x.song(to)?);
     if from == to {
         return Err(Error::generic(
             "startSongId and endSongId are the same song",
