@@ -42,8 +42,8 @@ pub fn song(x: &Ctx, i: usize) -> Node {
     let t = &x.catalog.lib.tracks[i];
     let m = &t.measured;
     let view = x.catalog.view(i);
-    let album = &x.index.albums[x.index.album_of[i]];
-    let artist = &x.index.artists[album.artist];
+    let album = &x.index().albums[x.index().album_of[i]];
+    let artist = &x.index().artists[album.artist];
     let path = Path::new(&t.path);
     let file_name = path
         .file_name()
@@ -94,8 +94,8 @@ fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
 
 /// An album as `AlbumID3`, with the `Child` fields older clients read from album lists.
 fn album_node(x: &Ctx, a: usize) -> Node {
-    let al = &x.index.albums[a];
-    let ar = &x.index.artists[al.artist];
+    let al = &x.index().albums[a];
+    let ar = &x.index().artists[al.artist];
     let created = al
         .tracks
         .first()
@@ -119,7 +119,7 @@ fn album_node(x: &Ctx, a: usize) -> Node {
 }
 
 fn artist_node(x: &Ctx, a: usize) -> Node {
-    let ar = &x.index.artists[a];
+    let ar = &x.index().artists[a];
     Node::new()
         .attr("id", ar.id.as_str())
         .attr("name", ar.name.as_str())
@@ -168,7 +168,7 @@ pub fn music_folders(x: &Ctx) -> Node {
 /// Artists under their initial (`#` for anything but a letter), articles ignored.
 fn by_initial(x: &Ctx) -> Vec<Node> {
     let mut groups: Vec<(String, Vec<Node>)> = Vec::new();
-    for (a, artist) in x.index.artists.iter().enumerate() {
+    for (a, artist) in x.index().artists.iter().enumerate() {
         let initial = sort_name(&artist.name)
             .chars()
             .next()
@@ -206,20 +206,20 @@ pub fn artists(x: &Ctx) -> Node {
 }
 
 fn artist_index(x: &Ctx, p: &Params) -> Result<usize, Error> {
-    x.index
+    x.index()
         .artist(p.required("id")?)
         .ok_or_else(|| Error::not_found("Artist"))
 }
 
 fn album_index(x: &Ctx, p: &Params) -> Result<usize, Error> {
-    x.index
+    x.index()
         .album(p.required("id")?)
         .ok_or_else(|| Error::not_found("Album"))
 }
 
 pub fn artist(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let a = artist_index(x, p)?;
-    let albums = x.index.artists[a]
+    let albums = x.index().artists[a]
         .albums
         .iter()
         .map(|&al| album_node(x, al))
@@ -229,15 +229,15 @@ pub fn artist(x: &Ctx, p: &Params) -> Result<Node, Error> {
 
 pub fn album(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let a = album_index(x, p)?;
-    let tracks = songs(x, x.index.albums[a].tracks.iter().copied());
+    let tracks = songs(x, x.index().albums[a].tracks.iter().copied());
     Ok(Node::new().one("album", album_node(x, a).many("song", tracks)))
 }
 
 /// The folder view older clients browse: an artist holds albums, an album holds songs.
 pub fn music_directory(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let id = p.required("id")?;
-    if let Some(a) = x.index.artist(id) {
-        let ar = &x.index.artists[a];
+    if let Some(a) = x.index().artist(id) {
+        let ar = &x.index().artists[a];
         let albums = ar.albums.iter().map(|&al| album_node(x, al)).collect();
         return Ok(Node::new().one(
             "directory",
@@ -247,13 +247,13 @@ pub fn music_directory(x: &Ctx, p: &Params) -> Result<Node, Error> {
                 .many("child", albums),
         ));
     }
-    if let Some(a) = x.index.album(id) {
-        let al = &x.index.albums[a];
+    if let Some(a) = x.index().album(id) {
+        let al = &x.index().albums[a];
         return Ok(Node::new().one(
             "directory",
             Node::new()
                 .attr("id", al.id.as_str())
-                .attr("parent", x.index.artists[al.artist].id.as_str())
+                .attr("parent", x.index().artists[al.artist].id.as_str())
                 .attr("name", al.name.as_str())
                 .many("child", songs(x, al.tracks.iter().copied())),
         ));
@@ -267,19 +267,19 @@ pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Er
     let kind = p.required("type")?;
     let size = p.count("size", 10, MAX_LIST)?;
     let offset = p.number("offset", 0usize)?;
-    let n = x.index.albums.len();
+    let n = x.index().albums.len();
     let all = 0..n;
     let order: Vec<usize> = match kind {
         "random" => Rng::new().sample(n, size),
         "newest" => {
             let mut v: Vec<usize> = all.collect();
-            v.sort_by_key(|&a| std::cmp::Reverse(x.index.albums[a].newest_track));
+            v.sort_by_key(|&a| std::cmp::Reverse(x.index().albums[a].newest_track));
             v
         }
         "alphabeticalByName" => all.collect(),
         "alphabeticalByArtist" => {
             let mut v: Vec<usize> = all.collect();
-            v.sort_by_key(|&a| x.index.albums[a].artist);
+            v.sort_by_key(|&a| x.index().albums[a].artist);
             v
         }
         "byYear" => {
@@ -288,12 +288,12 @@ pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Er
             let (lo, hi) = (from.min(to), from.max(to));
             let mut v: Vec<usize> = all
                 .filter(|&a| {
-                    x.index.albums[a]
+                    x.index().albums[a]
                         .year
                         .is_some_and(|y| (lo..=hi).contains(&y))
                 })
                 .collect();
-            v.sort_by_key(|&a| x.index.albums[a].year);
+            v.sort_by_key(|&a| x.index().albums[a].year);
             if from > to {
                 v.reverse();
             }
@@ -302,7 +302,7 @@ pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Er
         "byGenre" => {
             let genre = p.required("genre")?;
             all.filter(|&a| {
-                x.index.albums[a]
+                x.index().albums[a]
                     .tracks
                     .iter()
                     .any(|&i| x.catalog.lib.tracks[i].measured.tags.genre.as_deref() == Some(genre))
@@ -323,7 +323,7 @@ pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Er
 
 pub fn genres(x: &Ctx) -> Node {
     let genres = x
-        .index
+        .index()
         .genres
         .iter()
         .map(|g| {
@@ -356,7 +356,7 @@ pub fn search(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error>
     let (artist_count, artist_offset) = page("artist")?;
     let (album_count, album_offset) = page("album")?;
     let (song_count, song_offset) = page("song")?;
-    let ix = x.index;
+    let ix = x.index();
     let artists = (0..ix.artists.len())
         .filter(|&a| ix.artist_matches(a, &words))
         .skip(artist_offset)
@@ -373,7 +373,7 @@ pub fn search(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error>
         .albums
         .iter()
         .flat_map(|a| a.tracks.iter().copied())
-        .filter(|&i| ix.track_matches(i, &words))
+        .filter(|&i| ix.track_matches(&x.catalog.lib, i, &words))
         .skip(song_offset)
         .take(song_count)
         .collect();

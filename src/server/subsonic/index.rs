@@ -11,7 +11,7 @@
 //! the tags do; song ids are the track ids, which never look like these.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::OnceLock;
 
 use crate::playlist::space::Library;
 
@@ -59,8 +59,8 @@ pub struct Index {
     pub genres: Vec<Genre>,
     artist_by_key: HashMap<u64, usize>,
     album_by_key: HashMap<u64, usize>,
-    /// Per track: lower-case title, artist, album and file name, for search.
-    search: Vec<String>,
+    /// Per track: lower-case title, artists, album and file name; built by the first search.
+    search: OnceLock<Vec<String>>,
 }
 
 fn hash(parts: &[&[u8]]) -> u64 {
@@ -101,70 +101,60 @@ impl Index {
         let mut artist_names: HashMap<u64, String> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of_key: HashMap<u64, usize> = HashMap::new();
-        let mut search = Vec::with_capacity(lib.len());
+        // Tag texts as written, so that lower-casing and hashing happen once per distinct text.
+        let mut artist_key_of: HashMap<&str, u64> = HashMap::new();
+        let mut group_of_text: HashMap<(u64, bool, &str), usize> = HashMap::new();
         let mut group_of_track = Vec::with_capacity(lib.len());
         for (i, t) in lib.tracks.iter().enumerate() {
             let tags = &t.measured.tags;
             let artist = tag(&tags.album_artist)
                 .or(tag(&tags.artist))
                 .unwrap_or(UNKNOWN_ARTIST);
-            let artist_lower = artist.to_lowercase();
-            let artist_key = hash(&[artist_lower.as_bytes()]);
-            artist_names
-                .entry(artist_key)
-                .or_insert_with(|| artist.to_string());
-            let path = Path::new(&t.path);
-            let (key, name) = match tag(&tags.album) {
-                Some(album) => (
-                    hash(&[
-                        &artist_key.to_le_bytes(),
-                        b"tag",
-                        album.to_lowercase().as_bytes(),
-                    ]),
-                    album.to_string(),
-                ),
+            let artist_key = *artist_key_of.entry(artist).or_insert_with(|| {
+                let key = hash(&[artist.to_lowercase().as_bytes()]);
+                artist_names
+                    .entry(key)
+                    .or_insert_with(|| artist.to_string());
+                key
+            });
+            let album = tag(&tags.album);
+            let folder = t.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            let text = (artist_key, album.is_some(), album.unwrap_or(folder));
+            let g = match group_of_text.get(&text) {
+                Some(&g) => g,
                 None => {
-                    let folder = path.parent().unwrap_or(Path::new(""));
-                    let name = folder
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "Unknown Album".into());
-                    (
-                        hash(&[
-                            &artist_key.to_le_bytes(),
-                            b"dir",
-                            folder.as_os_str().as_encoded_bytes(),
-                        ]),
-                        name,
-                    )
+                    let (key, name) = match album {
+                        Some(album) => (
+                            hash(&[
+                                &artist_key.to_le_bytes(),
+                                b"tag",
+                                album.to_lowercase().as_bytes(),
+                            ]),
+                            album,
+                        ),
+                        None => (
+                            hash(&[&artist_key.to_le_bytes(), b"dir", folder.as_bytes()]),
+                            match folder.rsplit('/').next() {
+                                Some(name) if !name.is_empty() => name,
+                                _ => "Unknown Album",
+                            },
+                        ),
+                    };
+                    let g = *group_of_key.entry(key).or_insert_with(|| {
+                        groups.push(Group {
+                            key,
+                            artist_key,
+                            name: name.to_string(),
+                            tracks: Vec::new(),
+                        });
+                        groups.len() - 1
+                    });
+                    group_of_text.insert(text, g);
+                    g
                 }
             };
-            let g = *group_of_key.entry(key).or_insert_with(|| {
-                groups.push(Group {
-                    key,
-                    artist_key,
-                    name,
-                    tracks: Vec::new(),
-                });
-                groups.len() - 1
-            });
             groups[g].tracks.push(i);
             group_of_track.push(g);
-            let file = path
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            search.push(
-                [
-                    tag(&tags.title).unwrap_or(""),
-                    tag(&tags.artist).unwrap_or(""),
-                    artist,
-                    tag(&tags.album).unwrap_or(""),
-                    &file,
-                ]
-                .join("\n")
-                .to_lowercase(),
-            );
         }
 
         // Artists by sort name; their position is their index.
@@ -194,10 +184,14 @@ impl Index {
         // Albums by name, then artist.
         let mut order: Vec<usize> = (0..groups.len()).collect();
         let album_sort: Vec<String> = groups.iter().map(|g| g.name.to_lowercase()).collect();
+        let artist_of: Vec<usize> = groups
+            .iter()
+            .map(|g| artist_by_key[&g.artist_key])
+            .collect();
         order.sort_by(|&a, &b| {
-            album_sort[a].cmp(&album_sort[b]).then(
-                artist_by_key[&groups[a].artist_key].cmp(&artist_by_key[&groups[b].artist_key]),
-            )
+            album_sort[a]
+                .cmp(&album_sort[b])
+                .then(artist_of[a].cmp(&artist_of[b]))
         });
         let mut position = vec![0usize; groups.len()];
         for (pos, &g) in order.iter().enumerate() {
@@ -224,7 +218,7 @@ impl Index {
                     .iter()
                     .find_map(|&i| f(&lib.tracks[i].measured.tags).cloned())
             };
-            let artist = artist_by_key[&group.artist_key];
+            let artist = artist_of[g];
             artists[artist].albums.push(albums.len());
             albums.push(Album {
                 id: format!("al-{:016x}", group.key),
@@ -245,12 +239,12 @@ impl Index {
         }
         let album_of = group_of_track.iter().map(|&g| position[g]).collect();
 
-        let mut genres: HashMap<String, (usize, usize)> = HashMap::new();
+        let mut genres: HashMap<&str, (usize, usize)> = HashMap::new();
         for a in &albums {
             let mut seen: Vec<&str> = Vec::new();
             for &i in &a.tracks {
                 if let Some(g) = tag(&lib.tracks[i].measured.tags.genre) {
-                    let e = genres.entry(g.to_string()).or_default();
+                    let e = genres.entry(g).or_default();
                     e.0 += 1;
                     if !seen.contains(&g) {
                         seen.push(g);
@@ -262,7 +256,7 @@ impl Index {
         let mut genres: Vec<Genre> = genres
             .into_iter()
             .map(|(name, (songs, albums))| Genre {
-                name,
+                name: name.to_string(),
                 songs,
                 albums,
             })
@@ -276,7 +270,7 @@ impl Index {
             genres,
             artist_by_key,
             album_by_key,
-            search,
+            search: OnceLock::new(),
         }
     }
 
@@ -290,10 +284,38 @@ impl Index {
         self.album_by_key.get(&key).copied()
     }
 
-    /// Whether track `i` matches every word of `words` (lower case) in its title, artist,
-    /// album or file name.
-    pub fn track_matches(&self, i: usize, words: &[String]) -> bool {
-        words.iter().all(|w| self.search[i].contains(w.as_str()))
+    /// Whether track `i` of `lib` (the library this index was built from) matches every word
+    /// of `words` (lower case) in its title, artist, album artist, album or file name.
+    pub fn track_matches(&self, lib: &Library, i: usize, words: &[String]) -> bool {
+        if words.is_empty() {
+            return true;
+        }
+        let search = self.search.get_or_init(|| {
+            lib.tracks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let tags = &t.measured.tags;
+                    let album = &self.albums[self.album_of[i]];
+                    let file = t.path.rsplit('/').next().unwrap_or("");
+                    let mut text = String::with_capacity(96);
+                    for part in [
+                        tag(&tags.title).unwrap_or(""),
+                        tag(&tags.artist).unwrap_or(""),
+                        &self.artists[album.artist].name,
+                        &album.name,
+                        file,
+                    ] {
+                        text.extend(part.chars().flat_map(char::to_lowercase));
+                        text.push('\n');
+                    }
+                    text
+                })
+                .collect()
+        });
+        search
+            .get(i)
+            .is_some_and(|text| words.iter().all(|w| text.contains(w.as_str())))
     }
 
     pub fn artist_matches(&self, a: usize, words: &[String]) -> bool {
@@ -411,15 +433,15 @@ mod tests {
 
     #[test]
     fn search_needs_every_word() {
-        let (_, ix) = index();
+        let (lib, ix) = index();
         let words = |q: &str| {
             q.split_whitespace()
                 .map(str::to_lowercase)
                 .collect::<Vec<_>>()
         };
-        assert!(ix.track_matches(0, &words("BEATLES help")));
-        assert!(!ix.track_matches(0, &words("beatles abba")));
-        assert!(ix.track_matches(2, &words("a.mp3")));
+        assert!(ix.track_matches(&lib, 0, &words("BEATLES help")));
+        assert!(!ix.track_matches(&lib, 0, &words("beatles abba")));
+        assert!(ix.track_matches(&lib, 2, &words("a.mp3")));
         assert!(ix.artist_matches(0, &words("ab")));
     }
 

@@ -61,13 +61,13 @@ pub fn playlist(x: &Ctx, params: &Params) -> Result<Node, Error> {
 /// The track a similarity request starts from: the song itself, or for an album or an
 /// artist its most typical track (the one nearest the mean of its tracks' features).
 fn seed(x: &Ctx, id: &str) -> Result<usize, Error> {
-    let group: Vec<usize> = if let Some(a) = x.index.album(id) {
-        x.index.albums[a].tracks.clone()
-    } else if let Some(a) = x.index.artist(id) {
-        x.index.artists[a]
+    let group: Vec<usize> = if let Some(a) = x.index().album(id) {
+        x.index().albums[a].tracks.clone()
+    } else if let Some(a) = x.index().artist(id) {
+        x.index().artists[a]
             .albums
             .iter()
-            .flat_map(|&al| x.index.albums[al].tracks.iter().copied())
+            .flat_map(|&al| x.index().albums[al].tracks.iter().copied())
             .collect()
     } else {
         return x.song(id);

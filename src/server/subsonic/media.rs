@@ -22,7 +22,7 @@ use symphonia::core::probe::Hint;
 use tokio::sync::Semaphore;
 
 use super::protocol::{Error, Params};
-use super::{index_of, song_index, Ctx};
+use super::{song_index, Ctx};
 use crate::audio::mapped::MappedSource;
 use crate::audio::sanity;
 use crate::server::AppState;
@@ -57,7 +57,6 @@ pub async fn cover_art(s: &AppState, p: &Params) -> Result<Response, Error> {
         let catalog = state.catalog.get();
         let x = Ctx {
             server: &state,
-            index: index_of(&catalog),
             catalog: &catalog,
         };
         cover_files(&x, &id)
@@ -89,7 +88,7 @@ pub async fn cover_art(s: &AppState, p: &Params) -> Result<Response, Error> {
 /// The files that may hold the picture for `id`: a song's own, else the first tracks of an
 /// album, else the first track of each of an artist's albums.
 fn cover_files(x: &Ctx, id: &str) -> Result<Vec<PathBuf>, Error> {
-    let ix = x.index;
+    let ix = x.index();
     let tracks: Vec<usize> = if let Some(a) = ix.album(id) {
         ix.albums[a]
             .tracks

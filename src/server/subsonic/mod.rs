@@ -44,14 +44,18 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/rest/{method}", get(call).post(call))
 }
 
-/// What an endpoint reads: the server, the snapshot, and the snapshot's artist/album index.
+/// What an endpoint reads: the server and the snapshot.
 pub struct Ctx<'a> {
     pub server: &'a Server,
     pub catalog: &'a Catalog,
-    pub index: &'a Index,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The snapshot's artist/album index (built here if this is the first request needing it).
+    pub fn index(&self) -> &'a Index {
+        index_of(self.catalog)
+    }
+
     pub fn song(&self, id: &str) -> Result<usize, Error> {
         song_index(self.catalog, id)
     }
@@ -90,7 +94,6 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
                 let catalog = state.catalog.get();
                 let ctx = Ctx {
                     server: &state,
-                    index: index_of(&catalog),
                     catalog: &catalog,
                 };
                 match answer(&ctx, &name, &params) {
