@@ -213,11 +213,6 @@ impl Index {
                     .cmp(&number(b))
                     .then_with(|| lib.tracks[a].path.cmp(&lib.tracks[b].path))
             });
-            let first_tag = |f: fn(&crate::metadata::tags::Tags) -> Option<&String>| {
-                tracks
-                    .iter()
-                    .find_map(|&i| f(&lib.tracks[i].measured.tags).cloned())
-            };
             let artist = artist_of[g];
             artists[artist].albums.push(albums.len());
             albums.push(Album {
@@ -228,7 +223,9 @@ impl Index {
                 year: tracks
                     .iter()
                     .find_map(|&i| lib.tracks[i].measured.tags.year),
-                genre: first_tag(|t| t.genre.as_ref()),
+                genre: tracks
+                    .iter()
+                    .find_map(|&i| lib.tracks[i].measured.tags.genre.clone()),
                 duration_s: tracks
                     .iter()
                     .map(|&i| lib.tracks[i].measured.duration_s)

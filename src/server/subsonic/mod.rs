@@ -10,7 +10,8 @@
 //!
 //! - [`protocol`]: parameters, authentication, errors, rendering.
 //! - [`index`]: artists and albums of a snapshot, built once per snapshot.
-//! - [`browse`]: folders, indexes, artists, albums, songs, album lists, search, random songs.
+//! - [`browse`]: folders, indexes, artists, albums, directories, songs, album lists, genres,
+//!   search, random songs, the user.
 //! - [`lists`]: stored playlists, similar songs (our radio), `getSonicSimilarTracks`,
 //!   `findSonicPath`.
 //! - [`media`]: `stream`, `download`, `getCoverArt`.
@@ -19,6 +20,10 @@
 //! art is asked for by song, album or artist id. Paths are never shown: a song's `path` is
 //! `Artist/Album/file name`. Answers other than files are built on a blocking thread, so a
 //! large library or a cold index never holds up the request workers.
+//!
+//! Read-only: no playlist editing, stars, ratings or play counts (`scrobble` is accepted and
+//! ignored, the starred lists are empty), no transcoding (`stream` sends the original file
+//! whatever `format`/`maxBitRate` say). An unknown method is error 0.
 
 mod browse;
 pub mod index;
