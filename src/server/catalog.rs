@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub struct Catalog {
     pub loaded_at: i64,
     by_track: HashMap<i64, usize>,
     by_playlist: HashMap<i64, usize>,
+    /// Artists and albums for the Subsonic API, built on its first request.
+    pub subsonic: OnceLock<super::subsonic::index::Index>,
 }
 
 impl Catalog {
@@ -84,6 +86,7 @@ impl Catalog {
             loaded_at: now_s(),
             by_track,
             by_playlist,
+            subsonic: OnceLock::new(),
         })
     }
 
