@@ -31,7 +31,7 @@ use crate::playlist::{self, Method};
 use crate::store::{now_s, Status, Store};
 
 /// Methods kept up to date when the config names none.
-const DEFAULT_METHODS: [Method; 5] = [
+pub const DEFAULT_METHODS: [Method; 5] = [
     Method::All,
     Method::Time,
     Method::Kmeans,

@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::rendered::Rendered;
 use crate::playlist::space::Library;
 use crate::playlist::{self, display_name};
 use crate::store::{now_s, Status, Store, Tuning};
@@ -35,6 +36,8 @@ pub struct Catalog {
     pub playlists: Vec<StoredList>,
     /// Unix seconds when this snapshot was read.
     pub loaded_at: i64,
+    /// Bodies rendered from this snapshot, sent again as they are.
+    pub rendered: Rendered,
     by_track: HashMap<i64, usize>,
     by_playlist: HashMap<i64, usize>,
     /// Artists and albums for the Subsonic API, built on its first request.
@@ -84,6 +87,7 @@ impl Catalog {
             lib,
             playlists,
             loaded_at: now_s(),
+            rendered: Rendered::default(),
             by_track,
             by_playlist,
             subsonic: OnceLock::new(),
