@@ -239,6 +239,8 @@ enum Want {
     Is(u16),
     /// Some 4xx.
     Client,
+    /// A Subsonic error: the API answers errors with HTTP 200 and `status="failed"`.
+    SubsonicError,
     /// A 4xx, or the connection closed without an answer (the server gave up on the bytes).
     ClientOrClosed,
     /// 2xx or 4xx or closed: fuzz, where a mutation may leave the request valid.
@@ -355,7 +357,12 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         "/api/v1/tracks/..%2f..%2fetc%2fpasswd",
         "/metrics/../../etc/passwd",
     ] {
-        let mut c = case(path, get(path), Client);
+        let want = if path.starts_with("/rest/") {
+            SubsonicError
+        } else {
+            Client
+        };
+        let mut c = case(path, get(path), want);
         c.forbid.push(PASSWD.to_vec());
         v.push(c);
     }
@@ -833,6 +840,9 @@ fn run(addr: SocketAddr, c: &Case) -> Result<Vec<Option<u16>>, String> {
             (_, Some(s)) if s >= 500 => false,
             (Want::Is(w), Some(s)) => *w == s,
             (Want::Client, Some(s)) | (Want::ClientOrClosed, Some(s)) => (400..500).contains(&s),
+            (Want::SubsonicError, Some(200)) => reply
+                .as_ref()
+                .is_some_and(|r| contains(&r.body, b"status=\"failed\"")),
             (Want::ClientOrClosed, None) | (Want::Handled, None) => true,
             (Want::Handled, Some(s)) => (200..300).contains(&s) || (400..500).contains(&s),
             _ => false,
