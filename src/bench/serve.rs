@@ -3,7 +3,8 @@
 //!
 //! In: nothing but `wrk` on the PATH. Out: a text table, one row per endpoint: requests/s,
 //! p50 and p99 latency, errors (non-2xx/3xx answers and socket errors), the server's RSS after
-//! the run; then the RSS before, after warm-up and at the end, and each budget (p99 < 20 ms for
+//! the run; before it, the size and CPU cost of the gzip copies of the big cached answers
+//! (playlist JSON and M3U8 rows are asked with `Accept-Encoding: gzip`, as phones ask); then the RSS before, after warm-up and at the end, and each budget (p99 < 20 ms for
 //! playlist JSON and M3U8, no errors, RSS flat = less than 10 % growth after warm-up) judged.
 //! `Err` when the bench cannot run or the server dies; a missed budget is printed, not an
 //! error. The similar-tracks run has `/api/v1/status` asked beside it, to show whether the
@@ -29,6 +30,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::playlist::{self, Flags};
 use crate::server::background::DEFAULT_METHODS;
+use crate::server::rendered;
 use crate::store::{Store, Tuning};
 
 const TRACKS: usize = 100_000;
@@ -47,21 +49,26 @@ const RSS_GROWTH: f64 = 0.10;
 const TUNING: Tuning = Tuning { cache_kib: 8192 };
 
 /// One endpoint under load: what the table calls it, the paths wrk cycles through, the
-/// connections it keeps busy, and whether the p99 budget (playlist JSON and M3U8) applies.
+/// connections it keeps busy, whether the p99 budget (playlist JSON and M3U8) applies and
+/// whether wrk sends `Accept-Encoding: gzip`.
 struct Target {
     label: String,
     paths: Vec<String>,
     connections: usize,
     budget: bool,
+    gzip: bool,
 }
 
 impl Target {
+    /// The budget rows are the cached playlist answers, asked for gzip as phones and
+    /// browsers do.
     fn new(label: String, paths: Vec<String>, budget: bool) -> Target {
         Target {
             label,
             paths,
             connections: CONNECTIONS,
             budget,
+            gzip: budget,
         }
     }
 }
@@ -152,27 +159,35 @@ impl ServerProcess {
     }
 }
 
-/// One GET over HTTP/1.0; the status and the body.
-fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>)> {
+/// One GET over HTTP/1.0 with `Accept-Encoding: gzip` if `gzip`; the status, whether the
+/// answer is gzipped, and the body as sent.
+fn get(addr: SocketAddr, path: &str, gzip: bool) -> Result<(u16, bool, Vec<u8>)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let accept = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{accept}\r\n")?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let head_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| anyhow!("GET {path}: no complete response"))?;
-    let status = std::str::from_utf8(&raw[..head_end])?
+    let head = std::str::from_utf8(&raw[..head_end])?.to_ascii_lowercase();
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| anyhow!("GET {path}: no status"))?;
-    Ok((status, raw.split_off(head_end + 4)))
+    let gzipped = head.contains("\r\ncontent-encoding: gzip");
+    Ok((status, gzipped, raw.split_off(head_end + 4)))
 }
 
 fn get_json(addr: SocketAddr, path: &str) -> Result<serde_json::Value> {
-    let (status, body) = get(addr, path)?;
+    let (status, _, body) = get(addr, path, false)?;
     anyhow::ensure!(status == 200, "GET {path}: {status}");
     Ok(serde_json::from_slice(&body)?)
 }
@@ -219,15 +234,52 @@ fn build(dir: &Path) -> Result<Picks> {
     })
 }
 
-/// The wrk script: cycles through `paths` and prints one machine-readable line at the end.
-fn script(paths: &[String]) -> String {
+/// What gzip does to the answer at `path`: `(plain KB, gzip KB, ms to compress)`, the time
+/// the best of a few runs of the server's own [`rendered::gzip`] on the plain body. Checks
+/// that the server sends that copy to a client asking for gzip.
+fn compression(addr: SocketAddr, path: &str) -> Result<(f64, f64, f64)> {
+    let (_, _, plain) = get(addr, path, false)?;
+    let (status, gzipped, sent) = get(addr, path, true)?;
+    anyhow::ensure!(
+        status == 200 && gzipped,
+        "GET {path} with Accept-Encoding: gzip: {status}, not gzipped"
+    );
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&sent[..]).read_to_end(&mut decoded)?;
+    anyhow::ensure!(
+        decoded == plain,
+        "GET {path}: the gzip copy is another body"
+    );
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let z = rendered::gzip(&plain).ok_or_else(|| anyhow!("gzip failed"))?;
+        best = best.min(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(z.len() == sent.len(), "GET {path}: another gzip level?");
+    }
+    Ok((
+        plain.len() as f64 / 1024.0,
+        sent.len() as f64 / 1024.0,
+        best,
+    ))
+}
+
+/// The wrk script: cycles through `paths`, with `Accept-Encoding: gzip` if `gzip`, and
+/// prints one machine-readable line at the end.
+fn script(paths: &[String], gzip: bool) -> String {
     let list: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+    let headers = if gzip {
+        r#"{ ["Accept-Encoding"] = "gzip" }"#
+    } else {
+        "nil"
+    };
     format!(
         r#"local paths = {{ {} }}
+local headers = {headers}
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1])
+  return wrk.format("GET", paths[(i % #paths) + 1], headers)
 end
 done = function(s, latency, requests)
   local e = s.errors
@@ -245,7 +297,7 @@ fn drive(addr: SocketAddr, scratch: &Path, group: &[Target], length: Duration) -
     let mut children = Vec::new();
     for (k, target) in group.iter().enumerate() {
         let script_path = scratch.join(format!("bench-{k}.lua"));
-        std::fs::write(&script_path, script(&target.paths))?;
+        std::fs::write(&script_path, script(&target.paths, target.gzip))?;
         let threads = target.connections.min(2).to_string();
         let child = Command::new("wrk")
             .args(["-t", &threads, "-c", &target.connections.to_string(), "-d"])
@@ -330,6 +382,9 @@ pub fn table() -> Result<String> {
         served_len == big_len,
         "playlist {big} has {big_len} tracks stored but {served_len} served"
     );
+    let gz_lists = compression(server.addr, "/api/v1/playlists")?;
+    let gz_big = compression(server.addr, &format!("/api/v1/playlists/{big}"))?;
+    let gz_m3u8 = compression(server.addr, &format!("/playlists/{big}.m3u8"))?;
     // Each group runs at once; the last shows what a cheap request waits while every core
     // computes radios.
     let groups = [
@@ -375,6 +430,7 @@ pub fn table() -> Result<String> {
                 paths: vec!["/api/v1/status".into()],
                 connections: STATUS_CONNECTIONS,
                 budget: false,
+                gzip: false,
             },
         ],
     ];
@@ -392,6 +448,21 @@ pub fn table() -> Result<String> {
         "serve: {TRACKS} tracks, {playlists} playlists (database built in {built_s:.1} s, \
          server ready in {ready_s:.1} s); wrk, {CONNECTIONS} connections, {} s per endpoint",
         RUN.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "gzip copies (made once per body when first asked, level {}): list {:.0} -> {:.0} KB \
+         in {:.2} ms, playlist {:.0} -> {:.0} KB in {:.2} ms, M3U8 {:.0} -> {:.0} KB in {:.2} ms",
+        rendered::GZIP_LEVEL,
+        gz_lists.0,
+        gz_lists.1,
+        gz_lists.2,
+        gz_big.0,
+        gz_big.1,
+        gz_big.2,
+        gz_m3u8.0,
+        gz_m3u8.1,
+        gz_m3u8.2
     );
     let _ = writeln!(
         out,
@@ -420,7 +491,7 @@ pub fn table() -> Result<String> {
             );
         }
     }
-    let status = get(server.addr, "/api/v1/status")?.0;
+    let status = get(server.addr, "/api/v1/status", false)?.0;
     anyhow::ensure!(
         status == 200,
         "after the load /api/v1/status answers {status}"
@@ -439,9 +510,11 @@ pub fn table() -> Result<String> {
     );
     let _ = writeln!(
         out,
-        "(* not in the p99 budget, which is for playlist JSON and M3U8: each similar request \
-         computes a radio over the whole library, and status is asked at the same time. With \
-         {CONNECTIONS} requests always in flight the mean latency is {CONNECTIONS} / (req/s).)"
+        "(playlist JSON and M3U8 are asked with Accept-Encoding: gzip, as phones and browsers \
+         ask, and answered with the cached gzip copy. * not in the p99 budget, which is for \
+         playlist JSON and M3U8: each similar request computes a radio over the whole library, \
+         and status is asked at the same time. With {CONNECTIONS} requests always in flight \
+         the mean latency is {CONNECTIONS} / (req/s).)"
     );
     let _ = writeln!(
         out,

@@ -2,7 +2,9 @@
 //! `/stream/{id}` and `/metrics`.
 //!
 //! In: requests and the current catalog. Out: JSON in the shapes below; errors as
-//! `{"error": "..."}` with a 4xx status. Tracks are addressed by id only.
+//! `{"error": "..."}` with a 4xx status. Tracks are addressed by id only. The playlist list,
+//! playlists and M3U8 are rendered once per snapshot ([`super::rendered`]) and sent gzipped
+//! to clients whose `Accept-Encoding` allows it.
 //!
 //! - `GET /api/v1/status`: counts, the background analysis, this server.
 //! - `GET /api/v1/playlists`: `[{id, name, method, rule, track_count, duration_s, updated_at}]`.
@@ -26,7 +28,7 @@ use tokio::sync::Semaphore;
 
 use super::catalog::{Catalog, StoredList, TrackView};
 use super::metrics::gauge;
-use super::rendered::Key;
+use super::rendered::{Body, Key};
 use super::AppState;
 use crate::playlist::flow;
 
@@ -129,20 +131,25 @@ fn json_body(value: &impl Serialize, capacity: usize) -> Result<Bytes, ApiError>
     Ok(Bytes::from(buf))
 }
 
-fn json_response(body: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// A rendered JSON answer, gzipped if the request allows it.
+fn json_response(body: Body, request: &HeaderMap) -> Response {
+    body.respond(request, [(header::CONTENT_TYPE, "application/json")])
 }
 
-async fn playlists(State(s): State<AppState>) -> Result<Response, ApiError> {
+async fn playlists(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let c = s.catalog.get();
     let body = c.rendered.get_or_render(Key::Playlists, || {
         let lists: Vec<ListSummary> = c.playlists.iter().map(ListSummary::from).collect();
         json_body(&lists, 200 * lists.len() + 2)
     })?;
-    Ok(json_response(body))
+    Ok(json_response(body, &headers))
 }
 
-async fn playlist(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Response, ApiError> {
+async fn playlist(
+    State(s): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let c = s.catalog.get();
     let p = c
         .playlist(id)
@@ -163,7 +170,7 @@ async fn playlist(State(s): State<AppState>, Path(id): Path<i64>) -> Result<Resp
         };
         json_body(&detail, capacity)
     })?;
-    Ok(json_response(body))
+    Ok(json_response(body, &headers))
 }
 
 fn track_index(c: &Catalog, id: i64) -> Result<usize, ApiError> {
@@ -311,7 +318,8 @@ async fn m3u8(
             Ok(Bytes::from(out))
         },
     )?;
-    Ok((
+    Ok(body.respond(
+        &headers,
         [
             (
                 header::CONTENT_TYPE,
@@ -322,9 +330,7 @@ async fn m3u8(
                 format!("inline; filename=\"playlist-{id}.m3u8\""),
             ),
         ],
-        body,
-    )
-        .into_response())
+    ))
 }
 
 /// Appends tag text on one line (a newline in a tag would start a new M3U entry).
