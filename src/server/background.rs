@@ -290,8 +290,14 @@ fn status_line(s: &Status) -> String {
 fn watch_run(state: &AppState, config: &Config, methods: &[Method], done: &AtomicBool) {
     let mut last_refresh = Instant::now();
     let mut analysed_at_refresh = state.catalog.status().analyzed;
+    let mut last_poll = Instant::now();
     while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(POLL);
+        // Short naps: a run that ends at once (nothing changed) must not wait a whole POLL.
+        std::thread::sleep(Duration::from_millis(50));
+        if last_poll.elapsed() < POLL {
+            continue;
+        }
+        last_poll = Instant::now();
         if state.catalog.refresh_status().is_err() {
             continue;
         }
