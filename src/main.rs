@@ -84,7 +84,8 @@ enum Command {
     /// accuracy, or with --pipeline the whole-library table (files/hour, x realtime, peak RSS).
     Bench {
         /// The corpus folder (holds synthetic/, edge/, real/ and truth.csv).
-        corpus: PathBuf,
+        #[arg(required_unless_present = "serve")]
+        corpus: Option<PathBuf>,
         /// Timed runs per file (or per pipeline row); the median counts.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
@@ -98,6 +99,10 @@ enum Command {
         /// and every method's time and memory on 100,000 synthesised tracks.
         #[arg(long, conflicts_with = "pipeline")]
         playlists: bool,
+        /// The server load benchmark (needs wrk, takes no corpus): `playlista serve` on
+        /// 100,000 synthesised tracks at 100 connections; requests/s, p50/p99, errors, RSS.
+        #[arg(long, conflicts_with_all = ["pipeline", "playlists", "corpus"])]
+        serve: bool,
     },
     /// Build a small library of generated songs with known tempo and key, analyse it as a
     /// library and show what was found.
@@ -140,7 +145,15 @@ fn main() -> ExitCode {
             only,
             pipeline,
             playlists,
-        }) => bench(&corpus, repeat, only.as_deref(), pipeline, playlists),
+            serve,
+        }) => bench(
+            corpus.as_deref(),
+            repeat,
+            only.as_deref(),
+            pipeline,
+            playlists,
+            serve,
+        ),
         Some(Command::Demo { dir }) => playlista::demo::run(dir).map(|_| ExitCode::SUCCESS),
         Some(Command::Serve {
             bind,
@@ -320,12 +333,18 @@ fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
 }
 
 fn bench(
-    corpus: &Path,
+    corpus: Option<&Path>,
     repeat: usize,
     only: Option<&str>,
     pipeline: bool,
     playlists: bool,
+    serve: bool,
 ) -> anyhow::Result<ExitCode> {
+    if serve {
+        print!("{}", playlista::bench::serve::table()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let corpus = corpus.ok_or_else(|| anyhow::anyhow!("bench needs the corpus folder"))?;
     quiet_panics();
     if playlists {
         print!("{}", playlista::bench::playlists::table(corpus)?);

@@ -171,6 +171,51 @@ fn m3u8_lists_stream_urls_that_play_with_ranges() {
     );
 }
 
+#[test]
+fn cached_answers_are_gzipped_only_for_clients_that_accept_it() {
+    use std::io::Read as _;
+
+    let demo = Demo::build();
+    let server = Server::start(&demo.serve_args());
+    let id = server.json("/api/v1/playlists")[0]["id"].as_i64().unwrap();
+    for path in [
+        "/api/v1/playlists".to_string(),
+        format!("/api/v1/playlists/{id}"),
+        format!("/playlists/{id}.m3u8"),
+    ] {
+        let plain = server.get(&path);
+        assert_eq!(plain.status, 200, "{path}: {}", plain.text());
+        assert_eq!(plain.header("content-encoding"), None, "{path}");
+        let z = server.get_with(&path, &[("Accept-Encoding", "gzip, deflate, br")]);
+        assert_eq!(z.status, 200, "{path}");
+        assert_eq!(z.header("content-encoding"), Some("gzip"), "{path}");
+        assert_eq!(z.header("vary"), Some("accept-encoding"), "{path}");
+        assert_eq!(z.header("content-type"), plain.header("content-type"));
+        assert_eq!(
+            z.header("content-disposition"),
+            plain.header("content-disposition")
+        );
+        assert!(z.body.len() < plain.body.len(), "{path}: not smaller");
+        let mut decoded = Vec::new();
+        flate2::read::GzDecoder::new(&z.body[..])
+            .read_to_end(&mut decoded)
+            .unwrap_or_else(|e| panic!("{path}: not gzip: {e}"));
+        assert_eq!(decoded, plain.body, "{path}: gzip decodes to another body");
+        for refused in ["gzip;q=0", "identity", "*;q=0"] {
+            let r = server.get_with(&path, &[("Accept-Encoding", refused)]);
+            assert_eq!(r.header("content-encoding"), None, "{path} {refused}");
+            assert_eq!(r.body, plain.body, "{path} {refused}");
+        }
+    }
+    // Audio is already compressed: streams are sent as they are.
+    let track = server.json(&format!("/api/v1/playlists/{id}"))["tracks"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let stream = server.get_with(&format!("/stream/{track}"), &[("Accept-Encoding", "gzip")]);
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.header("content-encoding"), None);
+}
+
 fn write_song(dir: &std::path::Path, name: &str, bpm: f64, tonic: u8) {
     let spec = SongSpec {
         bpm,

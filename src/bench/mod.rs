@@ -11,10 +11,12 @@
 //! from resetting the kernel's high-water mark (`/proc/self/clear_refs`) before each file.
 //!
 //! [`library`] holds the whole-library table (`--pipeline`), [`playlists`] the playlist
-//! quality and scale figures (`--playlists`).
+//! quality and scale figures (`--playlists`), [`serve`] the HTTP load figures of
+//! `playlista serve` (`--serve`).
 
 pub mod library;
 pub mod playlists;
+pub mod serve;
 
 pub use library::pipeline_table;
 

@@ -190,7 +190,7 @@ fn precision_at_5(real: &Library, rng: &mut Rng) -> String {
 }
 
 /// `n` tracks with random features (a few without tempo) and tags, written in batches.
-fn synthesise(store: &mut Store, n: usize) -> Result<()> {
+pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
     const GENRES: [&str; 12] = [
         "Rock",
         "Pop",

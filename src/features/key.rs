@@ -6,7 +6,11 @@
 //! spectral peaks, with each peak also credited to the fundamentals it may be a harmonic of.
 //! Kept: twelve running sums, and one harmonic-change value per frame (how far the chroma moved
 //! from the frame before), which the tempo estimate uses to find the bar. Out: tonic, mode and
-//! strength (the profile correlation, -1..1).
+//! strength (the profile correlation, -1..1); and, for full mode's chroma, twelve more sums of
+//! the same peaks by their power, without the harmonic credit ([`KeyDetector::pitch_classes`]).
+//! Power, as librosa's `chroma_stft` weighs bins: it agreed with librosa's argmax on 12 of 15
+//! real tracks against 11 for magnitude (mean correlation 0.78 against 0.75), and the
+//! harmonic-credited key chroma on 2 of 5.
 
 use super::stft::{Framer, PowerSpectrum};
 use crate::audio::resample::HalfBand;
@@ -62,6 +66,8 @@ pub struct KeyDetector {
     bin_pc: Vec<(u8, f32)>,
     first_bin: usize,
     chroma: [f64; 12],
+    /// Per-frame max-normalised pitch classes of the peaks' power (no harmonic credit), summed.
+    pitch_classes: [f64; 12],
     frame_chroma: [f32; 12],
     /// The previous frame's chroma, unit length (zero before the first voiced frame).
     prev_unit: [f32; 12],
@@ -102,6 +108,7 @@ impl KeyDetector {
             bin_pc,
             first_bin,
             chroma: [0.0; 12],
+            pitch_classes: [0.0; 12],
             frame_chroma: [0.0; 12],
             prev_unit: [0.0; 12],
             novelty: Vec::with_capacity(16 * 1024),
@@ -116,6 +123,7 @@ impl KeyDetector {
         }
         self.framer.reset();
         self.chroma = [0.0; 12];
+        self.pitch_classes = [0.0; 12];
         self.prev_unit = [0.0; 12];
         self.novelty.clear();
         self.strength.clear();
@@ -162,6 +170,7 @@ impl KeyDetector {
             bin_pc,
             first_bin,
             chroma,
+            pitch_classes,
             frame_chroma,
             resampled,
             prev_unit,
@@ -172,7 +181,14 @@ impl KeyDetector {
         } = self;
         framer.push(resampled, |frame| {
             let power = spectrum.compute(frame);
-            accumulate_frame(power, bin_pc, *first_bin, frame_chroma, chroma);
+            accumulate_frame(
+                power,
+                bin_pc,
+                *first_bin,
+                frame_chroma,
+                chroma,
+                pitch_classes,
+            );
             let norm = frame_chroma.iter().map(|v| v * v).sum::<f32>().sqrt();
             let mut unit = [0.0f32; 12];
             if norm > 0.0 {
@@ -193,6 +209,12 @@ impl KeyDetector {
         });
     }
 
+    /// The pitch-class profile of the spectral peaks' power, each frame scaled to max 1, summed over
+    /// voiced frames: C first. The chroma of [`super::timbre`].
+    pub fn pitch_classes(&self) -> &[f64; 12] {
+        &self.pitch_classes
+    }
+
     pub fn finish(&self, duration_s: f64) -> Option<KeyResult> {
         if duration_s < MIN_SECONDS_FOR_KEY || self.chroma.iter().all(|&c| c <= 0.0) {
             return None;
@@ -207,8 +229,10 @@ fn accumulate_frame(
     first_bin: usize,
     frame: &mut [f32; 12],
     total: &mut [f64; 12],
+    pitch_classes: &mut [f64; 12],
 ) {
     *frame = [0.0; 12];
+    let mut plain = [0.0f32; 12];
     let max_power = power[first_bin..first_bin + bin_pc.len()]
         .iter()
         .fold(0.0f32, |a, &b| a.max(b));
@@ -223,12 +247,19 @@ fn accumulate_frame(
             continue;
         }
         let mag = p.sqrt() * w;
+        plain[pc as usize] += p * w;
         for (h, &hw) in HARMONICS.iter().enumerate() {
             // A peak at f may be harmonic h+1 of f/(h+1): credit that pitch class too.
             let shift = HARMONIC_SHIFT[h];
             frame[(pc as usize + 12 - shift) % 12] += mag * hw;
         }
     }
+    add_normalised(frame, total);
+    add_normalised(&plain, pitch_classes);
+}
+
+/// Adds a frame's profile, scaled to max 1, to the running sums (nothing for an empty frame).
+fn add_normalised(frame: &[f32; 12], total: &mut [f64; 12]) {
     let m = frame.iter().fold(0.0f32, |a, &b| a.max(b));
     if m > 0.0 {
         for (t, &f) in total.iter_mut().zip(frame.iter()) {

@@ -1,8 +1,9 @@
-//! The fast-mode descriptors, computed as streaming accumulators.
+//! The DSP descriptors, computed as streaming accumulators.
 //!
 //! In: decoded audio, one chunk at a time: native-rate planes (for loudness) and the mono
 //! down-mix at [`crate::audio::ANALYSIS_RATE`] (for everything else). Out: [`Features`].
-//! Knows nothing of files or storage.
+//! Knows nothing of files or storage. Fast mode is the default; full mode
+//! ([`FeatureExtractor::with_mode`]) adds [`timbre`], fed from the same spectra.
 //!
 //! Layout:
 //! - [`stft`]: framing and power spectra (microfft), shared by the spectral descriptors;
@@ -10,7 +11,8 @@
 //! - [`key`]: chroma and key profiles;
 //! - [`loudness`]: EBU R128 integrated loudness and RMS;
 //! - [`danceability`]: detrended fluctuation analysis;
-//! - [`spectral`]: spectral centroid and zero-crossing rate.
+//! - [`spectral`]: spectral centroid and zero-crossing rate;
+//! - [`timbre`] (full mode only): MFCC, chroma, spectral contrast, flatness, rolloff.
 //!
 //! One [`FeatureExtractor`] per worker owns every buffer and is reset, not rebuilt, per file.
 
@@ -20,6 +22,7 @@ pub mod loudness;
 pub mod rhythm;
 pub mod spectral;
 pub mod stft;
+pub mod timbre;
 
 use serde::Serialize;
 
@@ -51,6 +54,11 @@ pub struct Features {
     /// Sign changes per sample at 22.05 kHz.
     pub zcr: Option<f64>,
     pub spectral_centroid: Option<f64>,
+    /// Full mode only, and `None` for a silent track. Serialised flat: its fields become the
+    /// keys `mfcc`, `mfcc_cov`, `chroma`, `spectral_contrast`, `spectral_flatness`,
+    /// `spectral_rolloff` beside the fast-mode ones.
+    #[serde(flatten)]
+    pub timbre: Option<timbre::Timbre>,
 }
 
 /// Every accumulator for one track; reused across tracks.
@@ -62,6 +70,8 @@ pub struct FeatureExtractor {
     key: key::KeyDetector,
     danceability: danceability::Danceability,
     loudness: loudness::LoudnessMeter,
+    /// Present in full mode only, so fast mode pays nothing for it.
+    timbre: Option<timbre::TimbreMeter>,
     analysis_samples: u64,
 }
 
@@ -72,7 +82,13 @@ impl Default for FeatureExtractor {
 }
 
 impl FeatureExtractor {
+    /// Fast mode.
     pub fn new() -> Self {
+        Self::with_mode(false)
+    }
+
+    /// Fast mode, or full mode (`full`), which adds [`Features::timbre`].
+    pub fn with_mode(full: bool) -> Self {
         FeatureExtractor {
             framer: stft::Framer::new(rhythm::FRAME, rhythm::HOP),
             spectrum: stft::PowerSpectrum::new(rhythm::FRAME),
@@ -81,8 +97,13 @@ impl FeatureExtractor {
             key: key::KeyDetector::new(),
             danceability: danceability::Danceability::new(ANALYSIS_RATE),
             loudness: loudness::LoudnessMeter::new(),
+            timbre: full.then(|| timbre::TimbreMeter::new(ANALYSIS_RATE, rhythm::FRAME)),
             analysis_samples: 0,
         }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.timbre.is_some()
     }
 
     /// Starts a new track whose source has this rate and channel layout.
@@ -93,6 +114,9 @@ impl FeatureExtractor {
         self.key.reset();
         self.danceability.reset();
         self.loudness.begin(source_rate, layout);
+        if let Some(t) = &mut self.timbre {
+            t.reset();
+        }
         self.analysis_samples = 0;
     }
 
@@ -109,12 +133,16 @@ impl FeatureExtractor {
             spectrum,
             rhythm,
             spectral,
+            timbre,
             ..
         } = self;
         framer.push(mono, |frame| {
             let power = spectrum.compute(frame);
             rhythm.push(power);
             spectral.push_spectrum(power);
+            if let Some(t) = timbre {
+                t.push_spectrum(power);
+            }
         });
         self.spectral.push_samples(mono);
         self.key.push(mono);
@@ -152,6 +180,10 @@ impl FeatureExtractor {
             onset_rate: rhythm.onset_rate,
             zcr: self.spectral.zcr(),
             spectral_centroid: self.spectral.centroid_hz(),
+            timbre: self
+                .timbre
+                .as_ref()
+                .and_then(|t| t.finish(self.key.pitch_classes())),
         }
     }
 }

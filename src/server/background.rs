@@ -31,7 +31,7 @@ use crate::playlist::{self, Method};
 use crate::store::{now_s, Status, Store};
 
 /// Methods kept up to date when the config names none.
-const DEFAULT_METHODS: [Method; 5] = [
+pub const DEFAULT_METHODS: [Method; 5] = [
     Method::All,
     Method::Time,
     Method::Kmeans,
@@ -255,6 +255,7 @@ fn update(state: &AppState, config: &Config, methods: &[Method], stop: &AtomicBo
         let t = &report.totals;
         changed = t.analyzed + t.failed + t.removed + report.moved > 0;
         activity.update(|s| {
+            s.phase = "idle".into();
             s.last_finished_at = Some(now_s());
             s.last_summary = Some(cli::report_text(&report));
         });
@@ -289,8 +290,14 @@ fn status_line(s: &Status) -> String {
 fn watch_run(state: &AppState, config: &Config, methods: &[Method], done: &AtomicBool) {
     let mut last_refresh = Instant::now();
     let mut analysed_at_refresh = state.catalog.status().analyzed;
+    let mut last_poll = Instant::now();
     while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(POLL);
+        // Short naps: a run that ends at once (nothing changed) must not wait a whole POLL.
+        std::thread::sleep(Duration::from_millis(50));
+        if last_poll.elapsed() < POLL {
+            continue;
+        }
+        last_poll = Instant::now();
         if state.catalog.refresh_status().is_err() {
             continue;
         }

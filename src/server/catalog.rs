@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anyhow::Result;
 use serde::Serialize;
 
+use super::rendered::Rendered;
 use crate::playlist::space::Library;
 use crate::playlist::{self, display_name};
 use crate::store::{now_s, Status, Store, Tuning};
@@ -35,8 +36,12 @@ pub struct Catalog {
     pub playlists: Vec<StoredList>,
     /// Unix seconds when this snapshot was read.
     pub loaded_at: i64,
+    /// Bodies rendered from this snapshot, sent again as they are.
+    pub rendered: Rendered,
     by_track: HashMap<i64, usize>,
     by_playlist: HashMap<i64, usize>,
+    /// Artists and albums for the Subsonic API, built on its first request.
+    pub subsonic: OnceLock<super::subsonic::index::Index>,
 }
 
 impl Catalog {
@@ -82,8 +87,10 @@ impl Catalog {
             lib,
             playlists,
             loaded_at: now_s(),
+            rendered: Rendered::default(),
             by_track,
             by_playlist,
+            subsonic: OnceLock::new(),
         })
     }
 

@@ -1,10 +1,17 @@
-//! The TCP listener of the service: caps how many connections are open at once, so that a
-//! flood of idle or slow connections cannot exhaust the box's memory or file descriptors.
+//! The TCP side of the service: a listener that caps how many connections are open at once,
+//! and the HTTP/1 loop that serves them, so that a flood of idle or slow connections can
+//! neither exhaust the box's memory or file descriptors nor lock clients out for good.
 //!
-//! In: an address and a cap. Out: connections for `axum::serve`, each holding a permit that
-//! is given back when it closes. Accept errors (too many open files, a reset) are logged and
-//! retried after a short pause instead of stopping the server.
+//! In: an address, a cap and the router. Out: connections served until the shutdown signal,
+//! then open requests finish. Each connection holds a permit that is given back when it
+//! closes. Accept errors (too many open files, a reset) are logged and retried after a short
+//! pause instead of stopping the server. A client must send each request head within
+//! [`HEADER_READ_TIMEOUT`] of the server starting to wait for it (on a new connection and
+//! between the requests of a kept-alive one), else the connection is closed: without this,
+//! `max_connections` idle connections held every slot forever (`axum::serve` gives hyper no
+//! timer, so hyper's own 30 s default never applied; measured by `tests/serve_hostile.rs`).
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -12,9 +19,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Longest wait for a request head. LAN clients send theirs in milliseconds; a kept-alive
+/// connection idle for longer is closed and the client simply opens a new one.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Limited {
     inner: TcpListener,
@@ -32,13 +47,9 @@ impl Limited {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
-}
 
-impl axum::serve::Listener for Limited {
-    type Io = Connection;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Connection, SocketAddr) {
+    /// The next connection, once a slot is free.
+    async fn accept(&mut self) -> Connection {
         loop {
             // Wait for a free slot before accepting: excess connections wait in the kernel's
             // backlog instead of costing memory here.
@@ -48,15 +59,12 @@ impl axum::serve::Listener for Limited {
                 Err(_) => std::future::pending().await,
             };
             match self.inner.accept().await {
-                Ok((stream, addr)) => {
+                Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    return (
-                        Connection {
-                            stream,
-                            _permit: permit,
-                        },
-                        addr,
-                    );
+                    return Connection {
+                        stream,
+                        _permit: permit,
+                    };
                 }
                 Err(e) => {
                     tracing::warn!("accept: {e}");
@@ -65,10 +73,35 @@ impl axum::serve::Listener for Limited {
             }
         }
     }
+}
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting, lets the open
+/// requests finish and closes idle connections.
+pub async fn serve(mut listener: Limited, app: Router, shutdown: impl Future<Output = ()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let connection = tokio::select! {
+            c = listener.accept() => c,
+            () = &mut shutdown => break,
+        };
+        let served = http.serve_connection(
+            TokioIo::new(connection),
+            TowerToHyperService::new(app.clone()),
+        );
+        let served = graceful.watch(served);
+        tokio::spawn(async move {
+            // Resets, timeouts and malformed requests end here; hyper has answered what it could.
+            if let Err(e) = served.await {
+                tracing::debug!("connection: {e}");
+            }
+        });
     }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// An accepted connection and its slot.

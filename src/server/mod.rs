@@ -7,13 +7,15 @@
 //!
 //! - [`catalog`]: the immutable snapshot of the database every request reads.
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
+//! - [`rendered`]: big answers kept as bytes per catalog snapshot.
 //! - [`stream`]: `/stream/{id}`, the original file with Range.
 //! - [`subsonic`]: `/rest/*`, the OpenSubsonic subset phone apps use.
 //! - [`web`]: `/`, the embedded mobile web page.
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
 //! - [`background`]: file events, periodic rescans, low-priority analysis, playlist updates.
 //! - [`mdns`]: the `_playlista._tcp` / `_http._tcp` announcement and `NAME.local`.
-//! - [`listener`]: the TCP listener that caps open connections.
+//! - [`listener`]: the TCP listener that caps open connections, and the HTTP/1 loop with its
+//!   header read timeout.
 //! - [`systemd`]: `sd_notify` READY/STATUS/STOPPING.
 
 pub mod api;
@@ -22,6 +24,7 @@ pub mod catalog;
 pub mod listener;
 pub mod mdns;
 pub mod metrics;
+pub mod rendered;
 pub mod stream;
 pub mod subsonic;
 pub mod systemd;
@@ -196,14 +199,15 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
             state.catalog.get().lib.len()
         ));
         let app = router(state.clone());
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the HTTP server stopped")?;
+        listener::serve(listener, app, async move {
+            shutdown_signal().await;
+            // The goodbye goes out now, not after the open streams end.
+            if let Some(a) = announcer {
+                let _ = tokio::task::spawn_blocking(move || a.stop()).await;
+            }
+        })
+        .await;
         systemd::notify("STOPPING=1\nSTATUS=stopping: finishing the current batch");
-        if let Some(a) = announcer {
-            a.stop();
-        }
         analysis.stop();
         tracing::info!("stopped");
         Ok(())

@@ -1,9 +1,164 @@
-//! The web page (being built: see the serve issue). Placeholder with no routes.
+//! The web page: `/` and `/static/*`, a small mobile page (plain HTML, CSS and JavaScript in
+//! `src/server/web/`, embedded with `include_str!`: no build step, nothing fetched from
+//! elsewhere) that shows the box's analysis progress and playlists and plays them in the
+//! browser, all through the JSON API of [`super::api`].
+//!
+//! In: `GET`/`HEAD` requests. Out: the embedded files with their Content-Type, an `ETag`, the
+//! security headers (a Content-Security-Policy that allows nothing but this origin, `nosniff`,
+//! `Referrer-Policy`) and caching: `index.html` names every asset as `/static/NAME?v=VERSION`,
+//! VERSION a hash of all the files, so a request carrying the current version is cached for a
+//! year and a new binary changes the URL; anything else (the page itself, an old version) is
+//! revalidated with the ETag. Assets are a fixed table looked up by name: there is no
+//! filesystem behind `/static/`, so no listing and no traversal; an unknown name is a 404.
 
+use std::sync::OnceLock;
+
+use axum::extract::{Path, RawQuery};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
 
 use super::AppState;
 
+/// One embedded file.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const INDEX: &str = include_str!("web/index.html");
+
+/// Everything under `/static/`.
+const ASSETS: [Asset; 4] = [
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("web/app.js"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("web/style.css"),
+    },
+    Asset {
+        name: "icon.svg",
+        content_type: "image/svg+xml",
+        body: include_str!("web/icon.svg"),
+    },
+    Asset {
+        name: "manifest.webmanifest",
+        content_type: "application/manifest+json",
+        body: include_str!("web/manifest.webmanifest"),
+    },
+];
+
+/// Where `index.html` writes the version into its asset URLs.
+const VERSION_MARK: &str = "{{v}}";
+
+/// Nothing but this origin: scripts, styles, images, audio and API calls all come from here;
+/// no inline script, no frames, no forms posting elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   media-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
+                   form-action 'none'; frame-ancestors 'none'";
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const REVALIDATE: &str = "no-cache";
+
+/// The page with its asset URLs versioned, computed once.
+struct Built {
+    version: String,
+    etag: HeaderValue,
+    index: String,
+}
+
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut all = INDEX.as_bytes().to_vec();
+        for a in &ASSETS {
+            all.extend_from_slice(a.name.as_bytes());
+            all.extend_from_slice(a.body.as_bytes());
+        }
+        let version = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&all));
+        let etag = HeaderValue::from_str(&format!("\"{version}\""))
+            .unwrap_or(HeaderValue::from_static("\"0\""));
+        let index = INDEX.replace(VERSION_MARK, &version);
+        Built {
+            version,
+            etag,
+            index,
+        }
+    })
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(index))
+        .route("/static/{name}", get(asset))
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    let b = built();
+    send(
+        &headers,
+        "text/html; charset=utf-8",
+        REVALIDATE,
+        b.index.as_str(),
+    )
+}
+
+async fn asset(
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let Some(a) = ASSETS.iter().find(|a| a.name == name) else {
+        return (StatusCode::NOT_FOUND, "no such file\n").into_response();
+    };
+    let current = query
+        .as_deref()
+        .and_then(|q| q.strip_prefix("v="))
+        .is_some_and(|v| v == built().version);
+    let cache = if current { IMMUTABLE } else { REVALIDATE };
+    send(&headers, a.content_type, cache, a.body)
+}
+
+/// The file, or 304 when the client holds this version.
+fn send(
+    request: &HeaderMap,
+    content_type: &'static str,
+    cache: &'static str,
+    body: &'static str,
+) -> Response {
+    let etag = &built().etag;
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t.as_bytes() == etag.as_bytes())
+        });
+    let mut head = HeaderMap::new();
+    head.insert(header::ETAG, etag.clone());
+    head.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    for (name, value) in security_headers() {
+        head.insert(name, HeaderValue::from_static(value));
+    }
+    if fresh {
+        return (StatusCode::NOT_MODIFIED, head).into_response();
+    }
+    head.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (head, body).into_response()
+}
+
+fn security_headers() -> [(HeaderName, &'static str); 4] {
+    [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ]
 }

@@ -1,0 +1,479 @@
+//! Browsing and finding: music folders, artist indexes, artists, albums, directories, songs,
+//! album lists, genres, search and random songs; and the element shapes they share (`Child`
+//! for a song, `AlbumID3`, `ArtistID3`).
+//!
+//! In: a [`Ctx`] and the request's parameters. Out: response trees. Files are touched only to
+//! read their size and modification time (`size`, `created`); there is no play count, rating
+//! or star, so the lists that need them (`frequent`, `recent`, `highest`, `starred`) are
+//! empty.
+
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use super::index::{sort_name, IGNORED_ARTICLES};
+use super::protocol::{iso8601, Error, Node, Params};
+use super::Ctx;
+use crate::server::stream::content_type;
+
+/// Most items one list request may return.
+const MAX_LIST: usize = 500;
+/// The one music folder.
+const FOLDER_ID: i64 = 1;
+
+/// Size and modification time (Unix seconds) of a file, if it is there.
+fn file_facts(path: &Path) -> Option<(u64, i64)> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    Some((m.len(), mtime))
+}
+
+/// A path segment from a tag: no separators.
+fn segment(name: &str) -> String {
+    name.replace(['/', '\\'], "_")
+}
+
+/// A song as the `Child` element.
+pub fn song(x: &Ctx, i: usize) -> Node {
+    let t = &x.catalog.lib.tracks[i];
+    let m = &t.measured;
+    let view = x.catalog.view(i);
+    let album = &x.index().albums[x.index().album_of[i]];
+    let artist = &x.index().artists[album.artist];
+    let path = Path::new(&t.path);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let facts = file_facts(path);
+    let bit_rate = facts.and_then(|(size, _)| {
+        (m.duration_s > 0.0).then(|| (size as f64 * 8.0 / m.duration_s / 1000.0).round() as i64)
+    });
+    Node::new()
+        .attr("id", t.id.to_string())
+        .attr("parent", album.id.as_str())
+        .attr("isDir", false)
+        .attr("title", view.title)
+        .attr("album", album.name.as_str())
+        .attr("artist", view.artist.unwrap_or(&artist.name))
+        .opt("track", m.tags.track_number)
+        .opt("year", m.tags.year)
+        .opt("genre", m.tags.genre.as_deref())
+        .attr("coverArt", t.id.to_string())
+        .opt("size", facts.map(|(size, _)| size))
+        .attr("contentType", content_type(path))
+        .attr("suffix", view.format.to_ascii_lowercase())
+        .attr("duration", m.duration_s.round() as i64)
+        .opt("bitRate", bit_rate)
+        .opt("bpm", m.bpm.map(|b| b.round() as i64))
+        .attr("samplingRate", m.sample_rate)
+        .attr("channelCount", m.channels)
+        .attr(
+            "path",
+            format!(
+                "{}/{}/{file_name}",
+                segment(&artist.name),
+                segment(&album.name)
+            ),
+        )
+        .attr("isVideo", false)
+        .attr("type", "music")
+        .attr("mediaType", "song")
+        .opt("created", facts.map(|(_, mtime)| iso8601(mtime)))
+        .attr("albumId", album.id.as_str())
+        .attr("artistId", artist.id.as_str())
+}
+
+fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
+    tracks.into_iter().map(|i| song(x, i)).collect()
+}
+
+/// An album as `AlbumID3`, with the `Child` fields older clients read from album lists.
+fn album_node(x: &Ctx, a: usize) -> Node {
+    let al = &x.index().albums[a];
+    let ar = &x.index().artists[al.artist];
+    let created = al
+        .tracks
+        .first()
+        .and_then(|&i| file_facts(Path::new(&x.catalog.lib.tracks[i].path)))
+        .map_or(x.catalog.loaded_at, |(_, mtime)| mtime);
+    Node::new()
+        .attr("id", al.id.as_str())
+        .attr("name", al.name.as_str())
+        .attr("title", al.name.as_str())
+        .attr("album", al.name.as_str())
+        .attr("isDir", true)
+        .attr("parent", ar.id.as_str())
+        .attr("artist", ar.name.as_str())
+        .attr("artistId", ar.id.as_str())
+        .attr("coverArt", al.id.as_str())
+        .attr("songCount", al.tracks.len())
+        .attr("duration", al.duration_s.round() as i64)
+        .attr("created", iso8601(created))
+        .opt("year", al.year)
+        .opt("genre", al.genre.as_deref())
+}
+
+fn artist_node(x: &Ctx, a: usize) -> Node {
+    let ar = &x.index().artists[a];
+    Node::new()
+        .attr("id", ar.id.as_str())
+        .attr("name", ar.name.as_str())
+        .attr("albumCount", ar.albums.len())
+        .attr("coverArt", ar.id.as_str())
+}
+
+pub fn user(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    let name = x.server.subsonic.as_ref().map_or("", |c| c.user.as_str());
+    if p.get("username").is_some_and(|u| u != name) {
+        return Err(Error::not_found("User"));
+    }
+    let mut node = Node::new().attr("username", name);
+    for (role, on) in [
+        ("scrobblingEnabled", false),
+        ("adminRole", false),
+        ("settingsRole", false),
+        ("downloadRole", true),
+        ("uploadRole", false),
+        ("playlistRole", false),
+        ("coverArtRole", false),
+        ("commentRole", false),
+        ("podcastRole", false),
+        ("streamRole", true),
+        ("jukeboxRole", false),
+        ("shareRole", false),
+        ("videoConversionRole", false),
+    ] {
+        node = node.attr(role, on);
+    }
+    Ok(Node::new().one("user", node.values("folder", vec![FOLDER_ID.into()])))
+}
+
+pub fn music_folders(x: &Ctx) -> Node {
+    Node::new().one(
+        "musicFolders",
+        Node::new().many(
+            "musicFolder",
+            vec![Node::new()
+                .attr("id", FOLDER_ID)
+                .attr("name", x.server.name.as_str())],
+        ),
+    )
+}
+
+/// Artists under their initial (`#` for anything but a letter), articles ignored.
+fn by_initial(x: &Ctx) -> Vec<Node> {
+    let mut groups: Vec<(String, Vec<Node>)> = Vec::new();
+    for (a, artist) in x.index().artists.iter().enumerate() {
+        let initial = sort_name(&artist.name)
+            .chars()
+            .next()
+            .filter(|c| c.is_alphabetic())
+            .map_or_else(|| "#".to_string(), |c| c.to_uppercase().collect());
+        let node = artist_node(x, a);
+        match groups.iter_mut().find(|(name, _)| *name == initial) {
+            Some((_, nodes)) => nodes.push(node),
+            None => groups.push((initial, vec![node])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, nodes)| Node::new().attr("name", name).many("artist", nodes))
+        .collect()
+}
+
+pub fn indexes(x: &Ctx) -> Node {
+    Node::new().one(
+        "indexes",
+        Node::new()
+            .attr("lastModified", x.catalog.loaded_at.saturating_mul(1000))
+            .attr("ignoredArticles", IGNORED_ARTICLES)
+            .many("index", by_initial(x)),
+    )
+}
+
+pub fn artists(x: &Ctx) -> Node {
+    Node::new().one(
+        "artists",
+        Node::new()
+            .attr("ignoredArticles", IGNORED_ARTICLES)
+            .many("index", by_initial(x)),
+    )
+}
+
+fn artist_index(x: &Ctx, p: &Params) -> Result<usize, Error> {
+    x.index()
+        .artist(p.required("id")?)
+        .ok_or_else(|| Error::not_found("Artist"))
+}
+
+fn album_index(x: &Ctx, p: &Params) -> Result<usize, Error> {
+    x.index()
+        .album(p.required("id")?)
+        .ok_or_else(|| Error::not_found("Album"))
+}
+
+pub fn artist(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    let a = artist_index(x, p)?;
+    let albums = x.index().artists[a]
+        .albums
+        .iter()
+        .map(|&al| album_node(x, al))
+        .collect();
+    Ok(Node::new().one("artist", artist_node(x, a).many("album", albums)))
+}
+
+pub fn album(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    let a = album_index(x, p)?;
+    let tracks = songs(x, x.index().albums[a].tracks.iter().copied());
+    Ok(Node::new().one("album", album_node(x, a).many("song", tracks)))
+}
+
+/// The folder view older clients browse: an artist holds albums, an album holds songs.
+pub fn music_directory(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    let id = p.required("id")?;
+    if let Some(a) = x.index().artist(id) {
+        let ar = &x.index().artists[a];
+        let albums = ar.albums.iter().map(|&al| album_node(x, al)).collect();
+        return Ok(Node::new().one(
+            "directory",
+            Node::new()
+                .attr("id", ar.id.as_str())
+                .attr("name", ar.name.as_str())
+                .many("child", albums),
+        ));
+    }
+    if let Some(a) = x.index().album(id) {
+        let al = &x.index().albums[a];
+        return Ok(Node::new().one(
+            "directory",
+            Node::new()
+                .attr("id", al.id.as_str())
+                .attr("parent", x.index().artists[al.artist].id.as_str())
+                .attr("name", al.name.as_str())
+                .many("child", songs(x, al.tracks.iter().copied())),
+        ));
+    }
+    Err(Error::not_found("Directory"))
+}
+
+/// `getAlbumList2` (and `getAlbumList`): `random`, `newest`, `alphabeticalByName`,
+/// `alphabeticalByArtist`, `byYear`, `byGenre`; the play-history lists are empty.
+pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error> {
+    let kind = p.required("type")?;
+    let size = p.count("size", 10, MAX_LIST)?;
+    let offset = p.number("offset", 0usize)?;
+    let n = x.index().albums.len();
+    let all = 0..n;
+    let order: Vec<usize> = match kind {
+        "random" => Rng::new().sample(n, size),
+        "newest" => {
+            let mut v: Vec<usize> = all.collect();
+            v.sort_by_key(|&a| std::cmp::Reverse(x.index().albums[a].newest_track));
+            v
+        }
+        "alphabeticalByName" => all.collect(),
+        "alphabeticalByArtist" => {
+            let mut v: Vec<usize> = all.collect();
+            v.sort_by_key(|&a| x.index().albums[a].artist);
+            v
+        }
+        "byYear" => {
+            let from: u32 = p.number("fromYear", 0)?;
+            let to: u32 = p.number("toYear", 9999)?;
+            let (lo, hi) = (from.min(to), from.max(to));
+            let mut v: Vec<usize> = all
+                .filter(|&a| {
+                    x.index().albums[a]
+                        .year
+                        .is_some_and(|y| (lo..=hi).contains(&y))
+                })
+                .collect();
+            v.sort_by_key(|&a| x.index().albums[a].year);
+            if from > to {
+                v.reverse();
+            }
+            v
+        }
+        "byGenre" => {
+            let genre = p.required("genre")?;
+            all.filter(|&a| {
+                x.index().albums[a]
+                    .tracks
+                    .iter()
+                    .any(|&i| x.catalog.lib.tracks[i].measured.tags.genre.as_deref() == Some(genre))
+            })
+            .collect()
+        }
+        "frequent" | "recent" | "highest" | "starred" => Vec::new(),
+        other => return Err(Error::generic(format!("Unknown album list type: {other}"))),
+    };
+    let albums = order
+        .into_iter()
+        .skip(if kind == "random" { 0 } else { offset })
+        .take(size)
+        .map(|a| album_node(x, a))
+        .collect();
+    Ok(Node::new().one(element, Node::new().many("album", albums)))
+}
+
+pub fn genres(x: &Ctx) -> Node {
+    let genres = x
+        .index()
+        .genres
+        .iter()
+        .map(|g| {
+            Node::new()
+                .attr("songCount", g.songs)
+                .attr("albumCount", g.albums)
+                .text(g.name.as_str())
+        })
+        .collect();
+    Node::new().one("genres", Node::new().many("genre", genres))
+}
+
+/// `search3` (and `search2`): every word of `query` must appear (case ignored) in an
+/// artist's name, an album's name, or a song's title, artist, album or file name. An empty
+/// query (or `""`, as some clients send to sync the library) matches everything, in album
+/// order.
+pub fn search(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error> {
+    let query = p.get("query").ok_or_else(|| Error::missing("query"))?;
+    let words: Vec<String> = query
+        .split_whitespace()
+        .map(|w| w.trim_matches('"').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let page = |kind: &str| -> Result<(usize, usize), Error> {
+        Ok((
+            p.count(&format!("{kind}Count"), 20, MAX_LIST)?,
+            p.number(&format!("{kind}Offset"), 0usize)?,
+        ))
+    };
+    let (artist_count, artist_offset) = page("artist")?;
+    let (album_count, album_offset) = page("album")?;
+    let (song_count, song_offset) = page("song")?;
+    let ix = x.index();
+    let artists = (0..ix.artists.len())
+        .filter(|&a| ix.artist_matches(a, &words))
+        .skip(artist_offset)
+        .take(artist_count)
+        .map(|a| artist_node(x, a))
+        .collect();
+    let albums = (0..ix.albums.len())
+        .filter(|&a| ix.album_matches(a, &words))
+        .skip(album_offset)
+        .take(album_count)
+        .map(|a| album_node(x, a))
+        .collect();
+    let tracks: Vec<usize> = ix
+        .albums
+        .iter()
+        .flat_map(|a| a.tracks.iter().copied())
+        .filter(|&i| ix.track_matches(&x.catalog.lib, i, &words))
+        .skip(song_offset)
+        .take(song_count)
+        .collect();
+    Ok(Node::new().one(
+        element,
+        Node::new()
+            .many("artist", artists)
+            .many("album", albums)
+            .many("song", songs(x, tracks)),
+    ))
+}
+
+/// `getRandomSongs`: `size` songs (10 by default), optionally of one `genre` and within
+/// `fromYear`..`toYear`.
+pub fn random_songs(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    let size = p.count("size", 10, MAX_LIST)?;
+    let genre = p.get("genre").filter(|g| !g.is_empty());
+    let from: Option<u32> = p
+        .get("fromYear")
+        .map(|_| p.number("fromYear", 0))
+        .transpose()?;
+    let to: Option<u32> = p.get("toYear").map(|_| p.number("toYear", 0)).transpose()?;
+    let tracks = &x.catalog.lib.tracks;
+    let fits = |i: usize| {
+        let tags = &tracks[i].measured.tags;
+        genre.is_none_or(|g| tags.genre.as_deref() == Some(g))
+            && from.is_none_or(|f| tags.year.is_some_and(|y| y >= f))
+            && to.is_none_or(|t| tags.year.is_some_and(|y| y <= t))
+    };
+    let chosen: Vec<usize> = if genre.is_none() && from.is_none() && to.is_none() {
+        Rng::new().sample(tracks.len(), size)
+    } else {
+        let pool: Vec<usize> = (0..tracks.len()).filter(|&i| fits(i)).collect();
+        Rng::new()
+            .sample(pool.len(), size)
+            .into_iter()
+            .map(|k| pool[k])
+            .collect()
+    };
+    Ok(Node::new().one("randomSongs", Node::new().many("song", songs(x, chosen))))
+}
+
+/// A small xorshift generator: random lists need variety, not cryptography.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Rng((nanos ^ call.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+
+    /// `k` distinct numbers of `0..n` in random order (all of them if `k >= n`).
+    fn sample(&mut self, n: usize, k: usize) -> Vec<usize> {
+        let k = k.min(n);
+        if k * 4 < n {
+            // Few of many: draw and reject repeats, without a list of all n.
+            let mut out: Vec<usize> = Vec::with_capacity(k);
+            while out.len() < k {
+                let i = self.below(n);
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+            return out;
+        }
+        let mut all: Vec<usize> = (0..n).collect();
+        for j in 0..k {
+            let pick = j + self.below(n - j);
+            all.swap(j, pick);
+        }
+        all.truncate(k);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_distinct_and_in_range() {
+        let mut rng = Rng::new();
+        for (n, k) in [(0, 5), (3, 10), (10, 10), (1000, 7), (100, 60)] {
+            let mut s = rng.sample(n, k);
+            assert_eq!(s.len(), k.min(n));
+            assert!(s.iter().all(|&i| i < n));
+            s.sort();
+            s.dedup();
+            assert_eq!(s.len(), k.min(n));
+        }
+    }
+}

@@ -1,0 +1,1055 @@
+//! Hostile input against the real `playlista serve` on loopback: 1,000 malformed, abusive and
+//! borderline requests over raw TCP (so that invalid HTTP can be sent), then checks that the
+//! server is alive, answered nothing with a 5xx, never leaked a file outside the library and
+//! still answers; and that a flood of idle connections past `[server] max_connections` neither
+//! locks new clients out forever nor stops the server.
+//!
+//! The server runs on the demo library (`playlista demo`, built once per run under
+//! `CARGO_TARGET_TMPDIR`) without `--library`, so no background analysis runs: the only files
+//! it may open are the library's songs (and its own database).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+/// How many hostile requests the main test sends.
+const REQUESTS: usize = 1000;
+/// The server's header read timeout (`src/server/listener.rs`).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The tell-tale of /etc/passwd in a body.
+const PASSWD: &[u8] = b"root:x:0:0";
+
+/// The demo library and database, built once per test binary.
+fn demo() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-hostile-demo");
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(BIN)
+            .args(["demo", "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("run playlista demo");
+        assert!(
+            out.status.success(),
+            "demo failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// The real server as a child process; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Serves the demo database with `config` as its config file.
+    fn start(name: &str, config: &str) -> Server {
+        let dir = demo();
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .arg("--cache_dir")
+            .arg(dir.join("state"))
+            .arg("--output_dir")
+            .arg(dir.join("playlists"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start playlista serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("serving http://").nth(1) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the server did not start: {:?}", log.lock().unwrap()));
+        Server {
+            child,
+            addr: addr.parse().unwrap(),
+            log,
+        }
+    }
+
+    /// Alive, answering `/api/v1/status` with 200, and no panic in its log.
+    fn assert_healthy(&mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the server exited: {:?}",
+            self.log.lock().unwrap()
+        );
+        let reply = exchange(self.addr, b"GET /api/v1/status HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("no answer to /api/v1/status");
+        assert_eq!(reply.status, 200);
+        let log = self.log.lock().unwrap();
+        assert!(
+            !log.iter().any(|l| l.contains("panicked")),
+            "a panic in the server log: {log:?}"
+        );
+    }
+}
+
+/// One HTTP response as read off the wire.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// A connection and what has been read from it but not yet used.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads more bytes; false at EOF, on a reset or a timeout.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 64 << 10];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next complete response (1xx skipped); None when the server closed without one.
+    /// `head_only`: the request was HEAD, so a Content-Length announces no body.
+    fn response(&mut self, head_only: bool) -> Option<Reply> {
+        loop {
+            let end = loop {
+                if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break p + 4;
+                }
+                if !self.fill() {
+                    return None;
+                }
+            };
+            let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
+            self.buf.drain(..end);
+            let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+            if (100..200).contains(&status) {
+                continue;
+            }
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            };
+            let body = if head_only || status == 204 || status == 304 {
+                Vec::new()
+            } else if let Some(len) = header("content-length:") {
+                let len: usize = len.parse().ok()?;
+                while self.buf.len() < len {
+                    if !self.fill() {
+                        return None;
+                    }
+                }
+                self.buf.drain(..len).collect()
+            } else if header("transfer-encoding:").is_some_and(|t| t.contains("chunked")) {
+                self.chunked()?
+            } else {
+                while self.fill() {}
+                std::mem::take(&mut self.buf)
+            };
+            return Some(Reply { status, body });
+        }
+    }
+
+    fn chunked(&mut self) -> Option<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break p;
+                }
+                if !self.fill() {
+                    return None;
+                }
+            };
+            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+            self.buf.drain(..line_end + 2);
+            while self.buf.len() < size + 2 {
+                if !self.fill() {
+                    return None;
+                }
+            }
+            body.extend(self.buf.drain(..size));
+            self.buf.drain(..2);
+            if size == 0 {
+                return Some(body);
+            }
+        }
+    }
+}
+
+/// Sends `raw` on a fresh connection and reads one response.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> Option<Reply> {
+    let mut c = Conn::open(addr);
+    // The server may answer (431, 400) and close before a huge request is all written.
+    let _ = c.stream.write_all(raw);
+    c.response(raw.starts_with(b"HEAD "))
+}
+
+/// What a case may answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Want {
+    /// This status exactly.
+    Is(u16),
+    /// Some 4xx.
+    Client,
+    /// A Subsonic error: the API answers errors with HTTP 200 and `status="failed"`.
+    SubsonicError,
+    /// A 4xx, or the connection closed without an answer (the server gave up on the bytes).
+    ClientOrClosed,
+    /// 2xx or 4xx or closed: fuzz, where a mutation may leave the request valid.
+    Handled,
+    /// Nothing is read: the client leaves half-way.
+    Abandon,
+}
+
+struct Case {
+    name: String,
+    /// Requests written at once on one connection (pipelining when several).
+    raw: Vec<u8>,
+    /// One expectation per response on the connection.
+    want: Vec<Want>,
+    /// Bytes no response body may contain.
+    forbid: Vec<Vec<u8>>,
+    /// Write one byte at a time (a slow but complete client).
+    trickle: bool,
+}
+
+fn case(name: &str, raw: impl Into<Vec<u8>>, want: Want) -> Case {
+    Case {
+        name: name.to_string(),
+        raw: raw.into(),
+        want: vec![want],
+        forbid: Vec::new(),
+        trickle: false,
+    }
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+}
+
+fn get_with(path: &str, headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").into_bytes()
+}
+
+/// The hand-written cases; `track` is a real track id, `list` a real playlist id.
+fn cases(track: i64, list: i64) -> Vec<Case> {
+    use Want::*;
+    let mut v = Vec::new();
+    // Bad ids.
+    for (path, want) in [
+        ("/api/v1/tracks/-1", Is(404)),
+        ("/api/v1/tracks/0", Is(404)),
+        ("/api/v1/tracks/99999999999999999999", Is(400)),
+        ("/api/v1/tracks/-9223372036854775809", Is(400)),
+        ("/api/v1/tracks/1.5", Is(400)),
+        ("/api/v1/tracks/1e3", Is(400)),
+        ("/api/v1/tracks/0x10", Is(400)),
+        ("/api/v1/tracks/%20", Is(400)),
+        ("/api/v1/tracks/", Is(404)),
+        ("/api/v1/tracks/-1/similar", Is(404)),
+        ("/api/v1/tracks/abc/similar", Is(400)),
+        ("/api/v1/playlists/abc", Is(400)),
+        ("/api/v1/playlists/-9223372036854775808", Is(404)),
+        ("/api/v1/playlists/9223372036854775808", Is(400)),
+        ("/api/v1/playlists/%ff%fe", Is(400)),
+        ("/stream/0", Is(404)),
+        ("/stream/-1", Is(404)),
+        ("/stream/abc", Is(400)),
+        ("/stream/99999999999999999999", Is(400)),
+        ("/playlists/abc.m3u8", Is(404)),
+        ("/playlists/1.m3u", Is(404)),
+        ("/playlists/.m3u8", Is(404)),
+        ("/playlists/99999999999999999999.m3u8", Is(404)),
+        ("/playlists/-5.m3u8", Is(404)),
+        ("/api/v1/path?from=1", Is(400)),
+        ("/api/v1/path?from=a&to=b", Is(400)),
+        ("/api/v1/path", Is(400)),
+    ] {
+        v.push(case(path, get(path), want));
+    }
+    let similar = format!("/api/v1/tracks/{track}/similar");
+    for (query, want) in [
+        ("count=-1", Is(400)),
+        ("count=abc", Is(400)),
+        ("count=99999999999999999999999", Is(400)),
+        ("count=5&count=6", Is(400)),
+        // Valid: the count is clamped to 1..500.
+        ("count=0", Is(200)),
+        ("count=1000000", Is(200)),
+    ] {
+        let path = format!("{similar}?{query}");
+        v.push(case(&path, get(&path), want));
+    }
+    for (path, want) in [
+        (format!("/api/v1/path?from={track}&to={track}"), Is(400)),
+        (format!("/api/v1/path?from={track}&to=99999999"), Is(404)),
+        (
+            format!("/api/v1/path?from={track}&to={track}&length=x"),
+            Is(400),
+        ),
+    ] {
+        v.push(case(&path, get(&path), want));
+    }
+    // Traversal, plain and encoded: never a file, never a 2xx.
+    for path in [
+        "/stream/..%2f..%2fetc%2fpasswd",
+        "/stream/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/stream/../../etc/passwd",
+        "/stream/1/../../../../etc/passwd",
+        "/static/../../etc/passwd",
+        "/playlists/../../x.m3u8",
+        "/playlists/..%2f..%2fetc%2fpasswd.m3u8",
+        "/playlists/%2e%2e%2f%2e%2e%2fx.m3u8",
+        "/api/v1/../../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "//etc/passwd",
+        "/..%5c..%5cetc%5cpasswd",
+        "/rest/stream.view?id=../../../../etc/passwd&u=a&p=b",
+        "/rest/download?id=%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/api/v1/tracks/..%2f..%2fetc%2fpasswd",
+        "/metrics/../../etc/passwd",
+    ] {
+        let want = if path.starts_with("/rest/") {
+            SubsonicError
+        } else {
+            Client
+        };
+        let mut c = case(path, get(path), want);
+        c.forbid.push(PASSWD.to_vec());
+        v.push(c);
+    }
+    for (name, raw) in [
+        (
+            "absolute-form traversal",
+            b"GET http://evil/../../etc/passwd HTTP/1.1\r\nHost: evil\r\n\r\n".to_vec(),
+        ),
+        (
+            "file: URI",
+            b"GET file:///etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "backslashes",
+            b"GET /..\\..\\etc\\passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+    ] {
+        let mut c = case(name, raw, ClientOrClosed);
+        c.forbid.push(PASSWD.to_vec());
+        v.push(c);
+    }
+    // Huge and numerous headers. 64 KB fits hyper's 400 KB head buffer: a valid request.
+    let big = |n: usize| "a".repeat(n);
+    v.push(case(
+        "64 KB header (valid)",
+        get_with("/api/v1/status", &format!("X-Big: {}\r\n", big(64 << 10))),
+        Is(200),
+    ));
+    v.push(case(
+        "1 MB header",
+        get_with("/api/v1/status", &format!("X-Big: {}\r\n", big(1 << 20))),
+        ClientOrClosed,
+    ));
+    v.push(case(
+        "1 MB header name",
+        get_with("/api/v1/status", &format!("{}: 1\r\n", big(1 << 20))),
+        ClientOrClosed,
+    ));
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("X-{i}: {i}\r\n"))
+            .collect::<String>()
+    };
+    v.push(case(
+        "5000 headers",
+        get_with("/api/v1/status", &many(5000)),
+        ClientOrClosed,
+    ));
+    v.push(case(
+        "101 headers",
+        get_with("/api/v1/status", &many(101)),
+        Is(431),
+    ));
+    v.push(case(
+        "90 headers (valid)",
+        get_with("/api/v1/status", &many(90)),
+        Is(200),
+    ));
+    // Range, broken and hostile, on a real file.
+    let stream = format!("/stream/{track}");
+    let multi: Vec<String> = (0..1000)
+        .map(|i| format!("{}-{}", 2 * i, 2 * i + 1))
+        .collect();
+    for (range, want) in [
+        ("bytes=abc".to_string(), Is(416)),
+        ("bytes=5-1".into(), Is(416)),
+        ("bytes=999999999999-".into(), Is(416)),
+        ("bytes=-0".into(), Is(416)),
+        ("bytes=-".into(), Is(416)),
+        ("bytes=--1".into(), Is(416)),
+        ("bytes=1-2-3".into(), Is(416)),
+        ("bytes=-99999999999999999999999".into(), Is(416)),
+        (
+            "bytes=18446744073709551615-18446744073709551615".into(),
+            Is(416),
+        ),
+        ("items=0-1".into(), Is(416)),
+        ("bytes=0-1,2-3".into(), Is(416)),
+        (format!("bytes={}", multi.join(",")), Is(416)),
+        (format!("bytes=0-{}", "9".repeat(5000)), Is(416)),
+        // Valid ranges: the start of the file, the last byte.
+        ("bytes=0-0".into(), Is(206)),
+        ("bytes=-1".into(), Is(206)),
+        ("bytes=0-99999999999".into(), Is(206)),
+    ] {
+        let name = format!("Range {}", &range[..range.len().min(40)]);
+        v.push(case(
+            &name,
+            get_with(&stream, &format!("Range: {range}\r\n")),
+            want,
+        ));
+    }
+    v.push(case(
+        "Range on an unknown track",
+        get_with("/stream/987654321", "Range: bytes=0-1\r\n"),
+        Is(404),
+    ));
+    v.push(case(
+        "Range with a NUL",
+        get_with(&stream, "Range: bytes=0-1\0\r\n"),
+        Is(400),
+    ));
+    // Huge query strings: the URI limit (64 KB) answers 414; beyond the head buffer, 431.
+    v.push(case(
+        "100 KB query",
+        get(&format!("/api/v1/status?{}", "a=b&".repeat(25_000))),
+        Is(414),
+    ));
+    v.push(case(
+        "800 KB query",
+        get(&format!("/api/v1/status?{}", "a=b&".repeat(200_000))),
+        ClientOrClosed,
+    ));
+    v.push(case(
+        "32 KB query (valid, ignored)",
+        get(&format!("/api/v1/status?{}", "a=b&".repeat(8_000))),
+        Is(200),
+    ));
+    v.push(case(
+        "32 KB count",
+        get(&format!("{similar}?count={}", "9".repeat(32_000))),
+        Is(400),
+    ));
+    // Invalid UTF-8 and NUL bytes.
+    for (name, raw) in [
+        (
+            "raw 0xff in path",
+            b"GET /api/v1/tracks/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "raw overlong UTF-8",
+            b"GET /stream/\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "raw 0xff in m3u8",
+            b"GET /playlists/\xff.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL in path",
+            b"GET /api/v1/st\0atus HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL after path",
+            b"GET /api/v1/status\0 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL in header",
+            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(),
+        ),
+        (
+            "NUL in header name",
+            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX\0A: b\r\n\r\n".to_vec(),
+        ),
+        ("NULs only", b"\0\0\0\0\0\0\0\0\r\n\r\n".to_vec()),
+        ("0xff only", vec![0xff; 4096]),
+        (
+            "header without colon",
+            b"GET /api/v1/status HTTP/1.1\r\nHost x\r\n\r\n".to_vec(),
+        ),
+        (
+            "obs-fold header",
+            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  b\r\n\r\n".to_vec(),
+        ),
+        (
+            "space before colon",
+            b"GET /api/v1/status HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+        ),
+    ] {
+        v.push(case(name, raw, ClientOrClosed));
+    }
+    v.push(case(
+        "percent-encoded invalid UTF-8",
+        get("/playlists/%ff%fe.m3u8"),
+        Client,
+    ));
+    // Bad methods and versions.
+    for (name, raw, want) in [
+        (
+            "unknown method",
+            b"FOO /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Is(405),
+        ),
+        (
+            "lower-case get",
+            b"get /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Is(405),
+        ),
+        (
+            "DELETE a playlist",
+            b"DELETE /api/v1/playlists/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Is(405),
+        ),
+        (
+            "PUT a stream",
+            b"PUT /stream/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+            Is(405),
+        ),
+        (
+            "POST the list",
+            b"POST /api/v1/playlists HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+            Is(405),
+        ),
+        (
+            "TRACE",
+            b"TRACE /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Is(405),
+        ),
+        (
+            "CONNECT",
+            b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n".to_vec(),
+            Client,
+        ),
+        (
+            "OPTIONS *",
+            b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Client,
+        ),
+        (
+            "space in method",
+            b"GE T /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "control in method",
+            b"G\x01T /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "10 KB method",
+            [b"A".repeat(10_000), b" / HTTP/1.1\r\n\r\n".to_vec()].concat(),
+            ClientOrClosed,
+        ),
+        (
+            "HTTP/2.0 line",
+            b"GET /api/v1/status HTTP/2.0\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "HTTP/1.2",
+            b"GET /api/v1/status HTTP/1.2\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "HTTP/0.9",
+            b"GET /api/v1/status\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "h2 preface",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "no version",
+            b"GET /api/v1/status HTTPS/1.1\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        (
+            "TLS hello",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(),
+            ClientOrClosed,
+        ),
+        ("empty lines", b"\r\n\r\n\r\n\r\n".to_vec(), ClientOrClosed),
+    ] {
+        v.push(case(name, raw, want));
+    }
+    // Bodies and their lengths.
+    for (name, raw, want) in [
+        // A GET may carry a body; the handler does not read it. Valid.
+        ("GET with a 100 GB Content-Length", get_with("/api/v1/status", "Content-Length: 99999999999\r\n"), Is(200)),
+        ("POST with a 100 GB Content-Length", b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc".to_vec(), Is(405)),
+        ("POST a Subsonic call with a 100 GB body", b"POST /rest/ping.view HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999999\r\n\r\nu=a".to_vec(), Handled),
+        ("Content-Length overflow", get_with("/api/v1/status", "Content-Length: 99999999999999999999999\r\n"), Is(400)),
+        ("negative Content-Length", get_with("/api/v1/status", "Content-Length: -1\r\n"), Is(400)),
+        ("two Content-Lengths", get_with("/api/v1/status", "Content-Length: 5\r\nContent-Length: 6\r\n"), Is(400)),
+        ("Content-Length and chunked", get_with("/api/v1/status", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), Handled),
+        ("Transfer-Encoding gzip", get_with("/api/v1/status", "Transfer-Encoding: gzip\r\n"), Is(400)),
+        ("bad chunk size", [get_with("/api/v1/status", "Transfer-Encoding: chunked\r\n"), b"zz\r\nabc\r\n0\r\n\r\n".to_vec()].concat(), Handled),
+        ("Expect 100-continue", get_with("/api/v1/status", "Expect: 100-continue\r\nContent-Length: 10\r\n"), Is(200)),
+    ] {
+        v.push(case(name, raw, want));
+    }
+    // HTTP/1.0 and pipelining (valid).
+    v.push(case(
+        "HTTP/1.0 without Host",
+        b"GET /api/v1/status HTTP/1.0\r\n\r\n".to_vec(),
+        Is(200),
+    ));
+    // RFC 9112 lets a server accept bare LF line ends; hyper does.
+    v.push(case(
+        "bare LF line ends",
+        b"GET /api/v1/status HTTP/1.1\nHost: x\n\n".to_vec(),
+        Is(200),
+    ));
+    v.push(case(
+        "HTTP/1.0 keep-alive",
+        b"GET /api/v1/playlists HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec(),
+        Is(200),
+    ));
+    v.push(case(
+        "HEAD a stream",
+        format!("HEAD {stream} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Is(200),
+    ));
+    v.push(Case {
+        name: "3 pipelined".into(),
+        raw: [
+            get("/api/v1/status"),
+            get(&format!("/api/v1/playlists/{list}")),
+            get("/api/v1/tracks/-1"),
+        ]
+        .concat(),
+        want: vec![Is(200), Is(200), Is(404)],
+        forbid: Vec::new(),
+        trickle: false,
+    });
+    v.push(Case {
+        name: "50 pipelined, then garbage".into(),
+        raw: [
+            get("/api/v1/status").repeat(50),
+            b"\0garbage\r\n\r\n".to_vec(),
+        ]
+        .concat(),
+        want: [vec![Is(200); 50], vec![ClientOrClosed]].concat(),
+        forbid: Vec::new(),
+        trickle: false,
+    });
+    v.push(Case {
+        name: "one byte at a time (valid, slow)".into(),
+        raw: get(&format!("/playlists/{list}.m3u8")),
+        want: vec![Is(200)],
+        forbid: Vec::new(),
+        trickle: true,
+    });
+    // Bogus Host headers: never verbatim in the M3U8's URLs.
+    let m3u8 = format!("/playlists/{list}.m3u8");
+    for host in [
+        "evil.example/\"><script>alert(1)</script>",
+        "a b c",
+        "127.0.0.1:80@evil.example",
+        "evil.example/x?y=",
+        "%0d%0aX-Injected:1",
+        "evil.example#frag",
+        "évil.example",
+        "evil\x7f.example",
+        "'; DROP TABLE tracks; --",
+        &"h".repeat(300),
+        "evil.example\\..\\",
+    ] {
+        let raw = [
+            format!("GET {m3u8} HTTP/1.1\r\nHost: ").into_bytes(),
+            host.as_bytes().to_vec(),
+            b"\r\n\r\n".to_vec(),
+        ]
+        .concat();
+        let mut c = case(
+            &format!("Host {}", &host[..host.len().min(30)]),
+            raw,
+            Handled,
+        );
+        c.forbid.push(host.as_bytes().to_vec());
+        v.push(c);
+    }
+    v.push(case(
+        "two Host headers",
+        format!("GET {m3u8} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        Handled,
+    ));
+    v.push(case(
+        "empty Host",
+        format!("GET {m3u8} HTTP/1.1\r\nHost:\r\n\r\n"),
+        Is(200),
+    ));
+    // Slow and partial requests: the client leaves half-way.
+    for raw in [
+        b"".as_slice(),
+        b"G",
+        b"GET /api/v1/st",
+        b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n",
+        b"POST /rest/ping.view HTTP/1.1\r\nContent-Length: 100\r\n\r\nu=",
+        b"GET /stream/1 HTTP/1.1\r\nRange: bytes=0-",
+    ] {
+        v.push(case(
+            &format!("abandon {:?}", String::from_utf8_lossy(raw)),
+            raw.to_vec(),
+            Abandon,
+        ));
+    }
+    v
+}
+
+/// A tiny deterministic PRNG for the fuzz cases.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Valid requests mangled at random (bytes flipped, inserted, dropped, repeated).
+fn fuzz(n: usize, track: i64, list: i64) -> Vec<Case> {
+    let seeds = [
+        get("/api/v1/status"),
+        get(&format!("/api/v1/tracks/{track}")),
+        get(&format!("/api/v1/tracks/{track}/similar?count=5")),
+        get(&format!("/api/v1/playlists/{list}")),
+        get(&format!("/playlists/{list}.m3u8")),
+        get_with(&format!("/stream/{track}"), "Range: bytes=10-20\r\n"),
+        get(&format!("/api/v1/path?from={track}&to={track}")),
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    (0..n)
+        .map(|i| {
+            let mut raw = seeds[i % seeds.len()].clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(raw.len());
+                match rng.below(4) {
+                    0 => raw[at] = rng.next() as u8,
+                    1 => {
+                        let bytes: Vec<u8> =
+                            (0..1 + rng.below(16)).map(|_| rng.next() as u8).collect();
+                        raw.splice(at..at, bytes);
+                    }
+                    2 => {
+                        let end = (at + 1 + rng.below(8)).min(raw.len());
+                        raw.drain(at..end);
+                    }
+                    _ => {
+                        let end = (at + 1 + rng.below(8)).min(raw.len());
+                        let span = raw[at..end].repeat(1 + rng.below(64));
+                        raw.splice(at..at, span);
+                    }
+                }
+            }
+            // A complete head, so that the server answers instead of waiting for more.
+            raw.extend_from_slice(b"\r\n\r\n");
+            let mut c = case(&format!("fuzz {i}"), raw, Want::Handled);
+            c.forbid.push(PASSWD.to_vec());
+            c
+        })
+        .collect()
+}
+
+/// Runs one case; a description of what went wrong, if anything.
+fn run(addr: SocketAddr, c: &Case) -> Result<Vec<Option<u16>>, String> {
+    let mut conn = Conn::open(addr);
+    if c.trickle {
+        for b in &c.raw {
+            conn.stream
+                .write_all(std::slice::from_ref(b))
+                .map_err(|e| format!("{}: write: {e}", c.name))?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    } else {
+        let _ = conn.stream.write_all(&c.raw);
+    }
+    if c.want == [Want::Abandon] {
+        return Ok(vec![None]);
+    }
+    let head_only = c.raw.starts_with(b"HEAD ");
+    let mut seen = Vec::new();
+    for want in &c.want {
+        let reply = conn.response(head_only);
+        let status = reply.as_ref().map(|r| r.status);
+        seen.push(status);
+        let ok = match (want, status) {
+            (_, Some(s)) if s >= 500 => false,
+            (Want::Is(w), Some(s)) => *w == s,
+            (Want::Client, Some(s)) | (Want::ClientOrClosed, Some(s)) => (400..500).contains(&s),
+            (Want::SubsonicError, Some(200)) => reply
+                .as_ref()
+                .is_some_and(|r| contains(&r.body, b"status=\"failed\"")),
+            (Want::ClientOrClosed, None) | (Want::Handled, None) => true,
+            (Want::Handled, Some(s)) => (200..300).contains(&s) || (400..500).contains(&s),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{}: wanted {want:?}, got {status:?}", c.name));
+        }
+        if let Some(r) = &reply {
+            if let Some(bad) = c.forbid.iter().find(|f| contains(&r.body, f)) {
+                return Err(format!(
+                    "{}: the body holds {:?}",
+                    c.name,
+                    String::from_utf8_lossy(bad)
+                ));
+            }
+        }
+        if status.is_none() {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file descriptor of `pid` that names a path, with its target.
+fn open_paths(pid: u32) -> Vec<(String, PathBuf)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let target = std::fs::read_link(e.path()).ok()?;
+        target
+            .is_absolute()
+            .then(|| (e.file_name().to_string_lossy().into_owned(), target))
+    })
+    .collect()
+}
+
+fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let reply = exchange(addr, &get(path)).unwrap_or_else(|| panic!("no answer to {path}"));
+    assert_eq!(reply.status, 200, "{path}");
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+#[test]
+fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
+    let mut server = Server::start("hostile", "[server]\nrescan_minutes = 0\n");
+    let addr = server.addr;
+    let lists = json(addr, "/api/v1/playlists");
+    let list = lists[0]["id"].as_i64().unwrap();
+    let tracks = json(addr, &format!("/api/v1/playlists/{list}"));
+    let track = tracks["tracks"][0]["id"].as_i64().unwrap();
+
+    let mut all = cases(track, list);
+    let fixed = all.len();
+    assert!(fixed < REQUESTS / 2, "{fixed} hand-written cases");
+    all.extend(fuzz(REQUESTS - fixed, track, list));
+    let requests: usize = all.iter().map(|c| c.want.len()).sum();
+    assert!(requests >= REQUESTS);
+
+    // Any file the server opens while under attack must be the library's or its own state.
+    let library = demo().join("library");
+    let state = demo().join("state");
+    let baseline: HashSet<(String, PathBuf)> = open_paths(server.child.id()).into_iter().collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (done, pid) = (done.clone(), server.child.id());
+        std::thread::spawn(move || {
+            let (mut outside, mut samples, mut songs) = (BTreeMap::new(), 0usize, 0usize);
+            while !done.load(Ordering::Relaxed) {
+                for (fd, path) in open_paths(pid) {
+                    if path.starts_with(&library) {
+                        songs += 1;
+                    } else if !(path.starts_with(&state)
+                        || path.starts_with("/dev")
+                        || baseline.contains(&(fd.clone(), path.clone())))
+                    {
+                        outside.insert(path, fd);
+                    }
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (outside, samples, songs)
+        })
+    };
+
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let statuses = Mutex::new(BTreeMap::<String, usize>::new());
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(c) = all.get(i) else { break };
+                match run(addr, c) {
+                    Ok(seen) => {
+                        let mut st = statuses.lock().unwrap();
+                        for s in seen {
+                            let key = s.map_or("no answer".into(), |s| s.to_string());
+                            *st.entry(key).or_default() += 1;
+                        }
+                    }
+                    Err(e) => failures.lock().unwrap().push(e),
+                }
+            });
+        }
+    });
+    done.store(true, Ordering::Relaxed);
+    let (outside, samples, songs) = sampler.join().unwrap();
+
+    let failures = failures.into_inner().unwrap();
+    let statuses = statuses.into_inner().unwrap();
+    println!("{requests} requests ({fixed} hand-written cases); answers: {statuses:?}");
+    println!("fd samples: {samples}, song files seen open: {songs}");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        !statuses.keys().any(|k| k.starts_with('5')),
+        "5xx answers: {statuses:?}"
+    );
+    assert!(
+        outside.is_empty(),
+        "files opened outside the library: {outside:?}"
+    );
+    assert!(samples > 10, "the fd sampler hardly ran");
+    server.assert_healthy();
+    // The accounting saw the attack too, and the server still serves real content.
+    let metrics = exchange(addr, &get("/metrics")).unwrap();
+    assert_eq!(metrics.status, 200);
+    let reply = exchange(addr, &get(&format!("/playlists/{list}.m3u8"))).unwrap();
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.starts_with(b"#EXTM3U"));
+}
+
+#[test]
+fn idle_connections_past_the_cap_neither_lock_clients_out_nor_stop_the_server() {
+    let mut server = Server::start(
+        "capped",
+        "[server]\nrescan_minutes = 0\nmax_connections = 8\n",
+    );
+    let addr = server.addr;
+    let status = b"GET /api/v1/status HTTP/1.1\r\nHost: t\r\n\r\n";
+
+    // 20 idle connections: 8 take every slot, 12 wait in the kernel's backlog.
+    let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut waiting = Conn::open(addr);
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    waiting.stream.write_all(status).unwrap();
+    assert!(
+        waiting.response(false).is_none(),
+        "answered while every slot was held: the cap does not hold"
+    );
+    // They leave: the waiting request is served.
+    drop(idle);
+    waiting
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let reply = waiting
+        .response(false)
+        .expect("no answer after the idle ones closed");
+    assert_eq!(reply.status, 200);
+    drop(waiting);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Idle connections that never leave are dropped by the server after the header timeout,
+    // so a new client is served within about that long.
+    let mut idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut late = Conn::open(addr);
+    late.stream
+        .set_read_timeout(Some(HEADER_TIMEOUT * 3))
+        .unwrap();
+    late.stream.write_all(status).unwrap();
+    let reply = late
+        .response(false)
+        .expect("idle connections hold every slot forever");
+    assert_eq!(reply.status, 200);
+    let waited = started.elapsed();
+    assert!(
+        waited > HEADER_TIMEOUT / 2 && waited < HEADER_TIMEOUT + Duration::from_secs(5),
+        "served after {waited:?}: the slots were not all held, or held too long"
+    );
+    // The server closed them (EOF or a reset), not the client.
+    for s in &mut idle {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut byte = [0u8; 1];
+        let closed = match s.read(&mut byte) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        };
+        assert!(closed, "an idle connection is still open");
+    }
+    server.assert_healthy();
+}

@@ -1,0 +1,854 @@
+//! The Subsonic API end to end: the real `playlista serve` on loopback, over a real database
+//! analysed from a generated library whose WAV files carry RIFF INFO tags (two tagged albums,
+//! one untagged folder), plus, when the audio corpus is there, its MP3 with embedded cover art.
+//!
+//! The `py-sonic` client library (`libsonic`) talks to it as an app would: ping, playlists,
+//! a stream compared byte for byte with the file, similar songs, search and an album. Without
+//! py-sonic (or the corpus) those parts skip with a printed reason, except under `CI=true`,
+//! where they fail. The rest checks the protocol from Rust with a plain HTTP/1.1 client:
+//! XML against JSON, token and password auth, the errors 10, 40 and 70, Range, form posts,
+//! the sonicSimilarity extension, and that malformed requests get answers, not a dead server.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use md5::{Digest, Md5};
+use playlista::synth::{self, SongSpec, WavFormat};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+const USER: &str = "anna";
+const PASSWORD: &str = "s3cret & sesam";
+
+fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Skips (returns false) with a reason, or fails under CI.
+fn can_run(what: &str, why: Option<String>) -> bool {
+    match why {
+        None => true,
+        Some(why) if in_ci() => panic!("{what}: {why}"),
+        Some(why) => {
+            eprintln!("SKIPPED {what}: {why}");
+            false
+        }
+    }
+}
+
+/// A WAV with a RIFF INFO list (title, artist, album, track, genre, year) before its data.
+fn tagged_wav(path: &Path, spec: &SongSpec, tags: &[(&[u8; 4], &str)]) {
+    synth::write_song(path, spec, 22_050, 1, WavFormat::Pcm16).unwrap();
+    if tags.is_empty() {
+        return;
+    }
+    let wav = std::fs::read(path).unwrap();
+    let mut info = b"INFO".to_vec();
+    for (id, value) in tags {
+        let mut v = value.as_bytes().to_vec();
+        if v.len() % 2 == 1 {
+            v.push(b' '); // chunks are padded to even length; the reader trims the space
+        }
+        info.extend_from_slice(*id);
+        info.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        info.extend_from_slice(&v);
+    }
+    // Walk the chunks after "RIFF....WAVE" to the data chunk; the list goes right before it.
+    let mut at = 12;
+    while &wav[at..at + 4] != b"data" {
+        let len = u32::from_le_bytes(wav[at + 4..at + 8].try_into().unwrap()) as usize;
+        at += 8 + len + len % 2;
+    }
+    let mut out = wav[..at].to_vec();
+    out.extend_from_slice(b"LIST");
+    out.extend_from_slice(&(info.len() as u32).to_le_bytes());
+    out.extend_from_slice(&info);
+    out.extend_from_slice(&wav[at..]);
+    let riff = (out.len() - 8) as u32;
+    out[4..8].copy_from_slice(&riff.to_le_bytes());
+    std::fs::write(path, out).unwrap();
+}
+
+/// The library: `First Light` by Ada Example (4 songs, numbered out of file order), `Second
+/// Wind` by The Examples (4), and 4 untagged songs in `loose/`. Returns file name -> path.
+fn library(music: &Path, corpus: Option<&Path>) -> HashMap<String, PathBuf> {
+    let mut files = HashMap::new();
+    let albums = [
+        (
+            "Ada Example",
+            "First Light",
+            "ada",
+            [70.0, 90.0, 110.0, 130.0],
+        ),
+        (
+            "The Examples",
+            "Second Wind",
+            "examples",
+            [80.0, 100.0, 120.0, 140.0],
+        ),
+    ];
+    for (a, (artist, album, dir, tempos)) in albums.iter().enumerate() {
+        for (k, &bpm) in tempos.iter().enumerate() {
+            // Files named in reverse track order: the album must follow the track numbers.
+            let name = format!("{dir}_{}.wav", 4 - k);
+            let path = music.join(dir).join(&name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let spec = SongSpec {
+                bpm,
+                tonic: (k * 5 % 12) as u8,
+                minor: a == 1,
+                seconds: 6.0,
+            };
+            let title = format!("{album} {}", k + 1);
+            let track = (k + 1).to_string();
+            tagged_wav(
+                &path,
+                &spec,
+                &[
+                    (b"INAM", &title),
+                    (b"IART", artist),
+                    (b"IPRD", album),
+                    (b"IPRT", &track),
+                    (b"IGNR", "Electronic"),
+                    (b"ICRD", "2021"),
+                ],
+            );
+            files.insert(name, path);
+        }
+    }
+    for (k, bpm) in [95.0, 105.0, 125.0, 150.0].into_iter().enumerate() {
+        let name = format!("loose_{k}.wav");
+        let path = music.join("loose").join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let spec = SongSpec {
+            bpm,
+            tonic: (k * 3) as u8,
+            minor: false,
+            seconds: 6.0,
+        };
+        tagged_wav(&path, &spec, &[]);
+        files.insert(name, path);
+    }
+    if let Some(corpus) = corpus {
+        let path = music.join("art").join("big_cover_art.mp3");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(corpus.join("edge/big_cover_art.mp3"), &path).unwrap();
+        files.insert("big_cover_art.mp3".into(), path);
+    }
+    files
+}
+
+fn corpus() -> Option<PathBuf> {
+    std::env::var_os("PLAYLISTA_CORPUS")
+        .map(PathBuf::from)
+        .filter(|d| d.join("edge/big_cover_art.mp3").is_file())
+}
+
+fn run_ok(args: &[&str], config: &Path) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running `playlista serve`, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(config: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        let port = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                panic!("serve ended before listening:\n{seen}");
+            };
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(rest) = line.split("serving http://127.0.0.1:").nth(1) {
+                break rest.split('/').next().and_then(|p| p.parse().ok()).unwrap();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, port }
+    }
+
+    fn get(&self, path_and_query: &str) -> Reply {
+        http(self.port, "GET", path_and_query, &[], b"")
+    }
+
+    /// A call with the password in hex (`enc:`) and JSON answers; returns the response body.
+    fn json(&self, method: &str, query: &str) -> Value {
+        let r = self.get(&format!("/rest/{method}?{}&f=json&{query}", auth_hex()));
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        let v: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("{method}: {e}: {}", r.text()));
+        v["subsonic-response"].clone()
+    }
+
+    fn ok(&self, method: &str, query: &str) -> Value {
+        let v = self.json(method, query);
+        assert_eq!(v["status"], "ok", "{method}?{query}: {v}");
+        v
+    }
+
+    fn error_code(&self, method: &str, query: &str) -> i64 {
+        let v = self.json(method, query);
+        assert_eq!(v["status"], "failed", "{method}?{query}: {v}");
+        v["error"]["code"].as_i64().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request on its own connection.
+fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16)
+                    .unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn auth_hex() -> String {
+    let hex: String = PASSWORD.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("u={USER}&p=enc:{hex}")
+}
+
+fn token(password: &str, salt: &str) -> String {
+    let mut md5 = Md5::new();
+    md5.update(password.as_bytes());
+    md5.update(salt.as_bytes());
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every `id` attribute of the `<NAME ` elements in an XML text.
+fn xml_ids(xml: &str, element: &str) -> Vec<String> {
+    xml.split(&format!("<{element} "))
+        .skip(1)
+        .filter_map(|e| {
+            let e = &e[..e.find('>').unwrap_or(e.len())];
+            let at = if e.starts_with("id=\"") {
+                4
+            } else {
+                e.find(" id=\"")? + 5
+            };
+            Some(e[at..].split('"').next()?.to_string())
+        })
+        .collect()
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Writes the fixture: library, database, playlists, two config files (with and without an
+/// account). Returns (config, config without account, files).
+fn fixture(dir: &Path) -> (PathBuf, PathBuf, HashMap<String, PathBuf>) {
+    let corpus = corpus();
+    let music = dir.join("music");
+    let files = library(&music, corpus.as_deref());
+    let common = format!(
+        "library = {:?}\ncache_dir = {:?}\noutput_dir = {:?}\nworkers = 1\n",
+        music,
+        dir.join("state"),
+        dir.join("playlists")
+    );
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("{common}\n[subsonic]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"),
+    )
+    .unwrap();
+    let bare = dir.join("bare.toml");
+    std::fs::write(&bare, &common).unwrap();
+    run_ok(&["-a"], &config);
+    run_ok(
+        &["-g", "--min_playlist_size", "1", "--mixed_below", "2"],
+        &config,
+    );
+    (config, bare, files)
+}
+
+#[test]
+fn subsonic_api_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, bare, files) = fixture(dir.path());
+    let server = Server::start(&config);
+
+    // Every song, with its id, found through search3's "everything" query.
+    let all = server.ok(
+        "search3",
+        "query=%22%22&songCount=500&artistCount=500&albumCount=500",
+    );
+    let songs = all["searchResult3"]["song"].as_array().unwrap().clone();
+    assert_eq!(songs.len(), files.len(), "{all}");
+    let id_of: HashMap<String, String> = songs
+        .iter()
+        .map(|s| {
+            let path = s["path"].as_str().unwrap();
+            assert!(!path.starts_with('/'), "an absolute path leaked: {path}");
+            let name = path.rsplit('/').next().unwrap().to_string();
+            (name, s["id"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let song_id = |name: &str| id_of[name].clone();
+
+    check_browsing(&server, &song_id);
+    check_formats_and_auth(&server, &song_id);
+    check_errors(&server);
+    check_files(&server, &files, &song_id);
+    check_similarity(&server, &song_id);
+    check_py_sonic(&server, &files, dir.path());
+
+    // No account configured: every call, even ping with the right password, is error 40.
+    let locked = Server::start(&bare);
+    assert_eq!(locked.error_code("ping", ""), 40);
+    assert_eq!(locked.error_code("getPlaylists", ""), 40);
+    drop(locked);
+
+    // The first server still answers after all of the above.
+    server.ok("ping", "");
+}
+
+fn check_browsing(server: &Server, song_id: &dyn Fn(&str) -> String) {
+    let artists = server.ok("getArtists", "");
+    let index = artists["artists"]["index"].as_array().unwrap();
+    let by_letter: HashMap<&str, Vec<&str>> = index
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap(),
+                i["artist"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["name"].as_str().unwrap())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(by_letter["A"], ["Ada Example"], "{artists}");
+    assert_eq!(
+        by_letter["E"],
+        ["The Examples"],
+        "articles are ignored: {artists}"
+    );
+    assert!(by_letter["U"].contains(&"Unknown Artist"), "{artists}");
+
+    let found = server.ok("search3", "query=first+LIGHT");
+    let albums = &found["searchResult3"]["album"];
+    assert_eq!(albums.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(albums[0]["name"], "First Light");
+    assert_eq!(albums[0]["songCount"], 4);
+    let album = server.ok(
+        "getAlbum",
+        &format!("id={}", albums[0]["id"].as_str().unwrap()),
+    );
+    let titles: Vec<&str> = album["album"]["song"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "First Light 1",
+            "First Light 2",
+            "First Light 3",
+            "First Light 4"
+        ],
+        "track-number order, not file order"
+    );
+    let first = &album["album"]["song"][0];
+    assert_eq!(first["id"].as_str().unwrap(), song_id("ada_4.wav"));
+    assert_eq!(first["artist"], "Ada Example");
+    assert_eq!(first["track"], 1);
+    assert_eq!(first["year"], 2021);
+    assert_eq!(first["suffix"], "wav");
+    assert_eq!(first["contentType"], "audio/wav");
+    assert_eq!(first["duration"], 6);
+    assert!(first["bpm"].as_i64().unwrap() > 0, "{first}");
+
+    let artist_id = albums[0]["artistId"].as_str().unwrap();
+    let artist = server.ok("getArtist", &format!("id={artist_id}"));
+    assert_eq!(artist["artist"]["album"][0]["name"], "First Light");
+
+    // The untagged folder is one album of the unknown artist, named after the folder.
+    let loose = server.ok("getSong", &format!("id={}", song_id("loose_0.wav")));
+    assert_eq!(loose["song"]["album"], "loose");
+    assert_eq!(loose["song"]["artist"], "Unknown Artist");
+    assert_eq!(loose["song"]["title"], "loose_0");
+
+    for kind in [
+        "newest",
+        "alphabeticalByName",
+        "random",
+        "alphabeticalByArtist",
+    ] {
+        let list = server.ok("getAlbumList2", &format!("type={kind}&size=2"));
+        assert_eq!(
+            list["albumList2"]["album"].as_array().unwrap().len(),
+            2,
+            "{kind}: {list}"
+        );
+    }
+    let by_name = server.ok("getAlbumList2", "type=alphabeticalByName&size=50");
+    let names: Vec<&str> = by_name["albumList2"]["album"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert_eq!(names, sorted);
+    assert!(names.contains(&"Second Wind"));
+    let years = server.ok("getAlbumList2", "type=byYear&fromYear=2020&toYear=2022");
+    assert_eq!(years["albumList2"]["album"].as_array().unwrap().len(), 2);
+
+    let random = server.ok("getRandomSongs", "size=3");
+    assert_eq!(random["randomSongs"]["song"].as_array().unwrap().len(), 3);
+    let genre = server.ok("getRandomSongs", "size=50&genre=Electronic");
+    assert_eq!(genre["randomSongs"]["song"].as_array().unwrap().len(), 8);
+
+    let ext = server.ok("getOpenSubsonicExtensions", "");
+    let names: Vec<&str> = ext["openSubsonicExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"sonicSimilarity") && names.contains(&"formPost"));
+    server.ok("getLicense", "");
+    server.ok("getIndexes", "");
+    assert_eq!(
+        server.ok("getMusicFolders", "")["musicFolders"]["musicFolder"][0]["id"],
+        1
+    );
+}
+
+fn check_formats_and_auth(server: &Server, song_id: &dyn Fn(&str) -> String) {
+    let lists = server.ok("getPlaylists", "");
+    let playlists = lists["playlists"]["playlist"].as_array().unwrap();
+    assert!(!playlists.is_empty(), "{lists}");
+    let pid = playlists[0]["id"].as_str().unwrap().to_string();
+    let json = server.ok("getPlaylist", &format!("id={pid}"));
+    let json_ids = ids(&json["playlist"]["entry"]);
+    assert_eq!(
+        json_ids.len() as i64,
+        json["playlist"]["songCount"].as_i64().unwrap()
+    );
+
+    // XML by default, the same content; salted token auth; the `.view` suffix.
+    let salt = "x7Yq2";
+    let t = token(PASSWORD, salt);
+    let xml = server.get(&format!(
+        "/rest/getPlaylist.view?u={USER}&t={t}&s={salt}&id={pid}"
+    ));
+    assert_eq!(xml.status, 200);
+    assert!(xml.header("content-type").unwrap().starts_with("text/xml"));
+    let text = xml.text();
+    assert!(text.starts_with("<?xml"), "{text}");
+    assert!(text.contains(r#"xmlns="http://subsonic.org/restapi""#));
+    assert!(text.contains(r#"status="ok""#) && text.contains(r#"version="1.16.1""#));
+    assert!(text.contains(r#"openSubsonic="true""#) && text.contains(r#"type="playlista""#));
+    assert_eq!(xml_ids(&text, "entry"), json_ids);
+    assert_eq!(xml_ids(&text, "playlist"), vec![pid.clone()]);
+
+    // Same through a form POST (the formPost extension), plain password.
+    let body = format!(
+        "u={USER}&p={}&f=json&id={pid}",
+        PASSWORD.replace(' ', "+").replace('&', "%26")
+    );
+    let posted = http(
+        server.port,
+        "POST",
+        "/rest/getPlaylist",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    let posted: Value = serde_json::from_slice(&posted.body).unwrap();
+    assert_eq!(
+        ids(&posted["subsonic-response"]["playlist"]["entry"]),
+        json_ids
+    );
+
+    // Wrong password, wrong token, wrong user: 40, in XML and JSON.
+    let wrong = [
+        format!("u={USER}&p=nope"),
+        format!("u={USER}&t={}&s={salt}", token("nope", salt)),
+        format!("u={USER}&t={t}&s=other"),
+        format!("u=bob&t={t}&s={salt}"),
+    ];
+    for auth in &wrong {
+        let r = server.get(&format!("/rest/ping?{auth}&f=json"));
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(v["subsonic-response"]["status"], "failed", "{auth}");
+        assert_eq!(v["subsonic-response"]["error"]["code"], 40, "{auth}");
+        let x = server
+            .get(&format!("/rest/getSong?{auth}&id={}", song_id("ada_1.wav")))
+            .text();
+        assert!(x.contains(r#"<error code="40""#), "{x}");
+    }
+    // No credentials at all: a missing parameter.
+    let r = server.get("/rest/ping?f=json");
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["subsonic-response"]["error"]["code"], 10, "{v}");
+}
+
+fn check_errors(server: &Server) {
+    for (method, query) in [
+        ("getAlbum", ""),
+        ("getSong", ""),
+        ("getPlaylist", ""),
+        ("stream", ""),
+        ("getCoverArt", ""),
+        ("getSimilarSongs2", ""),
+        ("findSonicPath", "startSongId=1"),
+        ("getAlbumList2", ""),
+        ("search3", ""),
+    ] {
+        assert_eq!(server.error_code(method, query), 10, "{method}?{query}");
+    }
+    for (method, query) in [
+        ("getSong", "id=987654"),
+        ("getSong", "id=al-0000000000000000"),
+        ("getAlbum", "id=al-0000000000000000"),
+        ("getAlbum", "id=42"),
+        ("getArtist", "id=ar-zz"),
+        ("getPlaylist", "id=987654"),
+        ("getPlaylist", "id=abc"),
+        ("stream", "id=987654"),
+        ("download", "id=-1"),
+        ("getCoverArt", "id=987654"),
+        ("getSimilarSongs2", "id=987654"),
+        ("getSonicSimilarTracks", "id=%FF%FE"),
+    ] {
+        assert_eq!(server.error_code(method, query), 70, "{method}?{query}");
+    }
+    // Malformed numbers, unknown methods and odd bytes get error answers, and the server lives.
+    for (method, query) in [
+        ("getAlbumList2", "type=newest&size=many"),
+        ("getAlbumList2", "type=sideways"),
+        ("getRandomSongs", "size=-3"),
+        ("search3", "query=x&songCount=99999999999999999999999"),
+        ("noSuchMethod", ""),
+    ] {
+        assert_eq!(server.error_code(method, query), 0, "{method}?{query}");
+    }
+    let odd = server.get(&format!(
+        "/rest/search3?{}&f=json&query=%00%FF%3C%26",
+        auth_hex()
+    ));
+    assert_eq!(odd.status, 200);
+    let xml = server.get(&format!("/rest/search3?{}&query=%3C%22%26", auth_hex()));
+    assert!(xml.text().contains(r#"status="ok""#));
+}
+
+fn check_files(
+    server: &Server,
+    files: &HashMap<String, PathBuf>,
+    song_id: &dyn Fn(&str) -> String,
+) {
+    let name = "ada_2.wav";
+    let original = std::fs::read(&files[name]).unwrap();
+    let id = song_id(name);
+    let whole = server.get(&format!("/rest/stream.view?{}&id={id}", auth_hex()));
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-type"), Some("audio/wav"));
+    assert_eq!(whole.body, original);
+
+    let part = http(
+        server.port,
+        "GET",
+        &format!("/rest/stream?{}&id={id}", auth_hex()),
+        &[("Range", "bytes=100-1123")],
+        b"",
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.header("content-range").unwrap(),
+        format!("bytes 100-1123/{}", original.len())
+    );
+    assert_eq!(part.body, original[100..1124]);
+
+    let download = server.get(&format!("/rest/download?{}&id={id}", auth_hex()));
+    assert_eq!(download.status, 200);
+    assert!(download
+        .header("content-disposition")
+        .unwrap()
+        .contains(name));
+    assert_eq!(download.body, original);
+
+    let size = server.ok("getSong", &format!("id={id}"))["song"]["size"].clone();
+    assert_eq!(size.as_u64(), Some(original.len() as u64));
+
+    // A file without a picture: 70. The corpus MP3 with a 2.4 MB PNG: that picture.
+    assert_eq!(server.error_code("getCoverArt", &format!("id={id}")), 70);
+    let album_of = server.ok("getSong", &format!("id={id}"))["song"]["albumId"].clone();
+    assert_eq!(
+        server.error_code("getCoverArt", &format!("id={}", album_of.as_str().unwrap())),
+        70
+    );
+    let why = (!files.contains_key("big_cover_art.mp3")).then(|| {
+        "corpus not found: set PLAYLISTA_CORPUS to a folder built by shared/corpus/make-corpus"
+            .to_string()
+    });
+    if can_run("embedded cover art", why) {
+        let art = server.get(&format!(
+            "/rest/getCoverArt?{}&id={}",
+            auth_hex(),
+            song_id("big_cover_art.mp3")
+        ));
+        assert_eq!(art.status, 200);
+        assert_eq!(art.header("content-type"), Some("image/png"));
+        assert!(art.body.starts_with(b"\x89PNG"));
+        assert!(art.body.len() > 1_000_000, "{}", art.body.len());
+        // By album id too.
+        let song = server.ok("getSong", &format!("id={}", song_id("big_cover_art.mp3")));
+        let by_album = server.get(&format!(
+            "/rest/getCoverArt?{}&id={}",
+            auth_hex(),
+            song["song"]["albumId"].as_str().unwrap()
+        ));
+        assert_eq!(by_album.body, art.body);
+    }
+}
+
+fn check_similarity(server: &Server, song_id: &dyn Fn(&str) -> String) {
+    let seed = song_id("examples_3.wav");
+    let similar = server.ok("getSimilarSongs2", &format!("id={seed}&count=5"));
+    let similar = ids(&similar["similarSongs2"]["song"]);
+    assert_eq!(similar.len(), 5);
+    assert!(!similar.contains(&seed));
+
+    let sonic = server.ok("getSonicSimilarTracks", &format!("id={seed}&count=4"));
+    let matches = sonic["sonicSimilarTracksResult"]["sonicMatch"]
+        .as_array()
+        .unwrap();
+    assert_eq!(matches.len(), 4, "{sonic}");
+    let distances: Vec<f64> = matches
+        .iter()
+        .map(|m| m["distance"].as_f64().unwrap())
+        .collect();
+    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
+    assert!(distances.iter().all(|d| (0.0..=1.0).contains(d)));
+    assert!(matches
+        .iter()
+        .all(|m| m["id"] != seed.as_str() && m["title"].is_string()));
+
+    let to = song_id("loose_3.wav");
+    let path = server.ok(
+        "findSonicPath",
+        &format!("startSongId={seed}&endSongId={to}&count=5"),
+    );
+    let steps = path["findSonicPathResult"]["sonicMatch"]
+        .as_array()
+        .unwrap();
+    assert_eq!(steps.len(), 5, "{path}");
+    assert_eq!(steps[0]["id"], seed.as_str());
+    assert_eq!(steps[0]["distance"], 0.0);
+    assert_eq!(steps[4]["id"], to.as_str());
+    assert!(steps[4]["distance"].as_f64().unwrap() > 0.0);
+}
+
+const PY_SONIC: &str = r#"
+import json, sys
+import libsonic
+
+port, user, password, out = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+conn = libsonic.Connection('http://127.0.0.1', user, password, port=port)
+r = {'ping': conn.ping()}
+lists = conn.getPlaylists()['playlists']['playlist']
+r['playlists'] = [[p['id'], p['name'], p['songCount']] for p in lists]
+entries = conn.getPlaylist(lists[0]['id'])['playlist']['entry']
+r['entries'] = [e['id'] for e in entries]
+first = entries[0]
+with open(out, 'wb') as f:
+    f.write(conn.stream(first['id']).read())
+r['streamed'] = first['path']
+r['similar'] = [s['id'] for s in conn.getSimilarSongs2(first['id'], count=4)['similarSongs2']['song']]
+found = conn.search3('second wind')['searchResult3']
+r['search_albums'] = [a['name'] for a in found.get('album', [])]
+r['search_songs'] = sorted(s['title'] for s in found.get('song', []))
+album = conn.getAlbum(found['album'][0]['id'])['album']
+r['album'] = [album['name'], album['artist'], [s['title'] for s in album['song']]]
+try:
+    libsonic.Connection('http://127.0.0.1', user, 'wrong', port=port).getPlaylists()
+    r['wrong_password'] = 'accepted'
+except libsonic.errors.CredentialError:
+    r['wrong_password'] = 'CredentialError'
+try:
+    conn.getSong('987654')
+    r['unknown_song'] = 'found'
+except libsonic.errors.DataNotFoundError:
+    r['unknown_song'] = 'DataNotFoundError'
+print(json.dumps(r))
+"#;
+
+fn check_py_sonic(server: &Server, files: &HashMap<String, PathBuf>, dir: &Path) {
+    let probe = Command::new("python3")
+        .args(["-c", "import libsonic"])
+        .output();
+    let why = match probe {
+        Err(e) => Some(format!("python3 not runnable: {e}")),
+        Ok(o) if !o.status.success() => Some(format!(
+            "py-sonic missing (pip install py-sonic): {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Ok(_) => None,
+    };
+    if !can_run("py-sonic client", why) {
+        return;
+    }
+    let script = dir.join("client.py");
+    std::fs::write(&script, PY_SONIC).unwrap();
+    let streamed = dir.join("streamed.bin");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(server.port.to_string())
+        .args([USER, PASSWORD])
+        .arg(&streamed)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "py-sonic script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["ping"], true, "{r}");
+    assert!(!r["playlists"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(
+        r["entries"].as_array().unwrap().len() as i64,
+        r["playlists"][0][2].as_i64().unwrap(),
+        "{r}"
+    );
+    let name = r["streamed"].as_str().unwrap().rsplit('/').next().unwrap();
+    assert_eq!(
+        std::fs::read(&streamed).unwrap(),
+        std::fs::read(&files[name]).unwrap(),
+        "streamed bytes differ from {name}"
+    );
+    assert_eq!(r["similar"].as_array().unwrap().len(), 4, "{r}");
+    assert_eq!(r["search_albums"], serde_json::json!(["Second Wind"]));
+    assert_eq!(
+        r["search_songs"],
+        serde_json::json!([
+            "Second Wind 1",
+            "Second Wind 2",
+            "Second Wind 3",
+            "Second Wind 4"
+        ])
+    );
+    assert_eq!(r["album"][0], "Second Wind");
+    assert_eq!(r["album"][1], "The Examples");
+    assert_eq!(r["album"][2].as_array().unwrap().len(), 4);
+    assert_eq!(r["wrong_password"], "CredentialError");
+    assert_eq!(r["unknown_song"], "DataNotFoundError");
+}
