@@ -120,6 +120,13 @@ ALTER TABLE playlists ADD COLUMN rule TEXT NOT NULL DEFAULT '';
 ALTER TABLE playlists ADD COLUMN settings TEXT NOT NULL DEFAULT '';
 ALTER TABLE playlist_tracks ADD COLUMN why TEXT NOT NULL DEFAULT '';
 "#,
+    // 3: full mode: timbre summary (JSON), MusiCNN embedding mean (200 × f32 LE) and tag
+    // probabilities (50 × f32 LE). NULL for tracks analysed in fast mode.
+    r#"
+ALTER TABLE features ADD COLUMN timbre TEXT;
+ALTER TABLE features ADD COLUMN embedding BLOB;
+ALTER TABLE features ADD COLUMN musicnn_tags BLOB;
+"#,
 ];
 
 /// How much memory SQLite may use for its page cache.
