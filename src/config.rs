@@ -76,6 +76,10 @@ pub struct Flags {
     #[arg(skip)]
     #[serde(default)]
     pub subsonic: SubsonicSection,
+    /// `[board]` in the config file: the box's GPIO pins and service limits (board/*.toml).
+    #[arg(skip)]
+    #[serde(default)]
+    pub board: BoardSection,
 }
 
 /// `[server]`: settings of `playlista serve` (flags of `serve` win).
@@ -110,6 +114,31 @@ impl std::fmt::Debug for SubsonicSection {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .finish()
     }
+}
+
+/// `[board]`: the box's front panel (src/board) and what its installers read. The board
+/// profiles in `board/*.toml` fill it; without pins there is no LED and no button.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardSection {
+    /// The profile's name, for people reading the file (`rpi4`, `generic-arm-1gb`, ...).
+    pub profile: Option<String>,
+    /// The GPIO chip: a path (`/dev/gpiochip0`) or a label (`pinctrl-bcm2711`); default the
+    /// first chip.
+    pub gpio_chip: Option<String>,
+    /// Line offset of the status LED on that chip.
+    pub led_pin: Option<u32>,
+    /// The LED is lit by a low level.
+    #[serde(default)]
+    pub led_active_low: bool,
+    /// Line offset of the rescan button (short press: rescan; long press: re-analyse all).
+    pub button_pin: Option<u32>,
+    /// The button pulls the line low when pressed (wired to ground, with a pull-up).
+    #[serde(default)]
+    pub button_active_low: bool,
+    /// The service's memory ceiling (systemd `MemoryMax=`, e.g. `"768M"`): the .deb and
+    /// Yocto installers write it into the unit; the program itself does not read it.
+    pub memory_max: Option<String>,
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -148,6 +177,7 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub server: ServerSection,
     pub subsonic: SubsonicSection,
+    pub board: BoardSection,
 }
 
 impl Config {
@@ -341,6 +371,7 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
         file,
         server: from_file.server.clone(),
         subsonic: from_file.subsonic.clone(),
+        board: from_file.board.clone(),
     })
 }
 

@@ -18,6 +18,8 @@
 //!   writer; resumable, interruptible, memory-aware.
 //! - [`playlist`]: stored features into playlists (the original's methods, radio, paths, DJ
 //!   mixes), incremental updates, M3U8 files.
+//! - [`board`]: the box's status LED and rescan button on GPIO (embedded-hal traits, the
+//!   kernel's GPIO character device); absent GPIO means no panel, never an error.
 //! - [`server`]: `playlista serve`: HTTP (web page, JSON API, M3U8, streams, Subsonic,
 //!   metrics), mDNS, and the background analysis that keeps the library current.
 //! - [`config`]: flags, the TOML config file and machine-derived defaults.
@@ -32,6 +34,7 @@
 pub mod analysis;
 pub mod audio;
 pub mod bench;
+pub mod board;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -12,7 +12,7 @@ use playlista::analysis::Analyzer;
 use playlista::pipeline::{self, Work};
 use playlista::report::InspectLine;
 use playlista::store::Store;
-use playlista::{cli, config, playlist};
+use playlista::{board, cli, config, playlist};
 
 #[derive(Parser)]
 #[command(
@@ -245,16 +245,34 @@ fn library_run(
             config.batch_size
         );
     }
+    // The box's LED blinks while this runs (off when it ends); a button press during the
+    // analysis asks for one more pass (a long press: everything again).
+    let (pressed, presses) = std::sync::mpsc::channel();
+    let led = board::Indicator::new(board::State::Analysing);
+    let _panel = (analyze || retry)
+        .then(|| {
+            board::start(&config.board, led, move |p| {
+                let _ = pressed.send(p);
+            })
+        })
+        .flatten();
     if analyze {
-        let work = if modes.force || config.no_cache {
+        let mut work = if modes.force || config.no_cache {
             Work::All
         } else {
             Work::Changed
         };
-        let report = pipeline::run(&cli::pipeline_options(&config, work), stop)?;
-        eprintln!("{}", cli::report_text(&report));
-        if report.interrupted {
-            code = ExitCode::from(130);
+        loop {
+            let report = pipeline::run(&cli::pipeline_options(&config, work), stop)?;
+            eprintln!("{}", cli::report_text(&report));
+            if report.interrupted {
+                code = ExitCode::from(130);
+                break;
+            }
+            match presses.try_iter().last() {
+                Some(press) => work = press.work(),
+                None => break,
+            }
         }
     }
     if retry && !stop.load(Ordering::Relaxed) {

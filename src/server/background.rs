@@ -4,7 +4,8 @@
 //! In: the config (library folders, workers, methods) and wake-ups: file events (inotify,
 //! debounced), a periodic rescan for mounts that send none (NFS, SMB), the stop flag. Out:
 //! pipeline runs into the database, playlists regenerated (incrementally) after changes, the
-//! server's catalog swapped, and [`Activity`] for `/api/v1/status`, `/metrics` and the page.
+//! server's catalog swapped, and [`Activity`] for `/api/v1/status`, `/metrics`, the page and
+//! the status LED ([`Activity::led`]). The board's button asks for runs through [`Rescan`].
 //!
 //! Runs on one dedicated thread; the analysis workers are its child processes and inherit its
 //! priority. During a long first analysis the playlists are refreshed every few minutes, so a
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 use super::metrics::gauge;
 use super::{systemd, AppState};
+use crate::board::{Indicator, State};
 use crate::cli;
 use crate::config::Config;
 use crate::pipeline::{self, Progress, Work};
@@ -53,6 +55,9 @@ pub struct Activity {
     running: AtomicBool,
     runs: AtomicU64,
     state: Mutex<ActivityState>,
+    /// What the status LED shows: analysing during a run, serving between runs, error after
+    /// a failed run (src/board drives the pin).
+    pub led: Indicator,
 }
 
 #[derive(Default, Clone, Serialize)]
@@ -118,7 +123,19 @@ impl Activity {
 
 enum Wake {
     Changed,
+    /// A run now, without debouncing (the board's button).
+    Rescan(Work),
     Stop,
+}
+
+/// Asks the background for a run now: what changed, or (`Work::All`) everything again.
+#[derive(Clone)]
+pub struct Rescan(Sender<Wake>);
+
+impl Rescan {
+    pub fn request(&self, work: Work) {
+        let _ = self.0.send(Wake::Rescan(work));
+    }
 }
 
 /// The running background thread.
@@ -128,6 +145,10 @@ pub struct Handle {
 }
 
 impl Handle {
+    pub fn rescanner(&self) -> Rescan {
+        Rescan(self.wake.clone())
+    }
+
     /// Asks the thread to stop (the current batch is committed) and waits for it.
     pub fn stop(mut self) {
         let _ = self.wake.send(Wake::Stop);
@@ -189,16 +210,21 @@ fn background(
     wake: &Receiver<Wake>,
 ) {
     let rescan = Duration::from_secs(60 * config.server.rescan_minutes.unwrap_or(60));
+    let mut work = Work::Changed;
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = update(state, config, methods, stop) {
+        if let Err(e) = update(state, config, methods, stop, work) {
             tracing::error!("background analysis: {e:#}");
             state
                 .activity
                 .update(|s| s.last_error = Some(format!("{e:#}")));
+            state.activity.led.set(State::Error);
+        } else {
+            state.activity.led.set(State::Serving);
         }
+        work = Work::Changed;
         state.activity.update(|s| s.phase = "idle".into());
         let first = if rescan.is_zero() {
             wake.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -206,41 +232,50 @@ fn background(
             wake.recv_timeout(rescan)
         };
         match first {
-            Ok(Wake::Changed) => {
-                if !debounce(wake) {
-                    return;
-                }
-            }
+            Ok(Wake::Changed) => match debounce(wake) {
+                Some(asked) => work = asked,
+                None => return,
+            },
+            Ok(Wake::Rescan(asked)) => work = asked,
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
     }
 }
 
-/// Waits until the file events have been quiet for [`DEBOUNCE`]; false when asked to stop.
-fn debounce(wake: &Receiver<Wake>) -> bool {
+/// Waits until the file events have been quiet for [`DEBOUNCE`] (or a button press), and
+/// says what to run; None when asked to stop.
+fn debounce(wake: &Receiver<Wake>) -> Option<Work> {
     let started = Instant::now();
     loop {
         match wake.recv_timeout(DEBOUNCE) {
             Ok(Wake::Changed) if started.elapsed() < DEBOUNCE_CAP => continue,
-            Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout) => return true,
-            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return false,
+            Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout) => return Some(Work::Changed),
+            Ok(Wake::Rescan(asked)) => return Some(asked),
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return None,
         }
     }
 }
 
 /// One run: analyse what changed, then regenerate playlists if anything did (or none exist).
-fn update(state: &AppState, config: &Config, methods: &[Method], stop: &AtomicBool) -> Result<()> {
+fn update(
+    state: &AppState,
+    config: &Config,
+    methods: &[Method],
+    stop: &AtomicBool,
+    work: Work,
+) -> Result<()> {
     let activity = &state.activity;
     let mut changed = false;
     if !config.library.is_empty() {
         activity.running.store(true, Ordering::Relaxed);
+        activity.led.set(State::Analysing);
         activity.update(|s| {
             s.phase = "scanning and analysing".into();
             s.started_at = Some(now_s());
             s.last_error = None;
         });
-        let mut opts = cli::pipeline_options(config, Work::Changed);
+        let mut opts = cli::pipeline_options(config, work);
         opts.progress = Progress::Log;
         let done = AtomicBool::new(false);
         let report = std::thread::scope(|scope| {

@@ -194,6 +194,12 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
             }
         };
         let analysis = background::spawn(state.clone(), config.clone(), methods, &STOP)?;
+        // The front panel (src/board): the LED follows the background, the button asks it
+        // for a run. Dropped after the analysis stops: the LED goes off.
+        let rescan = analysis.rescanner();
+        let _panel = crate::board::start(&config.board, state.activity.led.clone(), move |p| {
+            rescan.request(p.work())
+        });
         systemd::notify(&format!(
             "READY=1\nSTATUS=serving on {local}, {} tracks",
             state.catalog.get().lib.len()
