@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use std::sync::atomic::Ordering;
 
-use playlista::analysis::Analyzer;
+use playlista::analysis::{Analyzer, Mode};
 use playlista::pipeline::{self, Work};
 use playlista::report::InspectLine;
 use playlista::store::Store;
@@ -77,6 +77,18 @@ enum Command {
         /// One JSON object per file per line.
         #[arg(long)]
         json: bool,
+        /// Full mode: timbre (mfcc, chroma, spectral_contrast, spectral_flatness,
+        /// spectral_rolloff) and the MusiCNN embedding with its 50 tag probabilities.
+        #[arg(long)]
+        full: bool,
+        /// With --full: sampled (default), full or a number of patches.
+        #[arg(
+            long = "embedding_coverage",
+            alias = "embedding-coverage",
+            value_name = "sampled|full|N",
+            requires = "full"
+        )]
+        embedding_coverage: Option<String>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -138,7 +150,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Inspect { json, files }) => Ok(inspect(&files, json)),
+        Some(Command::Inspect {
+            json,
+            full,
+            embedding_coverage,
+            files,
+        }) => config::analysis_mode(!full, embedding_coverage.as_deref())
+            .and_then(|mode| inspect(&files, json, mode)),
         Some(Command::Bench {
             corpus,
             repeat,
@@ -170,12 +188,7 @@ fn main() -> ExitCode {
                 no_mdns,
             },
         ),
-        Some(Command::Worker) => {
-            let memory = std::env::var("PLAYLISTA_WORKER_MEMORY")
-                .ok()
-                .and_then(|v| v.parse().ok());
-            pipeline::worker::serve(memory).map(|_| ExitCode::SUCCESS)
-        }
+        Some(Command::Worker) => pipeline::worker::serve().map(|_| ExitCode::SUCCESS),
         None => library_run(
             &cli.modes,
             &cli.settings,
@@ -308,9 +321,9 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
+fn inspect(files: &[PathBuf], json: bool, mode: Mode) -> anyhow::Result<ExitCode> {
     quiet_panics();
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::with_mode(mode)?;
     let mut failed = 0;
     for path in files {
         let result = analyzer.analyze(path);
@@ -326,9 +339,9 @@ fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
         if !json {
             eprintln!("{failed} of {} files could not be analysed", files.len());
         }
-        ExitCode::FAILURE
+        Ok(ExitCode::FAILURE)
     } else {
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     }
 }
 

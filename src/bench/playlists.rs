@@ -245,6 +245,9 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                     year: Some(1960 + (artist % 65) as u32),
                     track_number: Some((i % 12 + 1) as u32),
                 },
+                timbre: None,
+                embedding: None,
+                musicnn_tags: None,
             };
             let entry = FileEntry {
                 path: PathBuf::from(format!("/bench/music/artist{artist:04}/track{i:06}.flac")),

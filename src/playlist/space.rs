@@ -324,6 +324,9 @@ pub mod tests_support {
                 zcr: Some(0.05),
                 spectral_centroid: Some(2000.0),
                 tags: Tags::default(),
+                timbre: None,
+                embedding: None,
+                musicnn_tags: None,
             },
         }
     }
