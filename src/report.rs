@@ -62,8 +62,11 @@ impl Serialize for TagProbabilities<'_> {
 impl TagProbabilities<'_> {
     /// The `n` most probable tags, most probable first.
     pub fn top(&self, n: usize) -> Vec<(&'static str, f32)> {
-        let mut all: Vec<(&'static str, f32)> =
-            TAG_NAMES.iter().copied().zip(self.0.iter().copied()).collect();
+        let mut all: Vec<(&'static str, f32)> = TAG_NAMES
+            .iter()
+            .copied()
+            .zip(self.0.iter().copied())
+            .collect();
         all.sort_by(|a, b| b.1.total_cmp(&a.1));
         all.truncate(n);
         all

@@ -706,10 +706,7 @@ impl Batch<'_> {
                 m.spectral_centroid,
                 analysis_ms,
                 now_s(),
-                m.timbre
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()?,
+                m.timbre.as_ref().map(serde_json::to_string).transpose()?,
                 m.embedding.as_deref().map(f32_blob),
                 m.musicnn_tags.as_deref().map(f32_blob),
             ])?;
@@ -892,9 +889,11 @@ impl Store {
     pub fn timbre(&self, id: i64) -> Result<Option<Timbre>> {
         let text: Option<String> = self
             .conn
-            .query_row("SELECT timbre FROM features WHERE track_id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT timbre FROM features WHERE track_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten();
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)

@@ -8,7 +8,8 @@
 
 use std::collections::HashSet;
 
-use super::space::{dist2, Library, Recordings, DIMS};
+use super::sound::SOUND_WEIGHT;
+use super::space::{dist2, Library, Recordings, DIMS, SOUND_RANGE};
 use super::{display_name, Playlist};
 
 /// Tempo within this many BPM of the seed counts as "the same tempo" in an explanation.
@@ -36,26 +37,50 @@ pub fn relation(lib: &Library, a: usize, b: usize, who: &str) -> String {
             format!("key {y} not compatible with {who}'s {x}")
         });
     }
-    let timbre = timbre_distance(lib, a, b);
-    parts.push(format!(
-        "{} timbre (distance {timbre:.2})",
-        if timbre < 0.25 {
-            "similar"
-        } else {
-            "different"
-        }
-    ));
+    parts.push(sound(lib, a, b));
     parts.join("; ")
 }
 
-/// Distance over the timbre dimensions only (centroid, onset rate, zcr).
-fn timbre_distance(lib: &Library, a: usize, b: usize) -> f32 {
+/// Half the typical distance between two random tracks' sounds (each has mean squared length
+/// `SOUND_WEIGHT²` around the library mean): closer than this sounds alike.
+const SIMILAR_SOUND: f32 = SOUND_WEIGHT * std::f32::consts::SQRT_2 / 2.0;
+/// The same for the three DSP timbre dimensions of fast-mode tracks.
+const SIMILAR_TIMBRE: f32 = 0.25;
+
+/// How far apart `a` and `b` sound, and the distance under which they sound alike: by the
+/// embedding when both have one, else by the DSP timbre dimensions (centroid, onset rate, zcr).
+fn sound_distance(lib: &Library, a: usize, b: usize) -> (f32, f32) {
     let (x, y) = (&lib.scaled[a], &lib.scaled[b]);
-    [1, 4, 5]
-        .iter()
-        .map(|&d| (x[d] - y[d]) * (x[d] - y[d]))
-        .sum::<f32>()
-        .sqrt()
+    let over = |dims: &mut dyn Iterator<Item = usize>| {
+        dims.map(|d| (x[d] - y[d]) * (x[d] - y[d]))
+            .sum::<f32>()
+            .sqrt()
+    };
+    if lib.sound[a].is_some() && lib.sound[b].is_some() {
+        (over(&mut SOUND_RANGE.clone()), SIMILAR_SOUND)
+    } else {
+        (over(&mut [1, 4, 5].into_iter()), SIMILAR_TIMBRE)
+    }
+}
+
+/// The sound term of the mix's cost: the DSP timbre distance, or the embedding distance on
+/// the same scale (relative to what counts as alike).
+fn sound_cost(lib: &Library, a: usize, b: usize) -> f64 {
+    let (d, limit) = sound_distance(lib, a, b);
+    (d * SIMILAR_TIMBRE / limit) as f64
+}
+
+/// How `b` sounds next to `a`, in words, with `b`'s top tags when it has them.
+fn sound(lib: &Library, a: usize, b: usize) -> String {
+    let (d, limit) = sound_distance(lib, a, b);
+    let like = if d < limit { "similar" } else { "different" };
+    match (&lib.sound[a], &lib.sound[b]) {
+        (Some(_), Some(s)) => {
+            let tags: Vec<&str> = s.tag_names().collect();
+            format!("{like} sound: {} (distance {d:.2})", tags.join(", "))
+        }
+        _ => format!("{like} timbre (distance {d:.2})"),
+    }
 }
 
 /// The `want` indices nearest to `point` (excluding `skip` and repeats of one recording),
@@ -277,7 +302,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
             let cost = (lib.bpm(i).unwrap_or(mid_bpm) - at_bpm).abs() / 6.0
                 + key
                 + 4.0 * (lib.energy[i] - want).abs() as f64
-                + 0.3 * timbre_distance(lib, at, i) as f64
+                + 0.3 * sound_cost(lib, at, i)
                 + if same_artist { 3.0 } else { 0.0 };
             // The set look-ups only for a track that would win.
             if best.is_none_or(|(c, _)| cost < c)

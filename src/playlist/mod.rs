@@ -6,6 +6,7 @@
 //! there) and written as extended M3U8 into `<output_dir>/<method>/<Name>.m3u8`.
 //!
 //! - [`space`]: the scaled feature space, the Camelot wheel, and resolving a typed path.
+//! - [`sound`]: the MusiCNN embedding's dimensions of that space, and each track's top tags.
 //! - [`buckets`]: the original's rule methods `all`, `time`, `cache`, `tags`.
 //! - [`kmeans`]: the original's `kmeans`.
 //! - [`flow`]: ordered lists: `radio` from a seed, `path` from A to B, a DJ `mix`.
@@ -19,6 +20,7 @@ pub mod finishing;
 pub mod flow;
 pub mod kmeans;
 pub mod m3u;
+pub mod sound;
 pub mod space;
 pub mod update;
 
@@ -298,7 +300,11 @@ pub struct Generated {
 
 /// The analysed library from the store, ready for [`run`] (load once, run many methods).
 pub fn load(store: &Store) -> Result<Library> {
-    Ok(Library::new(store.analysed()?, &store.fingerprints()?))
+    Ok(Library::with_sound(
+        store.analysed()?,
+        &store.fingerprints()?,
+        &sound::load(store)?,
+    ))
 }
 
 /// Generates (or updates) the playlists of `flags.method`, stores them and writes them into
