@@ -158,13 +158,6 @@ impl Analyzer {
         })
     }
 
-    pub fn mode(&self) -> Mode {
-        match &self.embedder {
-            Some(e) => Mode::Full(e.coverage()),
-            None => Mode::Fast,
-        }
-    }
-
     /// Decodes and measures one file.
     pub fn analyze(&mut self, path: &Path) -> Result<Analysis, AnalysisError> {
         let result = catch_unwind(AssertUnwindSafe(|| {

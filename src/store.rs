@@ -885,20 +885,6 @@ impl Store {
         Ok(())
     }
 
-    /// The full-mode timbre of a track, if it has one.
-    pub fn timbre(&self, id: i64) -> Result<Option<Timbre>> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT timbre FROM features WHERE track_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
-        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
-    }
-
     /// The stored playlists of `method`, in the order they were stored.
     pub fn saved_playlists(&self, method: &str) -> Result<Vec<SavedPlaylist>> {
         self.playlists_where(Some(method))
