@@ -155,9 +155,10 @@ impl Basis {
                 }
             }
         }
-        for i in 0..D {
-            for j in 0..i {
-                cov[i][j] = cov[j][i];
+        for i in 1..D {
+            let (above, below) = cov.split_at_mut(i);
+            for (j, row) in above.iter().enumerate() {
+                below[0][j] = row[i];
             }
         }
         let mut rng = Rng::new(0xA1E5);
