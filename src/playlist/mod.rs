@@ -296,9 +296,12 @@ pub struct Generated {
     pub dir: PathBuf,
 }
 
-/// The analysed library from the store, ready for [`run`] (load once, run many methods).
+/// The analysed library from the store, ready for [`run`] (load once, run many methods);
+/// genres, years and weak BPMs filled from the look-up cache.
 pub fn load(store: &Store) -> Result<Library> {
-    Ok(Library::new(store.analysed()?, &store.fingerprints()?))
+    let mut tracks = store.analysed()?;
+    crate::lookups::fill_from_cache(store, &mut tracks)?;
+    Ok(Library::new(tracks, &store.fingerprints()?))
 }
 
 /// Generates (or updates) the playlists of `flags.method`, stores them and writes them into
