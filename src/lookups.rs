@@ -300,7 +300,6 @@ pub fn run(config: &Config, stop: &AtomicBool, budget: Option<Duration>) -> Resu
     let mut report = Report::default();
     let mut down: Vec<Option<String>> = vec![None; services.len()];
     let mut timeouts = vec![0u32; services.len()];
-    let mut done = 0usize;
     'tracks: for (w, which) in &due {
         if stop.load(Ordering::Relaxed) {
             report.interrupted = true;
@@ -362,12 +361,9 @@ pub fn run(config: &Config, stop: &AtomicBool, budget: Option<Duration>) -> Resu
             report.asked += 1;
             store_answer(&store, service.name(), &w.key, &answer)?;
         }
-        done += 1;
     }
-    report.left = due[done..]
-        .iter()
-        .map(|(_, which)| which.len() as u64)
-        .sum();
+    let total: usize = due.iter().map(|(_, which)| which.len()).sum();
+    report.left = total as u64 - report.asked;
     report.unreachable = services
         .iter()
         .zip(down)

@@ -17,8 +17,9 @@ use super::http::{user_agent, Answer, Client, Failure};
 use super::{sort_tags, year_of, Found, Outcome, Query};
 
 pub const DEFAULT_BASE_URL: &str = "https://musicbrainz.org/ws/2";
-/// The service's limit: one request per second per client.
-pub const GAP: Duration = Duration::from_secs(1);
+/// The service's limit is one request per second per client; 50 ms to spare, so that network
+/// jitter never lets the service see two requests within one second.
+pub const GAP: Duration = Duration::from_millis(1_050);
 /// Search hits scoring less are other songs.
 const MIN_SCORE: i64 = 90;
 

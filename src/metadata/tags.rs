@@ -50,7 +50,8 @@ impl Tags {
         for tag in rev.tags() {
             let Some(key) = tag.std_key else { continue };
             let value = tag.value.to_string();
-            let value = value.trim();
+            // RIFF INFO strings keep their NUL terminator (and padding) in symphonia.
+            let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
             if value.is_empty() {
                 continue;
             }
