@@ -18,6 +18,8 @@ use axum::Router;
 use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
 
+mod support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_playlista");
 
 /// `(artist, title, rhythmic)`: a rhythmic song has a clear beat; the other is silence, with
@@ -512,4 +514,51 @@ fn offline_services_cost_nothing_and_leave_the_tracks_pending() {
     let (stdout, _) = ok(&playlista(dir, &["--status"]));
     assert!(stdout.contains("look-ups   off: 0 found"), "{stdout}");
     assert_eq!(lookups(&status(dir)), [0, 0, 0, 0]);
+}
+
+#[test]
+fn serve_looks_up_in_the_background_and_shows_what_it_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    library(dir, &SONGS[..2]);
+    let fake = Fake::default();
+    let port = start(fake.clone());
+    config(dir, port);
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
+        .arg(dir.join("config.toml"))
+        .arg("--library")
+        .arg(dir.join("music"))
+        .arg("--cache_dir")
+        .arg(dir.join("state"))
+        .arg("--output_dir")
+        .arg(dir.join("playlists"))
+        .env_remove("LASTFM_API_KEY");
+    let mut server = support::Server::spawn(command);
+    // The page answers at once, whatever the look-ups are doing.
+    assert_eq!(server.get("/api/v1/status").status, 200);
+    server.wait_for_log("look-ups: 4 in", Duration::from_secs(60));
+    // Found genres and years reach the catalog once the playlists are made again.
+    let genres = support::eventually(Duration::from_secs(30), "looked-up genres", || {
+        let mut got: Vec<(String, u64)> = (1..=2)
+            .map(|id| server.json(&format!("/api/v1/tracks/{id}")))
+            .filter_map(|t| Some((t["genre"].as_str()?.to_string(), t["year"].as_u64()?)))
+            .collect();
+        got.sort();
+        (got.len() == 2).then_some(got)
+    });
+    assert_eq!(
+        genres,
+        vec![("Jazz".to_string(), 1994), ("Rock".to_string(), 1975)]
+    );
+    let status = server.terminate(Duration::from_secs(20)).expect("stops");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        fake.seen()
+            .iter()
+            .filter(|s| s.kind.starts_with("mb"))
+            .count(),
+        4
+    );
 }

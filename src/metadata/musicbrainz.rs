@@ -198,7 +198,7 @@ fn voted(list: &Value) -> Vec<String> {
             ))
         })
         .collect();
-    items.sort_by(|a, b| b.0.cmp(&a.0));
+    items.sort_by_key(|b| std::cmp::Reverse(b.0));
     items.into_iter().map(|(_, n)| n).collect()
 }
 
