@@ -506,6 +506,22 @@ mod tests {
     use crate::store::Tuning;
 
     #[test]
+    fn the_key_is_the_one_sqlite_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), Tuning { cache_kib: 1024 }).unwrap();
+        let (artist, title) = ("ÉLAN Ünder", "Ça Va BIEN");
+        let sql: String = store
+            .conn()
+            .query_row(
+                &format!("SELECT {KEY_SQL} FROM (SELECT ?1 AS artist, ?2 AS title)"),
+                [artist, title],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(sql, key(artist, title));
+    }
+
+    #[test]
     fn cached_answers_fill_gaps_and_weak_bpms_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db"), Tuning { cache_kib: 1024 }).unwrap();

@@ -269,7 +269,9 @@ fn library_run(
         // After the analysis committed; bounded, so a big new library waits for later runs.
         let budget = playlista::lookups::cli_budget(&config);
         if let Some(report) = playlista::lookups::run(&config, stop, Some(budget))? {
-            eprintln!("{}", report.text());
+            if report.asked + report.left > 0 {
+                eprintln!("{}", report.text());
+            }
             if report.interrupted {
                 code = ExitCode::from(130);
             }

@@ -562,3 +562,48 @@ fn serve_looks_up_in_the_background_and_shows_what_it_found() {
         4
     );
 }
+
+#[test]
+fn ctrl_c_stops_the_look_ups_and_leaves_the_rest_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    library(dir, &SONGS[..4]);
+    let fake = Fake::default();
+    let port = start(fake.clone());
+    config(dir, port);
+    let mut cmd = Command::new(BIN);
+    cmd.args(["-a", "--workers", "2", "--config"])
+        .arg(dir.join("config.toml"))
+        .arg("--library")
+        .arg(dir.join("music"))
+        .arg("--cache_dir")
+        .arg(dir.join("state"))
+        .env_remove("LASTFM_API_KEY")
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Two MusicBrainz requests in (the first song's search and recording): interrupt.
+    support::eventually(Duration::from_secs(30), "look-ups under way", || {
+        (fake
+            .seen()
+            .iter()
+            .filter(|s| s.kind.starts_with("mb"))
+            .count()
+            >= 2)
+            .then_some(())
+    });
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let interrupted = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(interrupted.elapsed() < Duration::from_secs(3), "{stderr}");
+    let s = status(dir);
+    assert_eq!(s["analyzed"], 4, "{s}");
+    let [hits, misses, errors, pending] = lookups(&s);
+    assert_eq!(errors, 0, "{s}");
+    assert_eq!(hits + misses + pending, 8, "{s}");
+    assert!(hits >= 1 && pending >= 4, "{s}");
+}
