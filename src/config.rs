@@ -87,6 +87,18 @@ pub struct Flags {
     #[arg(skip)]
     #[serde(default)]
     pub subsonic: SubsonicSection,
+    /// `[musicbrainz]` in the config file: on-line look-ups (off unless enabled).
+    #[arg(skip)]
+    #[serde(default)]
+    pub musicbrainz: MusicBrainzSection,
+    /// `[lastfm]` in the config file: on-line look-ups (on only with an API key).
+    #[arg(skip)]
+    #[serde(default)]
+    pub lastfm: LastFmSection,
+    /// `[lookups]` in the config file: how long answers are kept, time limits.
+    #[arg(skip)]
+    #[serde(default)]
+    pub lookups: LookupsSection,
 }
 
 /// `[server]`: settings of `playlista serve` (flags of `serve` win).
@@ -121,6 +133,51 @@ impl std::fmt::Debug for SubsonicSection {
             .field("password", &self.password.as_ref().map(|_| "***"))
             .finish()
     }
+}
+
+/// `[musicbrainz]`: genre, year (and sometimes BPM) from MusicBrainz, in full mode only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MusicBrainzSection {
+    /// Off unless `true`: look-ups send artist and title of the library's tracks out.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The web service root (default `https://musicbrainz.org/ws/2`; a mirror works too).
+    pub base_url: Option<String>,
+    /// A URL or `mailto:` the service can reach the operator at, sent in the User-Agent.
+    pub contact: Option<String>,
+}
+
+/// `[lastfm]`: top tags as genres from Last.fm; on when an API key is given here or in
+/// `LASTFM_API_KEY`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LastFmSection {
+    pub api_key: Option<String>,
+    /// The API root (default `https://ws.audioscrobbler.com/2.0/`).
+    pub base_url: Option<String>,
+}
+
+impl std::fmt::Debug for LastFmSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LastFmSection")
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// `[lookups]`: settings shared by the look-up services.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupsSection {
+    /// Days an answer (found or not found) is kept before it is asked again (default 30).
+    pub ttl_days: Option<f64>,
+    /// Seconds one request may take (default 10).
+    pub timeout_seconds: Option<f64>,
+    /// Minutes of look-ups at most per `playlista -a` run (default 10; the rest waits for
+    /// the next run). `serve` looks up in the background without a limit.
+    pub max_minutes: Option<f64>,
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
@@ -160,6 +217,11 @@ pub struct Config {
     pub file: Option<PathBuf>,
     pub server: ServerSection,
     pub subsonic: SubsonicSection,
+    pub musicbrainz: MusicBrainzSection,
+    /// With the key from `LASTFM_API_KEY` when that is set (it wins over the file, as a flag
+    /// would).
+    pub lastfm: LastFmSection,
+    pub lookups: LookupsSection,
 }
 
 impl Config {
@@ -375,6 +437,15 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
         file,
         server: from_file.server.clone(),
         subsonic: from_file.subsonic.clone(),
+        musicbrainz: from_file.musicbrainz.clone(),
+        lastfm: LastFmSection {
+            api_key: std::env::var("LASTFM_API_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .or(from_file.lastfm.api_key.clone()),
+            base_url: from_file.lastfm.base_url.clone(),
+        },
+        lookups: from_file.lookups.clone(),
     })
 }
 

@@ -219,10 +219,14 @@ fn library_run(
     if modes.status {
         let store = Store::open(&config.db_path(), config.tuning)?;
         let status = store.status()?;
+        let lookups = playlista::lookups::counts(&store, &config)?;
         if json {
-            println!("{}", serde_json::to_string(&status)?);
+            let mut status = serde_json::to_value(&status)?;
+            status["lookups"] = serde_json::to_value(&lookups)?;
+            println!("{status}");
         } else {
             print!("{}", cli::status_text(&status, &config.db_path()));
+            print!("{}", playlista::lookups::counts_text(&lookups));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -273,6 +277,18 @@ fn library_run(
     if retry && !stop.load(Ordering::Relaxed) {
         let report = pipeline::run(&cli::pipeline_options(&config, Work::Failed), stop)?;
         eprintln!("retry of failed files: {}", cli::report_text(&report));
+    }
+    if (analyze || retry) && !stop.load(Ordering::Relaxed) {
+        // After the analysis committed; bounded, so a big new library waits for later runs.
+        let budget = playlista::lookups::cli_budget(&config);
+        if let Some(report) = playlista::lookups::run(&config, stop, Some(budget))? {
+            if report.asked + report.left > 0 {
+                eprintln!("{}", report.text());
+            }
+            if report.interrupted {
+                code = ExitCode::from(130);
+            }
+        }
     }
     let store = Store::open(&config.db_path(), config.tuning)?;
     let failed = cli::write_failed_list(&store, &config.output_dir)?;

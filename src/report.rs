@@ -73,15 +73,7 @@ impl TagProbabilities<'_> {
     }
 }
 
-static NO_TAGS: Tags = Tags {
-    title: None,
-    artist: None,
-    album: None,
-    album_artist: None,
-    genre: None,
-    year: None,
-    track_number: None,
-};
+static NO_TAGS: Tags = Tags::EMPTY;
 
 /// Rounds for display and storage: more digits than this are noise.
 fn r(v: Option<f64>, digits: i32) -> Option<f64> {

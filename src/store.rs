@@ -129,6 +129,11 @@ ALTER TABLE features ADD COLUMN timbre TEXT;
 ALTER TABLE features ADD COLUMN embedding BLOB;
 ALTER TABLE features ADD COLUMN musicnn_tags BLOB;
 "#,
+    // 4: the identifiers on-line look-ups ask by (see `crate::lookups`), from the file's tags.
+    r#"
+ALTER TABLE tracks ADD COLUMN recording_mbid TEXT;
+ALTER TABLE tracks ADD COLUMN isrc TEXT;
+"#,
 ];
 
 /// How much memory SQLite may use for its page cache.
@@ -458,6 +463,7 @@ impl Store {
                         genre: r.get(21)?,
                         year: r.get(22)?,
                         track_number: r.get(23)?,
+                        ..Tags::EMPTY
                     },
                     timbre: None,
                     embedding: None,
@@ -616,8 +622,9 @@ impl Batch<'_> {
         let t = tags.cloned().unwrap_or_default();
         let id = self.tx.prepare_cached(
             "INSERT INTO tracks (path, size, mtime_ns, fingerprint, format, status, title, artist,
-                                 album, album_artist, genre, year, track_number, added_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                                 album, album_artist, genre, year, track_number, added_at, updated_at,
+                                 recording_mbid, isrc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)
              ON CONFLICT (path) DO UPDATE SET
                  size = excluded.size, mtime_ns = excluded.mtime_ns,
                  fingerprint = coalesce(excluded.fingerprint, fingerprint),
@@ -627,6 +634,8 @@ impl Batch<'_> {
                  album_artist = coalesce(excluded.album_artist, album_artist),
                  genre = coalesce(excluded.genre, genre), year = coalesce(excluded.year, year),
                  track_number = coalesce(excluded.track_number, track_number),
+                 recording_mbid = coalesce(excluded.recording_mbid, recording_mbid),
+                 isrc = coalesce(excluded.isrc, isrc),
                  updated_at = excluded.updated_at
              RETURNING id",
         )?
@@ -645,7 +654,9 @@ impl Batch<'_> {
                 t.genre,
                 t.year,
                 t.track_number,
-                now
+                now,
+                t.musicbrainz_recording_id,
+                t.isrc
             ],
             |r| r.get(0),
         )?;
@@ -754,9 +765,9 @@ impl Batch<'_> {
         let id = self.upsert_track(entry, Some(fingerprint), "analyzed", None)?;
         self.tx.execute(
             "UPDATE tracks SET (title, artist, album, album_artist, genre, year, track_number,
-                                attempts, last_attempt) =
+                                attempts, last_attempt, recording_mbid, isrc) =
                  (SELECT title, artist, album, album_artist, genre, year, track_number, 0,
-                         last_attempt FROM tracks WHERE id = ?2)
+                         last_attempt, recording_mbid, isrc FROM tracks WHERE id = ?2)
              WHERE id = ?1",
             params![id, from],
         )?;

@@ -259,6 +259,7 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                     genre: Some(GENRES[artist % GENRES.len()].into()),
                     year: Some(1960 + (artist % 65) as u32),
                     track_number: Some((i % 12 + 1) as u32),
+                    ..Tags::EMPTY
                 },
                 timbre: None,
                 embedding: Some(sound_of(artist, &mut noise)),

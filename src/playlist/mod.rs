@@ -298,10 +298,13 @@ pub struct Generated {
     pub dir: PathBuf,
 }
 
-/// The analysed library from the store, ready for [`run`] (load once, run many methods).
+/// The analysed library from the store, ready for [`run`] (load once, run many methods);
+/// genres, years and weak BPMs filled from the look-up cache.
 pub fn load(store: &Store) -> Result<Library> {
+    let mut tracks = store.analysed()?;
+    crate::lookups::fill_from_cache(store, &mut tracks)?;
     Ok(Library::with_sound(
-        store.analysed()?,
+        tracks,
         &store.fingerprints()?,
         &sound::load(store)?,
     ))
