@@ -180,7 +180,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<Vec<FileResult>> {
     let truth = read_truth(&root.join("truth.csv")).unwrap_or_default();
     let mut analyzer = Analyzer::new();
-    let mut full = Analyzer::with_mode(Mode::Full(Coverage::default()))?;
     let mut results = Vec::new();
     let files: Vec<PathBuf> = corpus_files(root)
         .into_iter()
@@ -199,9 +198,8 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
         let _ = analyzer.decode_only(path);
         let mut decode_times = Vec::new();
         let mut analysis_times = Vec::new();
-        let mut full_times = Vec::new();
         let mut outcome = Err(String::new());
-        let (mut peak, mut full_peak) = (0, 0);
+        let mut peak = 0;
         for _ in 0..repeat.max(1) {
             let t0 = usage::cpu_s(usage::Clock::Thread);
             let _ = analyzer.decode_only(path);
@@ -211,11 +209,6 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             outcome = analyzer.analyze(path).map_err(|e| e.to_string());
             analysis_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
             peak = peak.max(usage::peak_rss_kb());
-            usage::reset_peak_rss();
-            let t0 = usage::cpu_s(usage::Clock::Thread);
-            let _ = full.analyze(path);
-            full_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
-            full_peak = full_peak.max(usage::peak_rss_kb());
         }
         let format = t
             .as_ref()
@@ -236,11 +229,27 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             analysis_cpu_s: median(analysis_times),
             decode_cpu_s: median(decode_times),
             peak_rss_kb: peak,
-            full_cpu_s: median(full_times),
-            full_peak_rss_kb: full_peak,
+            full_cpu_s: 0.0,
+            full_peak_rss_kb: 0,
             outcome,
             truth: t,
         });
+    }
+    eprintln!();
+    // Full mode in a second pass, so that the fast figures above were taken without the
+    // network loaded.
+    let mut full = Analyzer::with_mode(Mode::Full(Coverage::default()))?;
+    for (i, (path, r)) in files.iter().zip(&mut results).enumerate() {
+        eprint!("\r[{}/{}] full {:55.55}", i + 1, files.len(), r.rel_path);
+        let mut times = Vec::new();
+        for _ in 0..repeat.max(1) {
+            usage::reset_peak_rss();
+            let t0 = usage::cpu_s(usage::Clock::Thread);
+            let _ = full.analyze(path);
+            times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+            r.full_peak_rss_kb = r.full_peak_rss_kb.max(usage::peak_rss_kb());
+        }
+        r.full_cpu_s = median(times);
     }
     eprintln!();
     Ok(results)
