@@ -118,15 +118,8 @@ fn tag_names(tag: &Value) -> Result<Vec<&str>, Failure> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture;
     use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/lookups/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
 
     #[test]
     fn top_tags_in_every_shape_last_fm_sends() {

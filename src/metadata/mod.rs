@@ -127,3 +127,13 @@ mod tests {
         assert_eq!(year_of("19"), None);
     }
 }
+
+/// A service answer kept under `tests/fixtures/lookups/`, for the clients' unit tests.
+#[cfg(test)]
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/lookups/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}

@@ -204,15 +204,8 @@ fn voted(list: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fixture;
     use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = format!(
-            "{}/tests/fixtures/lookups/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
 
     #[test]
     fn search_takes_the_best_hit_above_the_threshold() {
