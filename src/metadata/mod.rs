@@ -102,6 +102,16 @@ pub fn year_of(date: &str) -> Option<u32> {
     (1000..=2999).contains(&y).then_some(y)
 }
 
+/// A service answer kept under `tests/fixtures/lookups/`, for the clients' unit tests.
+#[cfg(test)]
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/tests/fixtures/lookups/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,14 +136,4 @@ mod tests {
         assert_eq!(year_of("1959-08-17"), Some(1959));
         assert_eq!(year_of("19"), None);
     }
-}
-
-/// A service answer kept under `tests/fixtures/lookups/`, for the clients' unit tests.
-#[cfg(test)]
-fn fixture(name: &str) -> serde_json::Value {
-    let path = format!(
-        "{}/tests/fixtures/lookups/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
