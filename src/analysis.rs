@@ -1,7 +1,8 @@
-//! One track in, one analysis out: ties [`crate::audio`] decoding to [`crate::features`].
+//! One track in, one analysis out: ties [`crate::audio`] decoding to [`crate::features`] and,
+//! in full mode, to the [`crate::embedding`] network, all fed from one decode.
 //!
-//! In: a path. Out: an [`Analysis`] (stream facts, features, tags) or an [`AnalysisError`] that
-//! says in one line why this file could not be measured. A panic anywhere in decoding or
+//! In: a path. Out: an [`Analysis`] (stream facts, features, embedding, tags) or an
+//! [`AnalysisError`] that says in one line why this file could not be measured. A panic anywhere in decoding or
 //! measuring is caught here and reported as that file's error; the [`Analyzer`] then rebuilds
 //! its buffers, so one hostile file never takes down a worker.
 
@@ -9,13 +10,63 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use crate::audio::{ChunkSink, DecodeError, Decoder, StreamInfo};
+use crate::embedding::{Coverage, Embedder, Embedding, ModelError};
 use crate::features::{FeatureExtractor, Features};
 use crate::metadata::tags::Tags;
+
+/// What an [`Analyzer`] measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The original's `--fast_mode` set: tempo, key, loudness, danceability, spectral basics.
+    #[default]
+    Fast,
+    /// Fast plus timbre (MFCC, chroma, contrast, flatness, rolloff) and the MusiCNN embedding.
+    Full(Coverage),
+}
+
+impl std::fmt::Display for Mode {
+    /// `fast`, `full:N` (at most N patches) or `full:all`: how a worker process is told.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mode::Fast => write!(f, "fast"),
+            Mode::Full(Coverage::Sampled(n)) => write!(f, "full:{n}"),
+            Mode::Full(Coverage::Full) => write!(f, "full:all"),
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            None if text == "fast" => Ok(Mode::Fast),
+            Some(("full", "all")) => Ok(Mode::Full(Coverage::Full)),
+            Some(("full", n)) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Mode::Full(Coverage::Sampled(n))),
+                _ => Err(format!("not an analysis mode: {text:?}")),
+            },
+            _ => Err(format!("not an analysis mode: {text:?}")),
+        }
+    }
+}
+
+impl Mode {
+    /// As stored in `features.mode` and `runs.mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Fast => "fast",
+            Mode::Full(_) => "full",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub info: StreamInfo,
     pub features: Features,
+    /// Full mode only; `None` also for a track too short for one mel frame.
+    pub embedding: Option<Embedding>,
     pub tags: Tags,
     /// Malformed packets skipped on the way (the rest of the file was still measured).
     pub skipped_packets: u32,
@@ -27,6 +78,8 @@ pub enum AnalysisError {
     Decode(#[from] DecodeError),
     #[error("internal error while analysing: {0}")]
     Panic(String),
+    #[error(transparent)]
+    Embedding(#[from] ModelError),
 }
 
 /// Bumped whenever a change to decoding or features changes what is measured: stored rows
@@ -42,15 +95,17 @@ impl AnalysisError {
             AnalysisError::Decode(DecodeError::Open(_) | DecodeError::Read(_)) => "io",
             AnalysisError::Decode(DecodeError::Empty(_) | DecodeError::Corrupt(..)) => "corrupt",
             AnalysisError::Decode(_) => "unsupported",
-            AnalysisError::Panic(_) => "crash",
+            AnalysisError::Panic(_) | AnalysisError::Embedding(_) => "crash",
         }
     }
 }
 
-/// A worker's analysis engine: every buffer is allocated here once and reused per track.
+/// A worker's analysis engine: every buffer is allocated here once and reused per track (in
+/// full mode that includes the network, loaded once).
 pub struct Analyzer {
     decoder: Decoder,
     extractor: FeatureExtractor,
+    embedder: Option<Embedder>,
 }
 
 impl Default for Analyzer {
@@ -59,34 +114,67 @@ impl Default for Analyzer {
     }
 }
 
-struct Feed<'a>(&'a mut FeatureExtractor);
+struct Feed<'a> {
+    extractor: &'a mut FeatureExtractor,
+    embedder: Option<&'a mut Embedder>,
+}
 
 impl ChunkSink for Feed<'_> {
     fn begin(&mut self, info: &StreamInfo) {
-        self.0.begin(info.sample_rate, &info.layout);
+        self.extractor.begin(info.sample_rate, &info.layout);
+        if let Some(e) = self.embedder.as_deref_mut() {
+            e.begin();
+        }
     }
 
     fn chunk(&mut self, planes: &[&[f32]], mono: &[f32]) {
-        self.0.push(planes, mono);
+        self.extractor.push(planes, mono);
+        if let Some(e) = self.embedder.as_deref_mut() {
+            e.push(mono);
+        }
     }
 }
 
 impl Analyzer {
+    /// Fast mode.
     pub fn new() -> Self {
         Analyzer {
             decoder: Decoder::new(),
             extractor: FeatureExtractor::new(),
+            embedder: None,
         }
+    }
+
+    /// Fast or full mode; full mode loads the network (tens of milliseconds: once per worker).
+    pub fn with_mode(mode: Mode) -> Result<Self, ModelError> {
+        let embedder = match mode {
+            Mode::Fast => None,
+            Mode::Full(coverage) => Some(Embedder::new(coverage)?),
+        };
+        Ok(Analyzer {
+            decoder: Decoder::new(),
+            extractor: FeatureExtractor::with_mode(embedder.is_some()),
+            embedder,
+        })
     }
 
     /// Decodes and measures one file.
     pub fn analyze(&mut self, path: &Path) -> Result<Analysis, AnalysisError> {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let summary = self.decoder.decode(path, &mut Feed(&mut self.extractor))?;
+            let mut feed = Feed {
+                extractor: &mut self.extractor,
+                embedder: self.embedder.as_mut(),
+            };
+            let summary = self.decoder.decode(path, &mut feed)?;
             let features = self.extractor.finish(summary.duration_s());
+            let embedding = match &mut self.embedder {
+                Some(e) => e.finish()?,
+                None => None,
+            };
             Ok(Analysis {
                 info: summary.info,
                 features,
+                embedding,
                 tags: summary.tags,
                 skipped_packets: summary.skipped_packets,
             })
@@ -94,11 +182,17 @@ impl Analyzer {
         match result {
             Ok(r) => r,
             Err(payload) => {
-                // Buffers may be half-updated: start clean.
-                *self = Analyzer::new();
+                // Buffers may be half-updated: start clean. The network itself is read-only
+                // and the embedder resets its buffers at the next track.
+                self.reset();
                 Err(AnalysisError::Panic(panic_message(&payload)))
             }
         }
+    }
+
+    fn reset(&mut self) {
+        self.decoder = Decoder::new();
+        self.extractor = FeatureExtractor::with_mode(self.embedder.is_some());
     }
 
     /// Decodes only (no down-mix, no features): the floor that analysis speed is judged by.
@@ -114,7 +208,7 @@ impl Analyzer {
         match result {
             Ok(r) => Ok(r?.frames),
             Err(payload) => {
-                *self = Analyzer::new();
+                self.reset();
                 Err(AnalysisError::Panic(panic_message(&payload)))
             }
         }

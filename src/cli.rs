@@ -50,7 +50,7 @@ pub fn pipeline_options(config: &Config, work: Work) -> Options {
         },
         batch_size: config.batch_size,
         queue_depth: config.queue_depth,
-        mode: "fast",
+        mode: config.mode,
         max_attempts: 3,
         file_timeout: config.file_timeout,
         large_file_bytes: config.large_file_bytes,

@@ -4,7 +4,8 @@
 //! Data flows down this list; a module uses the ones above it, never the reverse.
 //! - [`audio`]: opens a file through a memory map and decodes it with symphonia into
 //!   fixed-size chunks: native-rate planes and a mono down-mix at 22.05 kHz.
-//! - [`metadata`]: container tags (ID3v2/v1, Vorbis comments, MP4 atoms).
+//! - [`metadata`]: container tags (ID3v2/v1, Vorbis comments, MP4 atoms); the MusicBrainz and
+//!   Last.fm clients.
 //! - [`features`]: the DSP; streaming accumulators for tempo, key, loudness, danceability,
 //!   spectral shape. Knows nothing of files.
 //! - [`embedding`]: full mode's MusiCNN embedding: log-mel patches from the analysis stream,
@@ -16,6 +17,8 @@
 //! - [`store`]: the SQLite database: schema, migrations, batched writes, queries.
 //! - [`pipeline`]: the whole-library run: scanner, bounded queue, worker processes, batch
 //!   writer; resumable, interruptible, memory-aware.
+//! - [`lookups`]: optional on-line look-ups (MusicBrainz, Last.fm) of analysed tracks after
+//!   analysis, cached in the store; genres, years and weak BPMs filled from that cache.
 //! - [`playlist`]: stored features into playlists (the original's methods, radio, paths, DJ
 //!   mixes), incremental updates, M3U8 files.
 //! - [`board`]: the box's status LED and rescan button on GPIO (embedded-hal traits, the
@@ -41,6 +44,7 @@ pub mod demo;
 pub mod embedding;
 pub mod features;
 pub mod library;
+pub mod lookups;
 pub mod metadata;
 pub mod pipeline;
 pub mod playlist;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use std::sync::atomic::Ordering;
 
-use playlista::analysis::Analyzer;
+use playlista::analysis::{Analyzer, Mode};
 use playlista::pipeline::{self, Work};
 use playlista::report::InspectLine;
 use playlista::store::Store;
@@ -77,6 +77,18 @@ enum Command {
         /// One JSON object per file per line.
         #[arg(long)]
         json: bool,
+        /// Full mode: timbre (mfcc, chroma, spectral_contrast, spectral_flatness,
+        /// spectral_rolloff) and the MusiCNN embedding with its 50 tag probabilities.
+        #[arg(long)]
+        full: bool,
+        /// With --full: sampled (default), full or a number of patches.
+        #[arg(
+            long = "embedding_coverage",
+            alias = "embedding-coverage",
+            value_name = "sampled|full|N",
+            requires = "full"
+        )]
+        embedding_coverage: Option<String>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -138,7 +150,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Inspect { json, files }) => Ok(inspect(&files, json)),
+        Some(Command::Inspect {
+            json,
+            full,
+            embedding_coverage,
+            files,
+        }) => config::analysis_mode(!full, embedding_coverage.as_deref())
+            .and_then(|mode| inspect(&files, json, mode)),
         Some(Command::Bench {
             corpus,
             repeat,
@@ -170,12 +188,7 @@ fn main() -> ExitCode {
                 no_mdns,
             },
         ),
-        Some(Command::Worker) => {
-            let memory = std::env::var("PLAYLISTA_WORKER_MEMORY")
-                .ok()
-                .and_then(|v| v.parse().ok());
-            pipeline::worker::serve(memory).map(|_| ExitCode::SUCCESS)
-        }
+        Some(Command::Worker) => pipeline::worker::serve().map(|_| ExitCode::SUCCESS),
         None => library_run(
             &cli.modes,
             &cli.settings,
@@ -206,10 +219,14 @@ fn library_run(
     if modes.status {
         let store = Store::open(&config.db_path(), config.tuning)?;
         let status = store.status()?;
+        let lookups = playlista::lookups::counts(&store, &config)?;
         if json {
-            println!("{}", serde_json::to_string(&status)?);
+            let mut status = serde_json::to_value(&status)?;
+            status["lookups"] = serde_json::to_value(&lookups)?;
+            println!("{status}");
         } else {
             print!("{}", cli::status_text(&status, &config.db_path()));
+            print!("{}", playlista::lookups::counts_text(&lookups));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -279,6 +296,18 @@ fn library_run(
         let report = pipeline::run(&cli::pipeline_options(&config, Work::Failed), stop)?;
         eprintln!("retry of failed files: {}", cli::report_text(&report));
     }
+    if (analyze || retry) && !stop.load(Ordering::Relaxed) {
+        // After the analysis committed; bounded, so a big new library waits for later runs.
+        let budget = playlista::lookups::cli_budget(&config);
+        if let Some(report) = playlista::lookups::run(&config, stop, Some(budget))? {
+            if report.asked + report.left > 0 {
+                eprintln!("{}", report.text());
+            }
+            if report.interrupted {
+                code = ExitCode::from(130);
+            }
+        }
+    }
     let store = Store::open(&config.db_path(), config.tuning)?;
     let failed = cli::write_failed_list(&store, &config.output_dir)?;
     if failed > 0 {
@@ -326,9 +355,9 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
+fn inspect(files: &[PathBuf], json: bool, mode: Mode) -> anyhow::Result<ExitCode> {
     quiet_panics();
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::with_mode(mode)?;
     let mut failed = 0;
     for path in files {
         let result = analyzer.analyze(path);
@@ -344,9 +373,9 @@ fn inspect(files: &[PathBuf], json: bool) -> ExitCode {
         if !json {
             eprintln!("{failed} of {} files could not be analysed", files.len());
         }
-        ExitCode::FAILURE
+        Ok(ExitCode::FAILURE)
     } else {
-        ExitCode::SUCCESS
+        Ok(ExitCode::SUCCESS)
     }
 }
 
@@ -383,4 +412,16 @@ fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("playlista: internal error: {info}");
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (unique ids and groups, ...), which release builds skip
+    /// at run time: a debug build panics at start when one fails.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -3,9 +3,12 @@
 
 use std::path::Path;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
 use crate::analysis::{Analysis, AnalysisError};
+use crate::embedding::{N_TAGS, TAG_NAMES};
+use crate::features::timbre::Timbre;
 use crate::metadata::tags::Tags;
 
 /// One line of `playlista inspect --json`.
@@ -30,17 +33,47 @@ pub struct InspectLine<'a> {
     pub zcr: Option<f64>,
     pub spectral_centroid: Option<f64>,
     pub tags: &'a Tags,
+    /// Full mode: the keys `mfcc`, `mfcc_cov`, `chroma`, `spectral_contrast`,
+    /// `spectral_flatness`, `spectral_rolloff`; absent in fast mode.
+    #[serde(flatten)]
+    pub timbre: Option<&'a Timbre>,
+    /// Full mode: the 200-d MusiCNN embedding (mean over the patches run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<&'a [f32]>,
+    /// Full mode: tag name → probability, in the network's order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub musicnn_tags: Option<TagProbabilities<'a>>,
 }
 
-static NO_TAGS: Tags = Tags {
-    title: None,
-    artist: None,
-    album: None,
-    album_artist: None,
-    genre: None,
-    year: None,
-    track_number: None,
-};
+/// The 50 MusiCNN tag probabilities as a JSON object, in the network's order.
+#[derive(Debug, Clone, Copy)]
+pub struct TagProbabilities<'a>(pub &'a [f32; N_TAGS]);
+
+impl Serialize for TagProbabilities<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(N_TAGS))?;
+        for (name, &p) in TAG_NAMES.iter().zip(self.0) {
+            map.serialize_entry(name, &r(Some(p as f64), 4))?;
+        }
+        map.end()
+    }
+}
+
+impl TagProbabilities<'_> {
+    /// The `n` most probable tags, most probable first.
+    pub fn top(&self, n: usize) -> Vec<(&'static str, f32)> {
+        let mut all: Vec<(&'static str, f32)> = TAG_NAMES
+            .iter()
+            .copied()
+            .zip(self.0.iter().copied())
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        all.truncate(n);
+        all
+    }
+}
+
+static NO_TAGS: Tags = Tags::EMPTY;
 
 /// Rounds for display and storage: more digits than this are noise.
 fn r(v: Option<f64>, digits: i32) -> Option<f64> {
@@ -75,6 +108,9 @@ impl<'a> InspectLine<'a> {
                     zcr: r(f.zcr, 4),
                     spectral_centroid: r(f.spectral_centroid, 1),
                     tags: &a.tags,
+                    timbre: f.timbre.as_ref(),
+                    embedding: a.embedding.as_ref().map(|e| &e.mean[..]),
+                    musicnn_tags: a.embedding.as_ref().map(|e| TagProbabilities(&e.tags)),
                 }
             }
             Err(e) => InspectLine {
@@ -97,6 +133,9 @@ impl<'a> InspectLine<'a> {
                 zcr: None,
                 spectral_centroid: None,
                 tags: &NO_TAGS,
+                timbre: None,
+                embedding: None,
+                musicnn_tags: None,
             },
         }
     }
@@ -148,6 +187,20 @@ impl<'a> InspectLine<'a> {
             opt(self.spectral_centroid, " Hz", 0),
             opt(self.zcr, "", 4)
         );
+        if let Some(t) = self.timbre {
+            out += &format!(
+                "  timbre: flatness {:.3}   rolloff {:.0} Hz   mfcc[1..4] {:.1} {:.1} {:.1}\n",
+                t.spectral_flatness, t.spectral_rolloff, t.mfcc[1], t.mfcc[2], t.mfcc[3]
+            );
+        }
+        if let Some(p) = self.musicnn_tags {
+            let top: Vec<String> = p
+                .top(5)
+                .iter()
+                .map(|(name, prob)| format!("{name} {prob:.2}"))
+                .collect();
+            out += &format!("  sounds like: {}\n", top.join(", "));
+        }
         let t = self.tags;
         if t != &NO_TAGS {
             let show = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();

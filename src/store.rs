@@ -18,6 +18,8 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
+use crate::embedding::{EMBEDDING_DIM, N_TAGS};
+use crate::features::timbre::Timbre;
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
 use crate::report::InspectLine;
@@ -127,6 +129,11 @@ ALTER TABLE features ADD COLUMN timbre TEXT;
 ALTER TABLE features ADD COLUMN embedding BLOB;
 ALTER TABLE features ADD COLUMN musicnn_tags BLOB;
 "#,
+    // 4: the identifiers on-line look-ups ask by (see `crate::lookups`), from the file's tags.
+    r#"
+ALTER TABLE tracks ADD COLUMN recording_mbid TEXT;
+ALTER TABLE tracks ADD COLUMN isrc TEXT;
+"#,
 ];
 
 /// How much memory SQLite may use for its page cache.
@@ -154,6 +161,16 @@ pub struct Measured {
     pub zcr: Option<f64>,
     pub spectral_centroid: Option<f64>,
     pub tags: Tags,
+    /// Full mode only. Not read back by [`Store::analysed`] (see [`Store::embeddings`]).
+    /// Boxed: 1.7 KB inline would triple the size of every stored track in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timbre: Option<Box<Timbre>>,
+    /// Full mode only: [`crate::embedding::EMBEDDING_DIM`] values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
+    /// Full mode only: [`crate::embedding::N_TAGS`] probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub musicnn_tags: Option<Vec<f32>>,
 }
 
 impl Measured {
@@ -179,6 +196,9 @@ impl Measured {
             zcr: line.zcr,
             spectral_centroid: line.spectral_centroid,
             tags: line.tags.clone(),
+            timbre: line.timbre.cloned().map(Box::new),
+            embedding: line.embedding.map(|e| e.to_vec()),
+            musicnn_tags: line.musicnn_tags.map(|t| t.0.to_vec()),
         })
     }
 }
@@ -237,6 +257,23 @@ pub struct RunSummary {
     pub peak_rss_kb: u64,
     pub interrupted: bool,
     pub files_per_hour: f64,
+}
+
+/// Little-endian `f32`s: how the embedding and tag columns hold their vectors.
+fn f32_blob(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Reads an [`f32_blob`] into `out`; false (and `out` untouched) when the blob is not
+/// `out.len()` values.
+fn read_f32_blob(blob: &[u8], out: &mut [f32]) -> bool {
+    if blob.len() != out.len() * 4 {
+        return false;
+    }
+    for (v, b) in out.iter_mut().zip(blob.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    true
 }
 
 pub fn now_s() -> i64 {
@@ -426,7 +463,11 @@ impl Store {
                         genre: r.get(21)?,
                         year: r.get(22)?,
                         track_number: r.get(23)?,
+                        ..Tags::EMPTY
                     },
+                    timbre: None,
+                    embedding: None,
+                    musicnn_tags: None,
                 },
             })
         })?;
@@ -581,8 +622,9 @@ impl Batch<'_> {
         let t = tags.cloned().unwrap_or_default();
         let id = self.tx.prepare_cached(
             "INSERT INTO tracks (path, size, mtime_ns, fingerprint, format, status, title, artist,
-                                 album, album_artist, genre, year, track_number, added_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+                                 album, album_artist, genre, year, track_number, added_at, updated_at,
+                                 recording_mbid, isrc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)
              ON CONFLICT (path) DO UPDATE SET
                  size = excluded.size, mtime_ns = excluded.mtime_ns,
                  fingerprint = coalesce(excluded.fingerprint, fingerprint),
@@ -592,6 +634,8 @@ impl Batch<'_> {
                  album_artist = coalesce(excluded.album_artist, album_artist),
                  genre = coalesce(excluded.genre, genre), year = coalesce(excluded.year, year),
                  track_number = coalesce(excluded.track_number, track_number),
+                 recording_mbid = coalesce(excluded.recording_mbid, recording_mbid),
+                 isrc = coalesce(excluded.isrc, isrc),
                  updated_at = excluded.updated_at
              RETURNING id",
         )?
@@ -610,7 +654,9 @@ impl Batch<'_> {
                 t.genre,
                 t.year,
                 t.track_number,
-                now
+                now,
+                t.musicbrainz_recording_id,
+                t.isrc
             ],
             |r| r.get(0),
         )?;
@@ -647,9 +693,9 @@ impl Batch<'_> {
                 "INSERT OR REPLACE INTO features (track_id, analysis_version, mode, duration_s,
                  sample_rate, channels, codec, bpm, bpm_confidence, key, scale, key_strength,
                  loudness_lufs, loudness_rms_db, danceability, onset_rate, zcr, spectral_centroid,
-                 analysis_ms, analyzed_at)
+                 analysis_ms, analyzed_at, timbre, embedding, musicnn_tags)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?20)",
+                     ?18, ?19, ?20, ?21, ?22, ?23)",
             )?
             .execute(params![
                 id,
@@ -671,7 +717,10 @@ impl Batch<'_> {
                 m.zcr,
                 m.spectral_centroid,
                 analysis_ms,
-                now_s()
+                now_s(),
+                m.timbre.as_ref().map(serde_json::to_string).transpose()?,
+                m.embedding.as_deref().map(f32_blob),
+                m.musicnn_tags.as_deref().map(f32_blob),
             ])?;
         Ok(id)
     }
@@ -716,9 +765,9 @@ impl Batch<'_> {
         let id = self.upsert_track(entry, Some(fingerprint), "analyzed", None)?;
         self.tx.execute(
             "UPDATE tracks SET (title, artist, album, album_artist, genre, year, track_number,
-                                attempts, last_attempt) =
+                                attempts, last_attempt, recording_mbid, isrc) =
                  (SELECT title, artist, album, album_artist, genre, year, track_number, 0,
-                         last_attempt FROM tracks WHERE id = ?2)
+                         last_attempt, recording_mbid, isrc FROM tracks WHERE id = ?2)
              WHERE id = ?1",
             params![id, from],
         )?;
@@ -726,7 +775,8 @@ impl Batch<'_> {
             "INSERT OR REPLACE INTO features
              SELECT ?1, analysis_version, mode, duration_s, sample_rate, channels, codec, bpm,
                     bpm_confidence, key, scale, key_strength, loudness_lufs, loudness_rms_db,
-                    danceability, onset_rate, zcr, spectral_centroid, analysis_ms, analyzed_at
+                    danceability, onset_rate, zcr, spectral_centroid, analysis_ms, analyzed_at,
+                    timbre, embedding, musicnn_tags
              FROM features WHERE track_id = ?2",
             params![id, from],
         )?;
@@ -818,6 +868,33 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Calls `each(track id, embedding, tag probabilities)` for every analysed track with a
+    /// full-mode embedding, one row at a time (100,000 embeddings are 80 MB: nobody should hold
+    /// them all). Rows whose blobs have the wrong size are skipped.
+    pub fn embeddings(
+        &self,
+        mut each: impl FnMut(i64, &[f32; EMBEDDING_DIM], &[f32; N_TAGS]),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, f.embedding, f.musicnn_tags
+             FROM tracks t JOIN features f ON f.track_id = t.id
+             WHERE t.status = 'analyzed' AND f.embedding IS NOT NULL
+                   AND f.musicnn_tags IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut embedding = [0f32; EMBEDDING_DIM];
+        let mut tags = [0f32; N_TAGS];
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let e = row.get_ref(1)?.as_blob()?;
+            let t = row.get_ref(2)?.as_blob()?;
+            if read_f32_blob(e, &mut embedding) && read_f32_blob(t, &mut tags) {
+                each(id, &embedding, &tags);
+            }
+        }
+        Ok(())
     }
 
     /// The stored playlists of `method`, in the order they were stored.

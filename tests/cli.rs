@@ -37,10 +37,28 @@ const KEYS: [&str; 19] = [
     "tags",
 ];
 
+/// What full mode adds to the published keys.
+const FULL_KEYS: [&str; 8] = [
+    "mfcc",
+    "mfcc_cov",
+    "chroma",
+    "spectral_contrast",
+    "spectral_flatness",
+    "spectral_rolloff",
+    "embedding",
+    "musicnn_tags",
+];
+
 fn inspect(files: &[&Path]) -> (Output, Vec<Value>) {
+    inspect_with(&[], files)
+}
+
+/// `inspect --json` with extra flags.
+fn inspect_with(flags: &[&str], files: &[&Path]) -> (Output, Vec<Value>) {
     let out = Command::new(BIN)
         .arg("inspect")
         .arg("--json")
+        .args(flags)
         .args(files)
         .output()
         .expect("run playlista");
@@ -117,6 +135,84 @@ fn inspect_json_has_exactly_the_published_keys_and_right_answers() {
         assert!(v[k].as_f64().is_some_and(f64::is_finite), "{k} = {}", v[k]);
     }
     assert!(v["tags"].is_object());
+}
+
+fn numbers(v: &Value, len: usize) -> Vec<f64> {
+    let list = v.as_array().unwrap_or_else(|| panic!("not a list: {v}"));
+    assert_eq!(list.len(), len, "{v}");
+    list.iter()
+        .map(|x| {
+            x.as_f64()
+                .filter(|x| x.is_finite())
+                .expect("a finite number")
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_full_adds_timbre_and_the_musicnn_embedding_and_keeps_the_fast_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SongSpec {
+        bpm: 128.0,
+        tonic: 2,
+        minor: false,
+        seconds: 25.0,
+    };
+    let path = write_song(dir.path(), "d_major.wav", spec, 44_100, 2, WavFormat::Pcm16);
+    let (out, fast) = inspect(&[&path]);
+    assert!(out.status.success());
+    let (out, full) = inspect_with(&["--full"], &[&path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = &full[0];
+    let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, KEYS.iter().chain(&FULL_KEYS).copied().collect());
+    // Full mode measures more, never differently.
+    for k in KEYS {
+        assert_eq!(v[k], fast[0][k], "{k}");
+    }
+
+    let mfcc = numbers(&v["mfcc"], 13);
+    assert!(mfcc.iter().any(|&c| c != 0.0));
+    let chroma = numbers(&v["chroma"], 12);
+    let top = chroma.iter().cloned().fold(f64::MIN, f64::max);
+    assert!((top - 1.0).abs() < 1e-9, "chroma peaks at 1: {chroma:?}");
+    // D major: D (2) is among the strongest pitch classes, C# and Eb are not.
+    assert!(chroma[2] > chroma[1] && chroma[2] > chroma[3], "{chroma:?}");
+    numbers(&v["spectral_contrast"]["contrast"], 7);
+    numbers(&v["spectral_contrast"]["valley"], 7);
+    let flatness = v["spectral_flatness"].as_f64().unwrap();
+    assert!(flatness > 0.0 && flatness <= 1.0, "{flatness}");
+    let rolloff = v["spectral_rolloff"].as_f64().unwrap();
+    assert!(rolloff > 0.0 && rolloff <= 11_025.0, "{rolloff}");
+
+    let embedding = numbers(&v["embedding"], 200);
+    let mean = embedding.iter().sum::<f64>() / 200.0;
+    assert!(embedding.iter().any(|&e| (e - mean).abs() > 1e-3));
+    let tags = v["musicnn_tags"].as_object().unwrap();
+    assert_eq!(tags.len(), 50);
+    // In the network's order (serde_json's map sorts, so read the text).
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#""musicnn_tags":{"rock":"#));
+    assert!(tags.contains_key("female vocalists") && tags.contains_key("House"));
+    assert!(tags
+        .values()
+        .all(|p| p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p))));
+
+    // Every patch of a 25-second song is within the default budget: full coverage hears the
+    // same patches.
+    let (_, all) = inspect_with(&["--full", "--embedding_coverage", "full"], &[&path]);
+    assert_eq!(numbers(&all[0]["embedding"], 200), embedding);
+
+    let out = Command::new(BIN)
+        .args(["inspect", "--full", "--embedding_coverage", "most"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--embedding_coverage"));
 }
 
 #[test]

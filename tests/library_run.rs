@@ -305,6 +305,63 @@ fn slow_and_crashing_files_fail_alone_and_failed_retries_with_back_off() {
     assert!(s["failed_by_kind"].to_string().contains("crash"), "{s}");
 }
 
+/// `(mode, embedding bytes, tag bytes, has timbre)` of every analysed track.
+fn modes(db: &Path) -> Vec<(String, Option<i64>, Option<i64>, bool)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.mode, length(f.embedding), length(f.musicnn_tags), f.timbre IS NOT NULL
+             FROM features f JOIN tracks t ON t.id = f.track_id ORDER BY t.path",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn full_mode_is_the_default_and_measures_fast_rows_again_but_fast_mode_keeps_full_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = library(dir.path(), 3, 8.0);
+    let state = dir.path().join("state");
+    let db = state.join("playlista.db");
+
+    let err = ok(&run(&lib, &state, &["-a", "--fast_mode"]));
+    assert!(err.contains("3 analysed"), "{err}");
+    let fast = ("fast".to_string(), None, None, false);
+    assert_eq!(modes(&db), vec![fast.clone(); 3]);
+
+    // Full mode (the default) measures the fast rows again.
+    let err = ok(&run(&lib, &state, &["-a"]));
+    assert!(err.contains("3 analysed"), "{err}");
+    let full = ("full".to_string(), Some(800), Some(200), true);
+    assert_eq!(modes(&db), vec![full.clone(); 3]);
+
+    // Fast mode is content with full rows: nothing to do.
+    let err = ok(&run(&lib, &state, &["-a", "--fast_mode"]));
+    assert!(err.contains("0 analysed"), "{err}");
+    assert_eq!(modes(&db), vec![full; 3]);
+
+    // A radio explains itself with the neighbours' MusiCNN tags.
+    let seed = lib.join("Artist A/00 song.wav");
+    let out = run(
+        &lib,
+        &state,
+        &[
+            "-g",
+            "-m",
+            "radio",
+            "--explain",
+            "--seed",
+            seed.to_str().unwrap(),
+        ],
+    );
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" sound: "), "{text}");
+}
+
 #[test]
 fn config_file_settings_apply_and_flags_win() {
     let dir = tempfile::tempdir().unwrap();

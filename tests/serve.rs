@@ -70,9 +70,20 @@ fn api_answers_in_the_documented_shapes() {
     assert!(near.iter().all(|n| n["id"].as_i64() != Some(first)));
     keys(
         &near[0],
-        &["id", "title", "artist", "duration_s", "bpm", "key", "scale"],
+        &[
+            "id",
+            "title",
+            "artist",
+            "duration_s",
+            "bpm",
+            "key",
+            "scale",
+            "sounds_like",
+        ],
         "similar",
     );
+    // The demo is analysed in full mode: every track says what it sounds like.
+    assert_eq!(near[0]["sounds_like"].as_array().map(Vec::len), Some(3));
     let path = server.json(&format!("/api/v1/path?from={first}&to={last}&length=6"));
     let steps = path["tracks"].as_array().unwrap();
     assert_eq!(steps.first().unwrap()["id"].as_i64(), Some(first));

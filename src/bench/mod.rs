@@ -2,8 +2,9 @@
 //!
 //! In: a corpus folder built by `shared/corpus/make-corpus` (its `synthetic/`, `edge/` and
 //! `real/` folders and `truth.csv`). Out: a table per format and overall with
-//! × realtime per core for the analysis and for decode-only on the same files in the same run,
-//! their ratio, the peak RSS of any one file, and BPM / key accuracy on the rows with a truth.
+//! × realtime per core for the analysis (fast mode), for decode-only on the same files in the
+//! same run, their ratio, the peak RSS of any one file, the same speed and memory for full mode
+//! (timbre + MusiCNN embedding), and BPM / key accuracy on the rows with a truth.
 //!
 //! Speed is CPU time of this thread (`CLOCK_THREAD_CPUTIME_ID`), so a busy machine slows the
 //! wall clock but not the figure. Each file is decoded once before timing (so both runs read
@@ -24,7 +25,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{Analysis, Analyzer};
+use crate::analysis::{Analysis, Analyzer, Mode};
+use crate::embedding::Coverage;
 use crate::features::key::KEY_NAMES;
 use crate::usage;
 
@@ -144,6 +146,9 @@ pub struct FileResult {
     pub analysis_cpu_s: f64,
     pub decode_cpu_s: f64,
     pub peak_rss_kb: u64,
+    /// Full mode (default embedding coverage).
+    pub full_cpu_s: f64,
+    pub full_peak_rss_kb: u64,
     pub outcome: Result<Analysis, String>,
     pub truth: Option<Truth>,
 }
@@ -224,9 +229,27 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             analysis_cpu_s: median(analysis_times),
             decode_cpu_s: median(decode_times),
             peak_rss_kb: peak,
+            full_cpu_s: 0.0,
+            full_peak_rss_kb: 0,
             outcome,
             truth: t,
         });
+    }
+    eprintln!();
+    // Full mode in a second pass, so that the fast figures above were taken without the
+    // network loaded.
+    let mut full = Analyzer::with_mode(Mode::Full(Coverage::default()))?;
+    for (i, (path, r)) in files.iter().zip(&mut results).enumerate() {
+        eprint!("\r[{}/{}] full {:55.55}", i + 1, files.len(), r.rel_path);
+        let mut times = Vec::new();
+        for _ in 0..repeat.max(1) {
+            usage::reset_peak_rss();
+            let t0 = usage::cpu_s(usage::Clock::Thread);
+            let _ = full.analyze(path);
+            times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+            r.full_peak_rss_kb = r.full_peak_rss_kb.max(usage::peak_rss_kb());
+        }
+        r.full_cpu_s = median(times);
     }
     eprintln!();
     Ok(results)
@@ -240,6 +263,8 @@ struct Group {
     analysis_s: f64,
     decode_s: f64,
     peak_kb: u64,
+    full_s: f64,
+    full_peak_kb: u64,
 }
 
 impl Group {
@@ -250,14 +275,16 @@ impl Group {
             self.audio_s += r.audio_s;
             self.analysis_s += r.analysis_cpu_s;
             self.decode_s += r.decode_cpu_s;
+            self.full_s += r.full_cpu_s;
         }
         self.peak_kb = self.peak_kb.max(r.peak_rss_kb);
+        self.full_peak_kb = self.full_peak_kb.max(r.full_peak_rss_kb);
     }
 
     fn row(&self, name: &str) -> String {
         let xrt = |cpu: f64| if cpu > 0.0 { self.audio_s / cpu } else { 0.0 };
         format!(
-            "{:<12} {:>5} {:>6} {:>9.1} {:>10.0} {:>10.0} {:>8.2} {:>9.1}\n",
+            "{:<12} {:>5} {:>6} {:>9.1} {:>10.0} {:>10.0} {:>8.2} {:>9.1} {:>10.0} {:>9.1}\n",
             name,
             self.files,
             self.failed,
@@ -269,7 +296,9 @@ impl Group {
             } else {
                 0.0
             },
-            self.peak_kb as f64 / 1024.0
+            self.peak_kb as f64 / 1024.0,
+            xrt(self.full_s),
+            self.full_peak_kb as f64 / 1024.0
         )
     }
 }
@@ -328,12 +357,18 @@ pub fn render(results: &[FileResult]) -> String {
         groups.entry(r.format.clone()).or_default().add(r);
         all.add(r);
     }
-    out += "format       files failed audio_min analysis_xRT decode_xRT  a/d_cpu  peak_MB\n";
+    out += "format       files failed audio_min analysis_xRT decode_xRT  a/d_cpu  peak_MB    full_xRT full_MB\n";
     for (name, g) in &groups {
         out += &g.row(name);
     }
     out += &all.row("ALL");
-    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file)\n\n";
+    let mut real = Group::default();
+    results
+        .iter()
+        .filter(|r| r.rel_path.starts_with("real/"))
+        .for_each(|r| real.add(r));
+    out += &real.row("real/");
+    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, 16 patches a track)\n\n";
     for (label, kind) in [("synthetic", Some("synthetic")), ("all with truth", None)] {
         let a = accuracy(
             results

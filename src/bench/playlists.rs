@@ -17,6 +17,7 @@ use anyhow::Result;
 
 use super::library::{measure, median};
 use crate::config::Flags as ConfigFlags;
+use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
 use crate::playlist::kmeans::Rng;
@@ -86,11 +87,12 @@ fn flags(method: Method) -> Flags {
 }
 
 /// The quality table over an analysed corpus.
-fn quality(lib: &Library, real: &Library) -> Result<String> {
+/// `real` and `real_dsp`: the corpus's real/ tracks with and without their sound.
+fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>9} {:>7}   {:>13} {:>13}   {:>13} {:>13}   radio p@5 same album (shuffle)",
+        "{:<8} {:>9} {:>7}   {:>13} {:>13}   {:>13} {:>13}   radio p@5 same album: with the embedding / DSP only (shuffle)",
         "method", "playlists", "tracks", "med|ΔBPM|", "shuffle", "camelot-ok", "shuffle",
     );
     let mut rng = Rng::new(7);
@@ -127,7 +129,9 @@ fn quality(lib: &Library, real: &Library) -> Result<String> {
             shuffled.add(lib, &order);
         }
         let precision = if method == Method::Radio {
-            precision_at_5(real, &mut rng)
+            let (with, seeds, random) = precision_at_5(real, &mut rng);
+            let (dsp, _, _) = precision_at_5(real_dsp, &mut rng);
+            format!("{with:.2} / {dsp:.2} ({random:.2}) over {seeds} seeds")
         } else {
             String::new()
         };
@@ -158,8 +162,8 @@ fn quality(lib: &Library, real: &Library) -> Result<String> {
 }
 
 /// Mean share of a radio's first five neighbours from the seed's album, over every real/ seed
-/// with at least one album mate; beside the share for five random other tracks.
-fn precision_at_5(real: &Library, rng: &mut Rng) -> String {
+/// with at least one album mate; the number of seeds; the share for five random other tracks.
+fn precision_at_5(real: &Library, rng: &mut Rng) -> (f64, usize, f64) {
     let sources: Vec<Option<&str>> = real.tracks.iter().map(|t| source(&t.path)).collect();
     let (mut ours, mut random, mut seeds) = (0.0, 0.0, 0);
     for s in 0..real.len() {
@@ -186,10 +190,20 @@ fn precision_at_5(real: &Library, rng: &mut Rng) -> String {
         random += hits as f64 / 5.0;
     }
     let n = seeds.max(1) as f64;
-    format!("{:.2} ({:.2}) over {seeds} seeds", ours / n, random / n)
+    (ours / n, seeds, random / n)
 }
 
-/// `n` tracks with random features (a few without tempo) and tags, written in batches.
+/// A synthetic embedding: the artist's own point (the same on every call) plus noise, so that
+/// the sound space has the clusters a real library has.
+fn sound_of(artist: usize, rng: &mut Rng) -> Vec<f32> {
+    let mut centre = Rng::new(artist as u64);
+    (0..EMBEDDING_DIM)
+        .map(|_| (centre.unit() + 0.5 * rng.unit()) as f32)
+        .collect()
+}
+
+/// `n` full-mode tracks with random features (a few without tempo), embeddings and tags,
+/// written in batches.
 pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
     const GENRES: [&str; 12] = [
         "Rock",
@@ -206,6 +220,7 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
         "Ambient",
     ];
     let mut rng = Rng::new(42);
+    let mut noise = Rng::new(43);
     let mut range = |lo: f64, hi: f64| lo + (hi - lo) * rng.unit();
     let mut i = 0;
     while i < n {
@@ -244,14 +259,18 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                     genre: Some(GENRES[artist % GENRES.len()].into()),
                     year: Some(1960 + (artist % 65) as u32),
                     track_number: Some((i % 12 + 1) as u32),
+                    ..Tags::EMPTY
                 },
+                timbre: None,
+                embedding: Some(sound_of(artist, &mut noise)),
+                musicnn_tags: Some((0..N_TAGS).map(|_| noise.unit() as f32).collect()),
             };
             let entry = FileEntry {
                 path: PathBuf::from(format!("/bench/music/artist{artist:04}/track{i:06}.flac")),
                 size: 1,
                 mtime_ns: 1,
             };
-            batch.analyzed(&entry, None, &m, "fast", 1.0)?;
+            batch.analyzed(&entry, None, &m, "full", 1.0)?;
             i += 1;
         }
         batch.commit()?;
@@ -340,15 +359,19 @@ pub fn table(corpus: &Path) -> Result<String> {
     eprintln!("corpus analysed: {}", crate::cli::report_text(&report));
     let store = Store::open(&state.join("playlista.db"), TUNING)?;
     let lib = playlist::load(&store)?;
-    let real = Library::new(
-        store
-            .analysed()?
-            .into_iter()
-            .filter(|t| t.path.contains("/real/"))
-            .collect(),
-        &store.fingerprints()?,
+    let real_tracks: Vec<_> = store
+        .analysed()?
+        .into_iter()
+        .filter(|t| t.path.contains("/real/"))
+        .collect();
+    let fingerprints = store.fingerprints()?;
+    let real = Library::with_sound(
+        real_tracks.clone(),
+        &fingerprints,
+        &playlist::sound::load(&store)?,
     );
-    let mut out = quality(&lib, &real)?;
+    let real_dsp = Library::new(real_tracks, &fingerprints);
+    let mut out = quality(&lib, &real, &real_dsp)?;
     out.push_str(&scale(scratch.path(), 100_000)?);
     Ok(out)
 }

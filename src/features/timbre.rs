@@ -84,7 +84,7 @@
 //! remaining 54 logarithms a frame from a vectorisable `ln`), and branch-free order
 //! statistics for the contrast.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const MFCC_COEFFS: usize = 13;
 pub const MEL_BANDS: usize = 40;
@@ -108,7 +108,7 @@ const DB_PER_NEPER: f32 = 10.0 / std::f32::consts::LN_10;
 const COV_TERMS: usize = MFCC_COEFFS * (MFCC_COEFFS + 1) / 2;
 
 /// The full-mode timbre of one track; see the module docs for each definition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timbre {
     pub mfcc: [f64; MFCC_COEFFS],
     /// Row-major, symmetric.
@@ -122,7 +122,7 @@ pub struct Timbre {
 }
 
 /// Per octave band, low to high: see the module docs for the edges.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpectralContrast {
     pub contrast: [f64; CONTRAST_BANDS],
     pub valley: [f64; CONTRAST_BANDS],

@@ -2,7 +2,8 @@
 //!
 //! In: symphonia metadata revisions (ID3v2, Vorbis comments, MP4 atoms, RIFF INFO) and the last
 //! 128 bytes of the file (ID3v1, which symphonia does not read). Out: [`Tags`], the seven fields
-//! playlists use. Earlier sources win: the first value seen for a field is kept.
+//! playlists use, and the two identifiers the on-line look-ups ask by (MusicBrainz recording
+//! id, ISRC). Earlier sources win: the first value seen for a field is kept.
 
 use serde::{Deserialize, Serialize};
 use symphonia::core::meta::{MetadataRevision, StandardTagKey};
@@ -23,14 +24,34 @@ pub struct Tags {
     pub year: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_number: Option<u32>,
+    /// The MusicBrainz recording id (a UUID), as taggers like Picard write it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub musicbrainz_recording_id: Option<String>,
+    /// The recording's ISRC (12 characters, e.g. `USRC17607839`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isrc: Option<String>,
 }
 
 impl Tags {
+    /// No tags at all (usable in a `static`).
+    pub const EMPTY: Tags = Tags {
+        title: None,
+        artist: None,
+        album: None,
+        album_artist: None,
+        genre: None,
+        year: None,
+        track_number: None,
+        musicbrainz_recording_id: None,
+        isrc: None,
+    };
+
     pub fn merge_revision(&mut self, rev: &MetadataRevision) {
         for tag in rev.tags() {
             let Some(key) = tag.std_key else { continue };
             let value = tag.value.to_string();
-            let value = value.trim();
+            // RIFF INFO strings keep their NUL terminator (and padding) in symphonia.
+            let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
             if value.is_empty() {
                 continue;
             }
@@ -49,6 +70,18 @@ impl Tags {
                 }
                 StandardTagKey::TrackNumber if self.track_number.is_none() => {
                     self.track_number = parse_leading_number(value);
+                }
+                StandardTagKey::MusicBrainzRecordingId if is_uuid(value) => {
+                    set(
+                        &mut self.musicbrainz_recording_id,
+                        &value.to_ascii_lowercase(),
+                    );
+                }
+                StandardTagKey::IdentIsrc => {
+                    let isrc: String = value.chars().filter(|c| *c != '-').collect();
+                    if is_isrc(&isrc) {
+                        set(&mut self.isrc, &isrc.to_ascii_uppercase());
+                    }
                 }
                 _ => {}
             }
@@ -126,6 +159,25 @@ fn parse_year(value: &str) -> Option<u32> {
             None
         }
     })
+}
+
+/// `8-4-4-4-12` hex digits: anything else would only make a bad request.
+fn is_uuid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Country (2 letters), registrant (3 alphanumerics), year and designation (7 digits).
+fn is_isrc(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_alphabetic)
+        && b[2..5].iter().all(u8::is_ascii_alphanumeric)
+        && b[5..].iter().all(u8::is_ascii_digit)
 }
 
 /// "3/12" -> 3.
@@ -279,6 +331,16 @@ mod tests {
         assert_eq!(parse_year("12345"), None);
         assert_eq!(parse_leading_number("3/12"), Some(3));
         assert_eq!(parse_leading_number("x"), None);
+    }
+
+    #[test]
+    fn identifiers_are_checked_before_they_are_kept() {
+        assert!(is_uuid("b1a9c0e9-d987-4042-ae91-78d6a3267d69"));
+        assert!(!is_uuid("b1a9c0e9-d987-4042-ae91-78d6a3267d6"));
+        assert!(!is_uuid("not-a-uuid"));
+        assert!(is_isrc("USRC17607839"));
+        assert!(!is_isrc("USRC1760783"));
+        assert!(!is_isrc("12RC17607839"));
     }
 
     #[test]

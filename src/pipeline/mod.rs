@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::analysis::ANALYSIS_VERSION;
+use crate::analysis::{Mode, ANALYSIS_VERSION};
 use crate::library::{self, FileEntry, Walker};
 use crate::store::{path_text, RunTotals, Store, Tuning};
 use worker::{Limits, Reply, WorkerProcess};
@@ -74,8 +74,8 @@ pub struct Options {
     pub batch_size: usize,
     /// Files waiting for a worker, at most.
     pub queue_depth: usize,
-    /// `fast` (the original's fast set) or `full` (with the embedding).
-    pub mode: &'static str,
+    /// Fast (the original's fast set) or full (timbre and the embedding too).
+    pub mode: Mode,
     pub max_attempts: u32,
     /// Time limit for one file up to `large_file_bytes`; larger files get proportionally more,
     /// and each retry doubles it.
@@ -189,7 +189,7 @@ fn run_label(opts: &Options) -> String {
         Work::All => "force",
         Work::Failed => "failed",
     };
-    format!("{work} {}", opts.mode)
+    format!("{work} {}", opts.mode.name())
 }
 
 #[derive(Default)]
@@ -278,7 +278,7 @@ fn scan_inner(
                 seen.insert(k.id);
                 let unchanged = k.size == entry.size && k.mtime_ns == entry.mtime_ns;
                 let current = k.analysis.as_ref().is_some_and(|(version, mode)| {
-                    *version >= ANALYSIS_VERSION && (opts.mode == "fast" || mode == "full")
+                    *version >= ANALYSIS_VERSION && (opts.mode == Mode::Fast || mode == "full")
                 });
                 let wanted = match k.status.as_str() {
                     _ if !unchanged || opts.work == Work::All => true,
@@ -366,7 +366,7 @@ fn scan_inner(
 
 /// One worker thread: takes jobs until the queue closes or a stop is asked.
 fn work(opts: &Options, stop: &AtomicBool, jobs: &Mutex<Receiver<Job>>, notes: &Sender<Note>) {
-    let mut process = WorkerProcess::new(opts.limits);
+    let mut process = WorkerProcess::new(opts.limits, opts.mode);
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
@@ -492,7 +492,7 @@ fn apply(
                         &done.0.entry,
                         done.0.fingerprint,
                         m,
-                        opts.mode,
+                        opts.mode.name(),
                         done.1.cpu_ms,
                     )?;
                     totals.analyzed += 1;

@@ -22,12 +22,15 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, Mode};
 use crate::report::InspectLine;
 use crate::store::Measured;
 
 /// The hidden subcommand that runs [`serve`].
 pub const WORKER_COMMAND: &str = "__worker";
+/// Environment variables that tell the child its heap cap and its [`Mode`].
+pub const MEMORY_ENV: &str = "PLAYLISTA_WORKER_MEMORY";
+pub const MODE_ENV: &str = "PLAYLISTA_WORKER_MODE";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
@@ -69,14 +72,19 @@ pub struct Limits {
     pub memory_bytes: Option<u64>,
 }
 
-/// The child side: answers requests on stdin until it closes.
-pub fn serve(memory_bytes: Option<u64>) -> anyhow::Result<()> {
+/// The child side: answers requests on stdin until it closes. Its heap cap and mode come
+/// from [`MEMORY_ENV`] and [`MODE_ENV`].
+pub fn serve() -> anyhow::Result<()> {
     die_with_parent();
-    if let Some(bytes) = memory_bytes {
+    if let Some(bytes) = std::env::var(MEMORY_ENV).ok().and_then(|v| v.parse().ok()) {
         limit_data(bytes);
     }
+    let mode: Mode = match std::env::var(MODE_ENV) {
+        Ok(text) => text.parse().map_err(anyhow::Error::msg)?,
+        Err(_) => Mode::Fast,
+    };
     std::panic::set_hook(Box::new(|_| {})); // panics become the file's error, quietly
-    let mut analyzer = Analyzer::new();
+    let mut analyzer = Analyzer::with_mode(mode)?;
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lines() {
@@ -105,6 +113,7 @@ pub fn serve(memory_bytes: Option<u64>) -> anyhow::Result<()> {
 /// The parent side of one worker process.
 pub struct WorkerProcess {
     limits: Limits,
+    mode: Mode,
     child: Option<Running>,
 }
 
@@ -115,9 +124,10 @@ struct Running {
 }
 
 impl WorkerProcess {
-    pub fn new(limits: Limits) -> WorkerProcess {
+    pub fn new(limits: Limits, mode: Mode) -> WorkerProcess {
         WorkerProcess {
             limits,
+            mode,
             child: None,
         }
     }
@@ -133,8 +143,9 @@ impl WorkerProcess {
             // its file instead of dying with it.
             .process_group(0);
         if let Some(bytes) = self.limits.memory_bytes {
-            cmd.env("PLAYLISTA_WORKER_MEMORY", bytes.to_string());
+            cmd.env(MEMORY_ENV, bytes.to_string());
         }
+        cmd.env(MODE_ENV, self.mode.to_string());
         let mut child = cmd.spawn()?;
         let stdin = child.stdin.take().ok_or_else(|| broken("no stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| broken("no stdout"))?;

@@ -6,9 +6,11 @@
 //! it is there. Every step scans the library once (no index): `length × tracks` distance
 //! computations, a few milliseconds for 100,000 tracks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::space::{dist2, Library, Recordings, DIMS};
+use super::finishing::artist_cap;
+use super::sound::SOUND_WEIGHT;
+use super::space::{dist2, Library, Recordings, DIMS, SOUND_RANGE};
 use super::{display_name, Playlist};
 
 /// Tempo within this many BPM of the seed counts as "the same tempo" in an explanation.
@@ -36,54 +38,119 @@ pub fn relation(lib: &Library, a: usize, b: usize, who: &str) -> String {
             format!("key {y} not compatible with {who}'s {x}")
         });
     }
-    let timbre = timbre_distance(lib, a, b);
-    parts.push(format!(
-        "{} timbre (distance {timbre:.2})",
-        if timbre < 0.25 {
-            "similar"
-        } else {
-            "different"
-        }
-    ));
+    parts.push(sound(lib, a, b));
     parts.join("; ")
 }
 
-/// Distance over the timbre dimensions only (centroid, onset rate, zcr).
-fn timbre_distance(lib: &Library, a: usize, b: usize) -> f32 {
+/// Half the typical distance between two random tracks' sounds (each has mean squared length
+/// `SOUND_WEIGHT²` around the library mean): closer than this sounds alike.
+const SIMILAR_SOUND: f32 = SOUND_WEIGHT * std::f32::consts::SQRT_2 / 2.0;
+/// The same for the three DSP timbre dimensions of fast-mode tracks.
+const SIMILAR_TIMBRE: f32 = 0.25;
+
+/// How far apart `a` and `b` sound, and the distance under which they sound alike: by the
+/// embedding when both have one, else by the DSP timbre dimensions (centroid, onset rate, zcr).
+fn sound_distance(lib: &Library, a: usize, b: usize) -> (f32, f32) {
     let (x, y) = (&lib.scaled[a], &lib.scaled[b]);
-    [1, 4, 5]
-        .iter()
-        .map(|&d| (x[d] - y[d]) * (x[d] - y[d]))
-        .sum::<f32>()
-        .sqrt()
+    let over = |dims: &mut dyn Iterator<Item = usize>| {
+        dims.map(|d| (x[d] - y[d]) * (x[d] - y[d]))
+            .sum::<f32>()
+            .sqrt()
+    };
+    if lib.sound[a].is_some() && lib.sound[b].is_some() {
+        (over(&mut SOUND_RANGE.clone()), SIMILAR_SOUND)
+    } else {
+        (over(&mut [1, 4, 5].into_iter()), SIMILAR_TIMBRE)
+    }
 }
 
-/// The `want` indices nearest to `point` (excluding `skip` and repeats of one recording),
-/// nearest first.
+/// The sound term of the mix's cost: the DSP timbre distance, or the embedding distance on
+/// the same scale (relative to what counts as alike).
+fn sound_cost(lib: &Library, a: usize, b: usize) -> f64 {
+    let (d, limit) = sound_distance(lib, a, b);
+    (d * SIMILAR_TIMBRE / limit) as f64
+}
+
+/// How `b` sounds next to `a`, in words, with `b`'s top tags when it has them.
+fn sound(lib: &Library, a: usize, b: usize) -> String {
+    let (d, limit) = sound_distance(lib, a, b);
+    let like = if d < limit { "similar" } else { "different" };
+    match (&lib.sound[a], &lib.sound[b]) {
+        (Some(_), Some(s)) => {
+            let tags: Vec<&str> = s.tag_names().collect();
+            format!("{like} sound: {} (distance {d:.2})", tags.join(", "))
+        }
+        _ => format!("{like} timbre (distance {d:.2})"),
+    }
+}
+
+/// Tracks per artist in a playlist being built, against the default per-artist cap of
+/// [`artist_cap`]: the ordered methods choose within it, so the finishing rules need not cut.
+struct ArtistShare {
+    cap: usize,
+    count: HashMap<u32, usize>,
+}
+
+impl ArtistShare {
+    fn new(length: usize) -> Self {
+        ArtistShare {
+            cap: artist_cap(length, None),
+            count: HashMap::new(),
+        }
+    }
+
+    fn full(&self, lib: &Library, i: usize) -> bool {
+        lib.artist[i].is_some_and(|a| self.count.get(&a).copied().unwrap_or(0) >= self.cap)
+    }
+
+    fn add(&mut self, lib: &Library, i: usize) {
+        if let Some(a) = lib.artist[i] {
+            *self.count.entry(a).or_insert(0) += 1;
+        }
+    }
+}
+
+/// The `want` indices nearest to `point`, nearest first, excluding `skip`, repeats of one
+/// recording, and tracks of an artist who already has the playlist's share (the default
+/// per-artist cap, counting the `skip` tracks): an album that sounds alike must not fill a
+/// radio that the finishing rules would then cut short.
 fn nearest(lib: &Library, point: &[f32; DIMS], want: usize, skip: &HashSet<usize>) -> Vec<usize> {
     let mut all: Vec<(f32, usize)> = (0..lib.len())
         .filter(|i| !skip.contains(i))
         .map(|i| (dist2(point, &lib.scaled[i]), i))
         .collect();
-    // Room for duplicates of one recording, which are skipped below.
-    let keep = (want * 4 + 8).min(all.len());
-    if keep < all.len() {
-        all.select_nth_unstable_by(keep, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        all.truncate(keep);
-    }
-    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let order = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     let mut recordings = Recordings::default();
+    let mut artists = ArtistShare::new(want + skip.len());
     for &i in skip {
         recordings.insert(lib, i);
+        artists.add(lib, i);
     }
     let mut out = Vec::with_capacity(want);
-    for (_, i) in all {
-        if out.len() == want {
-            break;
+    // Sort only the head of the list; look further (4× each time) when skipped tracks leave
+    // it short.
+    let mut start = 0;
+    let mut keep = want * 4 + 8;
+    while out.len() < want && start < all.len() {
+        let end = keep.min(all.len());
+        let rest = &mut all[start..];
+        if end - start < rest.len() {
+            rest.select_nth_unstable_by(end - start, order);
         }
-        if recordings.insert(lib, i) {
+        rest[..end - start].sort_by(order);
+        for &(_, i) in &all[start..end] {
+            if out.len() == want {
+                break;
+            }
+            if artists.full(lib, i) || recordings.contains(lib, i) {
+                continue;
+            }
+            recordings.insert(lib, i);
+            artists.add(lib, i);
             out.push(i);
         }
+        start = end;
+        keep *= 4;
     }
     out
 }
@@ -157,8 +224,11 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
     p.push(from, "the start (A)");
     let mut used: HashSet<usize> = HashSet::from([from, to]);
     let mut recordings = Recordings::default();
-    recordings.insert(lib, from);
-    recordings.insert(lib, to);
+    let mut artists = ArtistShare::new(steps + 1);
+    for end in [from, to] {
+        recordings.insert(lib, end);
+        artists.add(lib, end);
+    }
     let mut last_progress = 0.0f32;
     let span2 = dist2(&a, &b);
     for s in 1..steps {
@@ -177,6 +247,7 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
             if best.is_none_or(|(bc, _, _)| cost < bc)
                 && !used.contains(&i)
                 && !recordings.contains(lib, i)
+                && !artists.full(lib, i)
             {
                 best = Some((cost, d, i));
             }
@@ -184,6 +255,7 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
         let Some((_, d, i)) = best else { break };
         used.insert(i);
         recordings.insert(lib, i);
+        artists.add(lib, i);
         last_progress = progress(&a, &b, &lib.scaled[i]);
         p.push(
             i,
@@ -277,7 +349,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
             let cost = (lib.bpm(i).unwrap_or(mid_bpm) - at_bpm).abs() / 6.0
                 + key
                 + 4.0 * (lib.energy[i] - want).abs() as f64
-                + 0.3 * timbre_distance(lib, at, i) as f64
+                + 0.3 * sound_cost(lib, at, i)
                 + if same_artist { 3.0 } else { 0.0 };
             // The set look-ups only for a track that would win.
             if best.is_none_or(|(c, _)| cost < c)

@@ -6,6 +6,7 @@
 //! there) and written as extended M3U8 into `<output_dir>/<method>/<Name>.m3u8`.
 //!
 //! - [`space`]: the scaled feature space, the Camelot wheel, and resolving a typed path.
+//! - [`sound`]: the MusiCNN embedding's dimensions of that space, and each track's top tags.
 //! - [`buckets`]: the original's rule methods `all`, `time`, `cache`, `tags`.
 //! - [`kmeans`]: the original's `kmeans`.
 //! - [`flow`]: ordered lists: `radio` from a seed, `path` from A to B, a DJ `mix`.
@@ -19,6 +20,7 @@ pub mod finishing;
 pub mod flow;
 pub mod kmeans;
 pub mod m3u;
+pub mod sound;
 pub mod space;
 pub mod update;
 
@@ -74,6 +76,8 @@ impl Method {
 
 /// The playlist flags (the original's three, and ours).
 #[derive(Debug, Clone, clap::Args)]
+// No argument group: the struct is flattened into several commands beside other Flags.
+#[group(skip)]
 pub struct Flags {
     /// How to make playlists.
     #[arg(
@@ -296,9 +300,16 @@ pub struct Generated {
     pub dir: PathBuf,
 }
 
-/// The analysed library from the store, ready for [`run`] (load once, run many methods).
+/// The analysed library from the store, ready for [`run`] (load once, run many methods);
+/// genres, years and weak BPMs filled from the look-up cache.
 pub fn load(store: &Store) -> Result<Library> {
-    Ok(Library::new(store.analysed()?, &store.fingerprints()?))
+    let mut tracks = store.analysed()?;
+    crate::lookups::fill_from_cache(store, &mut tracks)?;
+    Ok(Library::with_sound(
+        tracks,
+        &store.fingerprints()?,
+        &sound::load(store)?,
+    ))
 }
 
 /// Generates (or updates) the playlists of `flags.method`, stores them and writes them into

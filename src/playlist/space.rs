@@ -1,23 +1,31 @@
 //! The feature space every playlist method works in.
 //!
-//! In: the analysed tracks from [`crate::store::Store::analysed`] and their content
-//! fingerprints. Out: a [`Library`]: per track a min-max-scaled, weighted feature vector (bpm,
-//! spectral centroid, danceability, loudness, onset rate, zero-crossing rate), its key on the
-//! Camelot wheel, an energy figure, and the identity used to spot the same recording twice.
+//! In: the analysed tracks from [`crate::store::Store::analysed`], their content fingerprints
+//! and, for full-mode tracks, their [`Sound`]. Out: a [`Library`]: per track a min-max-scaled,
+//! weighted feature vector (bpm, spectral centroid, danceability, loudness, onset rate,
+//! zero-crossing rate, then the [`SOUND_DIMS`] embedding coordinates), its key on the Camelot
+//! wheel, an energy figure, its top MusiCNN tags, and the identity used to spot the same
+//! recording twice.
 //! Also resolves a path as a user types it (`--seed`, `--from`, `--to`) to a track.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
+use super::sound::{Sound, SOUND_DIMS};
 use crate::features::key::KEY_NAMES;
 use crate::store::StoredTrack;
 
-/// Dimensions of the scaled feature vector.
-pub const DIMS: usize = 6;
+/// DSP features in the scaled vector.
+pub const FEATURE_DIMS: usize = 6;
+/// Dimensions of the scaled feature vector: the DSP features, then the sound.
+pub const DIMS: usize = FEATURE_DIMS + SOUND_DIMS;
+/// Where the sound's coordinates sit in the vector.
+pub const SOUND_RANGE: std::ops::Range<usize> = FEATURE_DIMS..DIMS;
 /// Weights of bpm, centroid, danceability, loudness, onset rate and zcr in distances: tempo
-/// and groove carry most of what a listener hears as "the same kind of song".
-pub const WEIGHTS: [f32; DIMS] = [2.0, 1.0, 1.5, 1.0, 1.0, 0.5];
+/// and groove carry most of what a listener hears as "the same kind of song". (The sound
+/// carries its own weight, [`super::sound::SOUND_WEIGHT`].)
+pub const WEIGHTS: [f32; FEATURE_DIMS] = [2.0, 1.0, 1.5, 1.0, 1.0, 0.5];
 
 /// A key on the Camelot wheel: `number` 1..=12, `minor` for the A ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,8 +77,11 @@ impl std::fmt::Display for Camelot {
 /// same track.
 pub struct Library {
     pub tracks: Vec<StoredTrack>,
-    /// Scaled, weighted features; a missing measurement sits at the middle of its range.
+    /// Scaled, weighted features; a missing measurement sits at the middle of its range, a
+    /// missing sound (fast mode) at the library's mean sound.
     pub scaled: Vec<[f32; DIMS]>,
+    /// The MusiCNN top tags, full-mode tracks only.
+    pub sound: Vec<Option<Sound>>,
     pub camelot: Vec<Option<Camelot>>,
     /// 0..1: danceability and loudness, scaled over the library and averaged.
     pub energy: Vec<f32>,
@@ -124,7 +135,7 @@ impl Recordings {
     }
 }
 
-fn raw(t: &StoredTrack) -> [Option<f64>; DIMS] {
+fn raw(t: &StoredTrack) -> [Option<f64>; FEATURE_DIMS] {
     let m = &t.measured;
     [
         m.bpm,
@@ -137,10 +148,20 @@ fn raw(t: &StoredTrack) -> [Option<f64>; DIMS] {
 }
 
 impl Library {
-    /// `fingerprints`: `(track id, fingerprint)` for tracks that have one.
+    /// Without sound (a fast-mode library). `fingerprints`: `(track id, fingerprint)` for
+    /// tracks that have one.
     pub fn new(tracks: Vec<StoredTrack>, fingerprints: &[(i64, i64)]) -> Library {
-        let mut lo = [f64::INFINITY; DIMS];
-        let mut hi = [f64::NEG_INFINITY; DIMS];
+        Self::with_sound(tracks, fingerprints, &HashMap::new())
+    }
+
+    /// `sounds`: by track id, from [`super::sound::load`].
+    pub fn with_sound(
+        tracks: Vec<StoredTrack>,
+        fingerprints: &[(i64, i64)],
+        sounds: &HashMap<i64, Sound>,
+    ) -> Library {
+        let mut lo = [f64::INFINITY; FEATURE_DIMS];
+        let mut hi = [f64::NEG_INFINITY; FEATURE_DIMS];
         for t in &tracks {
             for (d, v) in raw(t).iter().enumerate() {
                 if let Some(v) = v.filter(|v| v.is_finite()) {
@@ -160,6 +181,7 @@ impl Library {
         let n = tracks.len();
         let mut lib = Library {
             scaled: Vec::with_capacity(n),
+            sound: Vec::with_capacity(n),
             camelot: Vec::with_capacity(n),
             energy: Vec::with_capacity(n),
             artist: Vec::with_capacity(n),
@@ -169,10 +191,15 @@ impl Library {
         for t in &tracks {
             let r = raw(t);
             let mut v = [0f32; DIMS];
-            for d in 0..DIMS {
+            for d in 0..FEATURE_DIMS {
                 v[d] = scale(d, r[d]) * WEIGHTS[d];
             }
+            let sound = sounds.get(&t.id).copied();
+            if let Some(s) = &sound {
+                v[SOUND_RANGE].copy_from_slice(&s.coords);
+            }
             lib.scaled.push(v);
+            lib.sound.push(sound);
             lib.energy.push((scale(2, r[2]) + scale(3, r[3])) / 2.0);
             let m = &t.measured;
             lib.camelot
@@ -324,6 +351,9 @@ pub mod tests_support {
                 zcr: Some(0.05),
                 spectral_centroid: Some(2000.0),
                 tags: Tags::default(),
+                timbre: None,
+                embedding: None,
+                musicnn_tags: None,
             },
         }
     }

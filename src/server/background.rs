@@ -9,7 +9,9 @@
 //!
 //! Runs on one dedicated thread; the analysis workers are its child processes and inherit its
 //! priority. During a long first analysis the playlists are refreshed every few minutes, so a
-//! new box shows something long before it has heard every song.
+//! new box shows something long before it has heard every song. When on-line look-ups are
+//! enabled, a second thread (same priority) runs them after each analysis run
+//! ([`crate::lookups`]); when they found something, the playlists are made again.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -46,7 +48,7 @@ const DEBOUNCE: Duration = Duration::from_secs(5);
 const DEBOUNCE_CAP: Duration = Duration::from_secs(120);
 /// How often the live counts are read during a run.
 const POLL: Duration = Duration::from_secs(2);
-/// How often playlists are refreshed during a long run.
+/// How often playlists are refreshed during a long run (and during long look-ups).
 const REFRESH: Duration = Duration::from_secs(600);
 
 /// What the background is doing, for the status page and `/metrics`.
@@ -125,6 +127,8 @@ enum Wake {
     Changed,
     /// A run now, without debouncing (the board's button).
     Rescan(Work),
+    /// Look-ups found genres, years or BPMs: playlists may change.
+    Looked,
     Stop,
 }
 
@@ -192,8 +196,13 @@ pub fn spawn(
         .spawn(move || {
             lower_priority();
             // Held for the thread's life: dropping it ends the file events.
-            let _watcher = watch(&config.library, events);
-            background(&state, &config, &methods, stop, &wake_rx);
+            let _watcher = watch(&config.library, events.clone());
+            let (go, lookups) = spawn_lookups(&config, stop, events);
+            background(&state, &config, &methods, stop, &wake_rx, &go);
+            drop(go);
+            if let Some(t) = lookups {
+                let _ = t.join();
+            }
             state.activity.update(|s| s.phase = "stopped".into());
         })?;
     Ok(Handle {
@@ -208,14 +217,18 @@ fn background(
     methods: &[Method],
     stop: &AtomicBool,
     wake: &Receiver<Wake>,
+    lookups: &Sender<()>,
 ) {
     let rescan = Duration::from_secs(60 * config.server.rescan_minutes.unwrap_or(60));
-    let mut work = Work::Changed;
+    // What the next run analyses; None when woken by look-ups only (playlists again, no
+    // analysis run).
+    let mut work = Some(Work::Changed);
+    let mut looked = false;
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = update(state, config, methods, stop, work) {
+        if let Err(e) = update(state, config, methods, stop, work, looked) {
             tracing::error!("background analysis: {e:#}");
             state
                 .activity
@@ -224,19 +237,23 @@ fn background(
         } else {
             state.activity.led.set(State::Serving);
         }
-        work = Work::Changed;
         state.activity.update(|s| s.phase = "idle".into());
+        if work.is_some() {
+            let _ = lookups.send(());
+        }
+        (work, looked) = (Some(Work::Changed), false);
         let first = if rescan.is_zero() {
             wake.recv().map_err(|_| RecvTimeoutError::Disconnected)
         } else {
             wake.recv_timeout(rescan)
         };
         match first {
-            Ok(Wake::Changed) => match debounce(wake) {
-                Some(asked) => work = asked,
+            Ok(Wake::Changed) => match debounce(wake, &mut looked) {
+                Some(asked) => work = Some(asked),
                 None => return,
             },
-            Ok(Wake::Rescan(asked)) => work = asked,
+            Ok(Wake::Rescan(asked)) => work = Some(asked),
+            Ok(Wake::Looked) => (work, looked) = (None, true),
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
@@ -244,11 +261,12 @@ fn background(
 }
 
 /// Waits until the file events have been quiet for [`DEBOUNCE`] (or a button press), and
-/// says what to run; None when asked to stop.
-fn debounce(wake: &Receiver<Wake>) -> Option<Work> {
+/// says what to run; None when asked to stop. Look-up news meanwhile sets `looked`.
+fn debounce(wake: &Receiver<Wake>, looked: &mut bool) -> Option<Work> {
     let started = Instant::now();
     loop {
         match wake.recv_timeout(DEBOUNCE) {
+            Ok(Wake::Looked) => *looked = true,
             Ok(Wake::Changed) if started.elapsed() < DEBOUNCE_CAP => continue,
             Ok(Wake::Changed) | Err(RecvTimeoutError::Timeout) => return Some(Work::Changed),
             Ok(Wake::Rescan(asked)) => return Some(asked),
@@ -257,17 +275,20 @@ fn debounce(wake: &Receiver<Wake>) -> Option<Work> {
     }
 }
 
-/// One run: analyse what changed, then regenerate playlists if anything did (or none exist).
+/// One run: analyse what `work` asks (none: no analysis), then regenerate playlists if
+/// anything changed, look-ups found something (`looked`), or none exist.
 fn update(
     state: &AppState,
     config: &Config,
     methods: &[Method],
     stop: &AtomicBool,
-    work: Work,
+    work: Option<Work>,
+    looked: bool,
 ) -> Result<()> {
     let activity = &state.activity;
-    let mut changed = false;
-    if !config.library.is_empty() {
+    let mut changed = looked;
+    let work = work.filter(|_| !config.library.is_empty());
+    if let Some(work) = work {
         activity.running.store(true, Ordering::Relaxed);
         activity.led.set(State::Analysing);
         activity.update(|s| {
@@ -288,7 +309,7 @@ fn update(
         activity.runs.fetch_add(1, Ordering::Relaxed);
         let report = report?;
         let t = &report.totals;
-        changed = t.analyzed + t.failed + t.removed + report.moved > 0;
+        changed |= t.analyzed + t.failed + t.removed + report.moved > 0;
         activity.update(|s| {
             s.phase = "idle".into();
             s.last_finished_at = Some(now_s());
@@ -372,6 +393,56 @@ fn generate(store: &Store, config: &Config, methods: &[Method]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Starts the look-up thread when a service is enabled: after each analysis run (a message on
+/// the returned sender) it looks up what is due, in rounds of [`REFRESH`], and wakes the
+/// background with [`Wake::Looked`] after a round that found something. It ends when the
+/// sender is dropped or `stop` is set.
+fn spawn_lookups(
+    config: &Config,
+    stop: &'static AtomicBool,
+    wake: Sender<Wake>,
+) -> (Sender<()>, Option<JoinHandle<()>>) {
+    let (go, go_rx) = mpsc::channel::<()>();
+    if crate::lookups::enabled(config).is_empty() {
+        return (go, None);
+    }
+    let config = config.clone();
+    let thread = std::thread::Builder::new()
+        .name("lookups".into())
+        .spawn(move || {
+            while go_rx.recv().is_ok() {
+                while go_rx.try_recv().is_ok() {}
+                while !stop.load(Ordering::Relaxed) {
+                    let report = match crate::lookups::run(&config, stop, Some(REFRESH)) {
+                        Ok(Some(r)) => r,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!("look-ups: {e:#}");
+                            break;
+                        }
+                    };
+                    if report.asked > 0 {
+                        tracing::info!("{}", report.text());
+                    }
+                    if report.found > 0 {
+                        let _ = wake.send(Wake::Looked);
+                    }
+                    // Another round only while there is work and a service answers.
+                    if report.left == 0 || report.asked == 0 {
+                        break;
+                    }
+                }
+            }
+        });
+    match thread {
+        Ok(t) => (go, Some(t)),
+        Err(e) => {
+            tracing::warn!("no look-ups: cannot start their thread: {e}");
+            (go, None)
+        }
+    }
 }
 
 /// Watches the library folders; every event wakes the background. None when the kernel

@@ -130,6 +130,9 @@ pub struct TrackView<'a> {
     pub camelot: Option<String>,
     pub danceability: Option<f64>,
     pub loudness_lufs: Option<f64>,
+    /// Full mode: the three most probable MusiCNN tags ("rock", "guitar", ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sounds_like: Option<Vec<&'static str>>,
     pub format: &'a str,
     /// Where the audio is: `/stream/{id}`.
     pub stream: String,
@@ -153,6 +156,7 @@ impl<'a> TrackView<'a> {
             camelot: lib.camelot[i].map(|c| c.to_string()),
             danceability: m.danceability,
             loudness_lufs: m.loudness_lufs,
+            sounds_like: lib.sound[i].map(|s| s.tag_names().collect()),
             format: Path::new(&t.path)
                 .extension()
                 .and_then(|e| e.to_str())

@@ -98,6 +98,7 @@ function trackFacts(t) {
     t.artist,
     typeof t.bpm === "number" ? `${Math.round(t.bpm)}\u00a0BPM` : null,
     keyName(t),
+    Array.isArray(t.sounds_like) ? t.sounds_like.join(", ") : null,
   ].filter(Boolean).join(" · ");
 }
 
