@@ -1,11 +1,11 @@
 //! `playlista demo`: the whole job on a library nobody has to own.
 //!
-//! In: a folder (default: under the temp dir). Out: a generated library of short songs with
-//! known tempo and key (varied sample rate, channels and sample format), analysed through the
-//! same pipeline and database as a real library, and a table of what was found against the
-//! truth, then the playlists made from it (the original's `all` and `kmeans`, a radio from one
-//! song and a DJ mix), written under DIR/playlists. Re-running reuses the files and the database: only
-//! what changed is redone.
+//! In: a folder (default: under the temp dir) and the mode (full unless `--fast_mode`). Out:
+//! a generated library of short songs with known tempo and key (varied sample rate, channels
+//! and sample format), analysed through the same pipeline and database as a real library, and
+//! a table of what was found against the truth, then the playlists made from it (the
+//! original's `all` and `kmeans`, a radio from one song and a DJ mix), written under
+//! DIR/playlists. Re-running reuses the files and the database: only what changed is redone.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ fn songs(library: &Path) -> Vec<Song> {
         .collect()
 }
 
-pub fn run(dir: Option<PathBuf>) -> Result<()> {
+pub fn run(dir: Option<PathBuf>, fast_mode: bool) -> Result<()> {
     let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("playlista-demo"));
     let library = dir.join("library");
     let songs = songs(&library);
@@ -93,6 +93,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         library: vec![library.clone()],
         cache_dir: Some(dir.join("state")),
         output_dir: Some(dir.join("playlists")),
+        fast_mode,
         ..Flags::default()
     };
     let config = config::resolve(&flags, None)?;

@@ -108,8 +108,9 @@ enum Command {
         #[arg(long)]
         pipeline: bool,
         /// The playlist benchmark: each method's ordering against a shuffle on the corpus,
-        /// and every method's time and memory on 100,000 synthesised tracks.
-        #[arg(long, conflicts_with = "pipeline")]
+        /// and every method's time and memory on 100,000 synthesised tracks (with
+        /// --pipeline: on the Default row's database, not a second analysis).
+        #[arg(long)]
         playlists: bool,
         /// The server load benchmark (needs wrk, takes no corpus): `playlista serve` on
         /// 100,000 synthesised tracks at 100 connections; requests/s, p50/p99, errors, RSS.
@@ -122,6 +123,9 @@ enum Command {
         /// Where to write the demo library and its database (default: under the temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Fast mode only (no timbre, no embedding): the quick demo on a slow box.
+        #[arg(long = "fast_mode", alias = "fast-mode")]
+        fast_mode: bool,
     },
     /// Serve the playlists on the LAN: web page, JSON API, M3U8, streams, Subsonic for phone
     /// apps, announced over mDNS; keeps the library analysed in the background.
@@ -172,7 +176,9 @@ fn main() -> ExitCode {
             playlists,
             serve,
         ),
-        Some(Command::Demo { dir }) => playlista::demo::run(dir).map(|_| ExitCode::SUCCESS),
+        Some(Command::Demo { dir, fast_mode }) => {
+            playlista::demo::run(dir, fast_mode).map(|_| ExitCode::SUCCESS)
+        }
         Some(Command::Serve {
             bind,
             no_mdns,
@@ -393,12 +399,25 @@ fn bench(
     }
     let corpus = corpus.ok_or_else(|| anyhow::anyhow!("bench needs the corpus folder"))?;
     quiet_panics();
-    if playlists {
-        print!("{}", playlista::bench::playlists::table(corpus)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if pipeline {
-        print!("{}", playlista::bench::pipeline_table(corpus, repeat)?);
+    if pipeline || playlists {
+        // Both: the playlist tables use the pipeline's Default-row database (the same
+        // analysis) instead of analysing the corpus a second time.
+        let kept = tempfile::Builder::new()
+            .prefix("playlista-bench-")
+            .tempdir()?;
+        let analysed = pipeline.then(|| kept.path().join("default-row"));
+        if pipeline {
+            print!(
+                "{}",
+                playlista::bench::pipeline_table(corpus, repeat, analysed.as_deref())?
+            );
+        }
+        if playlists {
+            print!(
+                "{}",
+                playlista::bench::playlists::table(corpus, analysed.as_deref())?
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let results = playlista::bench::run(corpus, repeat, only)?;

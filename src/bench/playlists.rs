@@ -350,13 +350,21 @@ fn scale(scratch: &Path, n: usize) -> Result<String> {
     Ok(out)
 }
 
-pub fn table(corpus: &Path) -> Result<String> {
+/// The tables. `analysed`: a state folder whose database already holds the corpus analysed
+/// with the default flags (the pipeline benchmark's Default row); else the corpus is analysed.
+pub fn table(corpus: &Path, analysed: Option<&Path>) -> Result<String> {
     let scratch = tempfile::Builder::new()
         .prefix("playlista-bench-")
         .tempdir()?;
-    let state = scratch.path().join("corpus-state");
-    let report = measure(corpus, &state, &ConfigFlags::default())?;
-    eprintln!("corpus analysed: {}", crate::cli::report_text(&report));
+    let state = match analysed {
+        Some(state) => state.to_path_buf(),
+        None => {
+            let state = scratch.path().join("corpus-state");
+            let report = measure(corpus, &state, &ConfigFlags::default())?;
+            eprintln!("corpus analysed: {}", crate::cli::report_text(&report));
+            state
+        }
+    };
     let store = Store::open(&state.join("playlista.db"), TUNING)?;
     let lib = playlist::load(&store)?;
     let real_tracks: Vec<_> = store
