@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! Data flows down this list; a module uses the ones above it, never the reverse.
+//! - [`dsp`]: numeric kernels (the vectorised dot product) shared by audio, features and the
+//!   embedding; a leaf.
 //! - [`audio`]: opens a file through a memory map and decodes it with symphonia into
 //!   fixed-size chunks: native-rate planes and a mono down-mix at 22.05 kHz.
 //! - [`metadata`]: container tags (ID3v2/v1, Vorbis comments, MP4 atoms); the MusicBrainz and
@@ -41,6 +43,7 @@ pub mod board;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod dsp;
 pub mod embedding;
 pub mod features;
 pub mod library;

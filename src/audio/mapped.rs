@@ -265,10 +265,10 @@ pub mod guard {
             if start != 0 && addr >= start && addr < start + len {
                 let page = page_size();
                 let base = addr / page * page;
+                entry.faulted.store(true, Ordering::Release);
                 // SAFETY: `base` is a page inside a mapping we own and are reading; replacing it
                 // with a private zero page only changes what the pending copy reads, and the
                 // reader discards that copy because `faulted` is set first.
-                entry.faulted.store(true, Ordering::Release);
                 let ok = unsafe {
                     libc::mmap(
                         base as *mut libc::c_void,

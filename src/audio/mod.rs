@@ -14,6 +14,7 @@
 //! even where the header promised more, ends the stream cleanly; anything else (no audio track,
 //! unsupported codec, unreadable file, the file truncated under us) fails this file alone.
 
+pub mod cover;
 pub mod mapped;
 pub mod resample;
 pub mod sanity;
@@ -27,7 +28,7 @@ use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Hint, ProbeResult};
 use symphonia::core::sample::Sample;
 
 use crate::metadata::tags::Tags;
@@ -120,6 +121,49 @@ pub struct Decoder {
     resampler: Resampler,
 }
 
+/// A file opened through the guarded mapping and its container probed: the reader (with
+/// the metadata met while probing) and the file's last 128 bytes, for an ID3v1 trailer.
+pub struct Opened {
+    pub probed: ProbeResult,
+    pub id3v1: [u8; 128],
+    pub id3v1_len: usize,
+}
+
+/// The one way into a file, for the decoder and for cover art alike: maps it (truncation-safe,
+/// see [`mapped`]), repairs a lying RIFF size, runs the [`sanity`] checks on its declared
+/// lengths, then lets symphonia probe the container. `gapless`: trim encoder delay and
+/// padding (the decoder wants it; reading metadata does not care).
+pub fn open(path: &Path, gapless: bool) -> Result<Opened, DecodeError> {
+    let mut source = MappedSource::open(path).map_err(DecodeError::Open)?;
+    source.repair_riff_size();
+    let bytes = source.contents();
+    sanity::check(bytes, bytes.len() as u64).map_err(DecodeError::Format)?;
+    let mut id3v1 = [0u8; 128];
+    let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
+    let stream = MediaSourceStream::new(
+        Box::new(source),
+        MediaSourceStreamOptions {
+            buffer_len: 64 * 1024,
+        },
+    );
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let format_opts = FormatOptions {
+        enable_gapless: gapless,
+        ..Default::default()
+    };
+    let probed = symphonia::default::get_probe()
+        .format(&hint, stream, &format_opts, &MetadataOptions::default())
+        .map_err(|e| DecodeError::Format(one_line(&e)))?;
+    Ok(Opened {
+        probed,
+        id3v1,
+        id3v1_len,
+    })
+}
+
 impl Default for Decoder {
     fn default() -> Self {
         Self::new()
@@ -163,29 +207,11 @@ impl Decoder {
         sink: &mut dyn ChunkSink,
         convert: bool,
     ) -> Result<DecodeSummary, DecodeError> {
-        let mut source = MappedSource::open(path).map_err(DecodeError::Open)?;
-        source.repair_riff_size();
-        let bytes = source.contents();
-        sanity::check(bytes, bytes.len() as u64).map_err(DecodeError::Format)?;
-        let mut id3v1 = [0u8; 128];
-        let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
-        let stream = MediaSourceStream::new(
-            Box::new(source),
-            MediaSourceStreamOptions {
-                buffer_len: 64 * 1024,
-            },
-        );
-        let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-            hint.with_extension(ext);
-        }
-        let format_opts = FormatOptions {
-            enable_gapless: true,
-            ..Default::default()
-        };
-        let mut probed = symphonia::default::get_probe()
-            .format(&hint, stream, &format_opts, &MetadataOptions::default())
-            .map_err(|e| DecodeError::Format(one_line(&e)))?;
+        let Opened {
+            mut probed,
+            id3v1,
+            id3v1_len,
+        } = open(path, true)?;
         let mut format = probed.format;
 
         let track = format

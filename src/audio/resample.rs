@@ -9,6 +9,8 @@
 //! it can. Quality is set for analysis: aliasing and phase jitter about -40 dB and below.
 //! Every buffer is sized once and reused across files.
 
+use crate::dsp::dot;
+
 /// Zero crossings (at the output rate) of the 2:1 half-band filter.
 const HALFBAND_ZERO_CROSSINGS: usize = 10;
 const HALFBAND_TAPS: usize = 4 * HALFBAND_ZERO_CROSSINGS;
@@ -331,23 +333,6 @@ impl Resampler {
         };
         p.process(last, out);
     }
-}
-
-/// A dot product written with eight independent sums so that it vectorises.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let tail = a.len() / 8 * 8;
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in a[tail..].iter().zip(&b[tail..]) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

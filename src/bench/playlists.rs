@@ -20,7 +20,7 @@ use crate::config::Flags as ConfigFlags;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
-use crate::playlist::kmeans::Rng;
+use crate::playlist::rng::Rng;
 use crate::playlist::space::Library;
 use crate::playlist::{self, Flags, Method, Playlist};
 use crate::store::{Measured, Store, Tuning};

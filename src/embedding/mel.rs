@@ -19,6 +19,7 @@
 //! Everything is allocated in [`MelFrontEnd::new`]; nothing allocates per block or frame.
 
 use crate::audio::ANALYSIS_RATE;
+use crate::dsp::dot;
 use crate::features::stft::PowerSpectrum;
 
 /// The network's sample rate.
@@ -278,18 +279,6 @@ fn bessel_i0(x: f64) -> f64 {
         }
     }
     sum
-}
-
-/// A dot product in eight independent sums, so that it vectorises.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for j in 0..8 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    acc.iter().sum()
 }
 
 /// librosa's `filters.mel(sr=16000, n_fft=512, n_mels=96, fmin=0, fmax=8000, htk=False,

@@ -9,11 +9,9 @@
 
 use std::collections::HashMap;
 
-use super::buckets::by_tempo;
 use super::space::{Library, Recordings};
+use super::vocab::{by_tempo, MIXED};
 use super::{Flags, Playlist};
-
-pub const MIXED: &str = "Mixed_Collection";
 
 /// The size rules over a partition. `number_parts`: name every part `_PartN` (time slots;
 /// not `Mixed_Collection`), else the first part keeps the plain name.

@@ -7,34 +7,12 @@
 
 use std::collections::HashMap;
 
-use super::buckets::{by_tempo, energy_word, tempo_word, BRIGHT_HZ};
+use super::rng::Rng;
 use super::space::{dist2, Library, DIMS};
+use super::vocab::{by_tempo, energy_word, tempo_word, BRIGHT_HZ};
 use super::Playlist;
 
 const MAX_ITERATIONS: usize = 50;
-
-/// splitmix64: a small deterministic generator for the k-means++ draws (and the benchmark's
-/// shuffles and synthetic library).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Cluster index of every point and the centres.
 pub fn kmeans(points: &[[f32; DIMS]], k: usize, seed: u64) -> (Vec<usize>, Vec<[f32; DIMS]>) {

@@ -13,6 +13,9 @@
 //! - [`finishing`]: size rules (drop, merge into `Mixed_Collection`, split) and the rules
 //!   every playlist keeps (no duplicate recordings, per-artist cap, no artist twice in a row).
 //! - [`update`]: incremental updates that keep names and order.
+//! - [`vocab`]: the words and orderings the rule methods share (tempo/energy words,
+//!   `Mixed_Collection`, the tempo order); [`rng`]: the deterministic generator. Both are
+//!   leaves below the methods, so no two methods import each other.
 //! - [`m3u`]: the M3U8 writer.
 
 pub mod buckets;
@@ -20,9 +23,11 @@ pub mod finishing;
 pub mod flow;
 pub mod kmeans;
 pub mod m3u;
+pub mod rng;
 pub mod sound;
 pub mod space;
 pub mod update;
+pub mod vocab;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

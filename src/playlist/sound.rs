@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::kmeans::Rng;
+use super::rng::Rng;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS, TAG_NAMES};
 use crate::store::Store;
 

@@ -10,21 +10,16 @@
 //! file that changes or lies under us fails alone. `size` is ignored: the picture is sent as
 //! stored. A few reads at a time, so a grid of covers cannot crowd out the disk.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::{MetadataOptions, StandardVisualKey, Visual};
-use symphonia::core::probe::Hint;
 use tokio::sync::Semaphore;
 
 use super::protocol::{Error, Params};
 use super::{song_index, Ctx};
-use crate::audio::mapped::MappedSource;
-use crate::audio::sanity;
+use crate::audio::cover::embedded;
 use crate::server::AppState;
 
 /// Files probed for a picture at once.
@@ -42,12 +37,6 @@ pub async fn stream(
     let i = song_index(&catalog, p.required("id")?)?;
     let id = catalog.lib.tracks[i].id;
     Ok(crate::server::stream::send(&catalog, id, headers, download).await)
-}
-
-/// An embedded picture.
-pub struct Picture {
-    pub media_type: String,
-    pub data: Box<[u8]>,
 }
 
 pub async fn cover_art(s: &AppState, p: &Params) -> Result<Response, Error> {
@@ -112,54 +101,6 @@ fn cover_files(x: &Ctx, id: &str) -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
-/// The front cover embedded in `path` (else its first picture), if any.
-pub fn embedded(path: &Path) -> Option<Picture> {
-    let mut source = MappedSource::open(path).ok()?;
-    source.repair_riff_size();
-    let bytes = source.contents();
-    sanity::check(bytes, bytes.len() as u64).ok()?;
-    let stream = MediaSourceStream::new(
-        Box::new(source),
-        MediaSourceStreamOptions {
-            buffer_len: 64 * 1024,
-        },
-    );
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
-    }
-    let mut probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            stream,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .ok()?;
-    let pick = |visuals: &[Visual]| {
-        visuals
-            .iter()
-            .find(|v| v.usage == Some(StandardVisualKey::FrontCover))
-            .or(visuals.first())
-            .filter(|v| !v.data.is_empty())
-            .map(|v| Picture {
-                media_type: v.media_type.clone(),
-                data: v.data.clone(),
-            })
-    };
-    if let Some(p) = probed
-        .metadata
-        .get()
-        .as_ref()
-        .and_then(|m| m.current())
-        .and_then(|rev| pick(rev.visuals()))
-    {
-        return Some(p);
-    }
-    let metadata = probed.format.metadata();
-    metadata.current().and_then(|rev| pick(rev.visuals()))
-}
-
 /// The picture's MIME type: from its first bytes when they say, else what the file declared
 /// if it is an image type.
 fn image_type<'a>(declared: &'a str, head: &[u8]) -> &'a str {
@@ -191,26 +132,5 @@ mod tests {
             image_type("text/html", b"<html>"),
             "application/octet-stream"
         );
-    }
-
-    #[test]
-    fn no_picture_in_a_file_without_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let wav = dir.path().join("a.wav");
-        let spec = crate::synth::SongSpec {
-            bpm: 120.0,
-            tonic: 0,
-            minor: false,
-            seconds: 1.0,
-        };
-        crate::synth::write_song(&wav, &spec, 22_050, 1, crate::synth::WavFormat::Pcm16).unwrap();
-        assert!(embedded(&wav).is_none());
-        assert!(embedded(&dir.path().join("missing.mp3")).is_none());
-        std::fs::write(
-            dir.path().join("junk.mp3"),
-            b"ID3\x04\0\0\x7f\x7f\x7f\x7fjunk",
-        )
-        .unwrap();
-        assert!(embedded(&dir.path().join("junk.mp3")).is_none());
     }
 }
