@@ -20,9 +20,10 @@ require ${BPN}-crates.inc
 
 inherit cargo systemd useradd
 
-# The box profile of Cargo.toml (fat LTO, one codegen unit); bitbake strips and splits the
+# The box profile of Cargo.toml (fat LTO, one codegen unit) without the default `bench`
+# feature (the benchmarks stay on the developer's machine); bitbake strips and splits the
 # debug info itself, so cargo must not strip.
-BUILD_MODE = "--profile box"
+BUILD_MODE = "--profile box --no-default-features"
 BUILD_DIR = "box"
 export CARGO_PROFILE_BOX_STRIP = "false"
 
