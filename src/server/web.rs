@@ -30,28 +30,23 @@ struct Asset {
 
 const INDEX: &str = include_str!("web/index.html");
 
+/// An asset of `src/server/web/`, compiled in.
+macro_rules! asset {
+    ($name:literal, $content_type:literal) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!("web/", $name)),
+        }
+    };
+}
+
 /// Everything under `/static/`.
 const ASSETS: [Asset; 4] = [
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("web/app.js"),
-    },
-    Asset {
-        name: "style.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("web/style.css"),
-    },
-    Asset {
-        name: "icon.svg",
-        content_type: "image/svg+xml",
-        body: include_str!("web/icon.svg"),
-    },
-    Asset {
-        name: "manifest.webmanifest",
-        content_type: "application/manifest+json",
-        body: include_str!("web/manifest.webmanifest"),
-    },
+    asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("style.css", "text/css; charset=utf-8"),
+    asset!("icon.svg", "image/svg+xml"),
+    asset!("manifest.webmanifest", "application/manifest+json"),
 ];
 
 /// Where `index.html` writes the version into its asset URLs.
