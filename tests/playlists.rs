@@ -134,35 +134,16 @@ fn radio_from_a_relative_seed_and_a_clear_error_for_a_bad_one() {
     library(&dir.path().join("music"));
     ok(&playlista(dir.path(), &["-a"]));
     // The seed as a user types it: relative to the working directory.
-    let text = ok(&playlista(
-        dir.path(),
-        &[
-            "-g",
-            "-m",
-            "radio",
-            "--seed",
-            "music/fast/song_120_0.wav",
-            "--length",
-            "5",
-            "--explain",
-        ],
-    ));
+    let radio = |output: &str| {
+        let seed = "music/fast/song_120_0.wav";
+        let args = ["-g", "-m", "radio", "--seed", seed, "--length", "5", output];
+        ok(&playlista(dir.path(), &args))
+    };
+    let text = radio("--explain");
     assert!(text.contains("Radio_song_120_0"), "{text}");
     assert!(text.contains("neighbour 1 of the seed"), "{text}");
     // The reasons as JSON.
-    let out = ok(&playlista(
-        dir.path(),
-        &[
-            "-g",
-            "-m",
-            "radio",
-            "--seed",
-            "music/fast/song_120_0.wav",
-            "--length",
-            "5",
-            "--json",
-        ],
-    ));
+    let out = radio("--json");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     let tracks = v["playlists"][0]["tracks"].as_array().expect("tracks");
     assert_eq!(tracks.len(), 5);
