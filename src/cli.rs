@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 
@@ -15,26 +15,10 @@ use crate::config::Config;
 use crate::pipeline::{Options, Progress, Report, Work};
 use crate::store::{Status, Store};
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    if STOP.swap(true, Ordering::SeqCst) {
-        // Second Ctrl-C: the user means it. Committed batches are safe in the WAL.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
-    }
-}
-
 /// Ctrl-C or SIGTERM (a service stop) sets the returned flag: the run finishes the files in
 /// hand, commits and exits. A second one exits at once.
 pub fn stop_on_signals() -> &'static AtomicBool {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only touches an atomic and calls _exit, both async-signal-safe.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
-    &STOP
+    crate::os::stop_on_signals()
 }
 
 pub fn pipeline_options(config: &Config, work: Work) -> Options {

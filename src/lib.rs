@@ -33,6 +33,8 @@
 //! - [`synth`]: known-answer signals (click tracks, chords, sines) and a WAV writer, for the
 //!   demo library and the tests.
 //! - [`usage`]: this process's CPU time and peak memory, from the kernel.
+//! - [`os`]: the libc calls beyond std (signals, priority, rlimits, CPU clocks), each a small
+//!   safe function.
 
 pub mod analysis;
 pub mod audio;
@@ -46,6 +48,7 @@ pub mod features;
 pub mod library;
 pub mod lookups;
 pub mod metadata;
+pub mod os;
 pub mod pipeline;
 pub mod playlist;
 pub mod report;

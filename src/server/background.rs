@@ -194,7 +194,8 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("background".into())
         .spawn(move || {
-            lower_priority();
+            // The lowest CPU and I/O priority, inherited by the worker processes it starts.
+            crate::os::lower_thread_priority();
             // Held for the thread's life: dropping it ends the file events.
             let _watcher = watch(&config.library, events.clone());
             let (go, lookups) = spawn_lookups(&config, stop, events);
@@ -475,28 +476,4 @@ fn watch(roots: &[PathBuf], wake: Sender<Wake>) -> Option<notify::RecommendedWat
         }
     }
     Some(watcher)
-}
-
-/// The lowest CPU priority and the idle I/O class for this thread and the worker processes
-/// it starts (both are inherited on Linux).
-fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread; failures only leave the priority as is.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, 19) != 0 {
-            tracing::debug!("setpriority failed: {}", std::io::Error::last_os_error());
-        }
-        // ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13).
-        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-        const IOPRIO_CLASS_IDLE: libc::c_long = 3;
-        if libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            tid as libc::c_long,
-            IOPRIO_CLASS_IDLE << 13,
-        ) != 0
-        {
-            tracing::debug!("ioprio_set failed: {}", std::io::Error::last_os_error());
-        }
-    }
 }
