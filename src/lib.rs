@@ -41,6 +41,7 @@
 
 pub mod analysis;
 pub mod audio;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod board;
 pub mod config;

@@ -90,6 +90,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    #[cfg(feature = "bench")]
     /// Benchmark over a corpus built by make-corpus: per-file analysis speed, memory and
     /// accuracy, or with --pipeline the whole-library table (files/hour, x realtime, peak RSS).
     Bench {
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
             files,
         }) => config::analysis_mode(!full, embedding_coverage.as_deref())
             .and_then(|mode| inspect(&files, json, mode)),
+        #[cfg(feature = "bench")]
         Some(Command::Bench {
             corpus,
             repeat,
@@ -401,6 +403,7 @@ fn inspect(files: &[PathBuf], json: bool, mode: Mode) -> anyhow::Result<ExitCode
     }
 }
 
+#[cfg(feature = "bench")]
 fn bench(
     corpus: Option<&Path>,
     repeat: usize,
