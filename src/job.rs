@@ -8,6 +8,10 @@
 //! playlists written, a [`Report`]; the observer hears of each phase, each committed batch
 //! and each result as it comes. The job prints nothing: what a person reads is the
 //! observer's business.
+//!
+//! The service runs it without look-ups (its look-ups run on a thread of their own between
+//! runs, see `server::background`) and with [`Playlists::Keep`]; the demo runs the analysis
+//! and the playlists as two jobs, with its truth table between them.
 
 use std::fmt::Write as _;
 use std::path::Path;
