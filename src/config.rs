@@ -1,7 +1,10 @@
 //! Settings: the original tool's flags, a TOML config file holding the same settings, and the
 //! defaults that follow from the machine (cores, free memory) and `--low_memory`.
 //!
-//! In: [`Flags`] (parsed by clap in `main`) and the config file. Out: a resolved [`Config`].
+//! In: [`Flags`] and [`PlaylistFlags`] (parsed by clap in `main`) and the config file. Out: a
+//! resolved [`Config`], and from it the settings of what it builds: the pipeline's
+//! [`Options`] ([`Config::pipeline_options`]) and the playlist [`playlist::Flags`]
+//! ([`Config::playlists`], the `[playlists]` section over [`playlist::Flags::default`]).
 //! Flags win over the file; the file wins over defaults. The file is `--config PATH`, else
 //! `$XDG_CONFIG_HOME/playlista/config.toml` (`~/.config/...`), else
 //! `/etc/playlista/config.toml` (the box), whichever exists first. Its keys are the flags'
@@ -17,6 +20,8 @@ use serde::Deserialize;
 use crate::analysis::Mode;
 use crate::embedding::Coverage;
 use crate::pipeline::worker::Limits;
+use crate::pipeline::{Options, Progress, Work};
+use crate::playlist::{self, Method};
 use crate::store::Tuning;
 
 /// The settings a config file may hold, and the matching flags. `None`/`false`: not given.
@@ -106,6 +111,150 @@ pub struct Flags {
     #[arg(skip)]
     #[serde(default)]
     pub lookups: LookupsSection,
+    /// `[playlists]` in the config file: the playlist settings' defaults (the flags win).
+    #[arg(skip)]
+    #[serde(default)]
+    pub playlists: PlaylistFlags,
+}
+
+/// The playlist flags (the original's three, and ours), and the `[playlists]` section of the
+/// config file (the same keys, without the per-run `seed`, `from`, `to` and `explain`).
+/// `None`/`false`: not given. The defaults are [`playlist::Flags::default`]'s, and the help
+/// text shows them from there.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+// No argument group: the struct is flattened into several commands beside other Flags.
+#[group(skip)]
+pub struct PlaylistFlags {
+    #[arg(
+        short = 'm',
+        long = "playlist_method",
+        alias = "playlist-method",
+        value_enum,
+        help = defaulted("How to make playlists", DEFAULTS.method.name())
+    )]
+    #[serde(default, deserialize_with = "method_name")]
+    pub method: Option<Method>,
+    #[arg(
+        long = "num_playlists",
+        alias = "num-playlists",
+        value_name = "N",
+        help = defaulted("Clusters for -m kmeans", DEFAULTS.num_playlists)
+    )]
+    pub num_playlists: Option<usize>,
+    #[arg(
+        long = "min_tracks_per_genre",
+        alias = "min-tracks-per-genre",
+        value_name = "N",
+        help = defaulted(
+            "Fewest tracks for a genre (or genre + decade) playlist of -m tags",
+            DEFAULTS.min_tracks_per_genre
+        )
+    )]
+    pub min_tracks_per_genre: Option<usize>,
+    /// The song a -m radio starts from (a path in the library).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub seed: Option<PathBuf>,
+    /// Where a -m path starts.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub from: Option<PathBuf>,
+    /// Where a -m path ends.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub to: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "N",
+        help = defaulted("Tracks in a radio, path or mix", DEFAULTS.length)
+    )]
+    pub length: Option<usize>,
+    #[arg(
+        long = "min_playlist_size",
+        alias = "min-playlist-size",
+        value_name = "N",
+        help = defaulted("Playlists with fewer tracks are dropped", DEFAULTS.min_playlist_size)
+    )]
+    pub min_playlist_size: Option<usize>,
+    #[arg(
+        long = "mixed_below",
+        alias = "mixed-below",
+        value_name = "N",
+        help = defaulted(
+            "Playlists with fewer tracks go into Mixed_Collection",
+            DEFAULTS.mixed_below
+        )
+    )]
+    pub mixed_below: Option<usize>,
+    #[arg(
+        long = "max_playlist_size",
+        alias = "max-playlist-size",
+        value_name = "N",
+        help = defaulted(
+            "Longer playlists are split into _Part2, _Part3...",
+            DEFAULTS.max_playlist_size
+        )
+    )]
+    pub max_playlist_size: Option<usize>,
+    /// Most tracks of one artist in a playlist (default: a quarter of it, at least 3).
+    #[arg(long = "max_per_artist", alias = "max-per-artist", value_name = "N")]
+    pub max_per_artist: Option<usize>,
+    #[arg(
+        long = "min_slot_minutes",
+        alias = "min-slot-minutes",
+        value_name = "MIN",
+        help = defaulted(
+            "Shortest time-of-day playlist (-m time), in minutes: a slot with less is filled \
+             with the tracks nearest to its rules",
+            DEFAULTS.min_slot_minutes
+        )
+    )]
+    pub min_slot_minutes: Option<f64>,
+    /// Print every track with the reason it is in its playlist.
+    #[arg(long)]
+    #[serde(skip)]
+    pub explain: bool,
+}
+
+/// The playlist defaults, for the help text.
+const DEFAULTS: playlist::Flags = playlist::Flags::DEFAULT;
+
+/// A flag's help with its default, as clap's `default_value_t` would show it.
+fn defaulted(help: &str, default: impl std::fmt::Display) -> String {
+    format!("{help} [default: {default}]")
+}
+
+impl PlaylistFlags {
+    /// These flags over `base`: what is given wins.
+    pub fn over(&self, base: &playlist::Flags) -> playlist::Flags {
+        playlist::Flags {
+            method: self.method.unwrap_or(base.method),
+            num_playlists: self.num_playlists.unwrap_or(base.num_playlists),
+            min_tracks_per_genre: self
+                .min_tracks_per_genre
+                .unwrap_or(base.min_tracks_per_genre),
+            seed: self.seed.clone().or_else(|| base.seed.clone()),
+            from: self.from.clone().or_else(|| base.from.clone()),
+            to: self.to.clone().or_else(|| base.to.clone()),
+            length: self.length.unwrap_or(base.length),
+            min_playlist_size: self.min_playlist_size.unwrap_or(base.min_playlist_size),
+            mixed_below: self.mixed_below.unwrap_or(base.mixed_below),
+            max_playlist_size: self.max_playlist_size.unwrap_or(base.max_playlist_size),
+            max_per_artist: self.max_per_artist.or(base.max_per_artist),
+            min_slot_minutes: self.min_slot_minutes.unwrap_or(base.min_slot_minutes),
+            explain: self.explain || base.explain,
+        }
+    }
+}
+
+/// A method name in the config file, as on the command line (`method = "kmeans"`).
+fn method_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Method>, D::Error> {
+    use clap::ValueEnum;
+    let name = String::deserialize(d)?;
+    Method::from_str(&name, true)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("unknown playlist method {name:?}")))
 }
 
 /// `[server]`: settings of `playlista serve` (flags of `serve` win).
@@ -255,11 +404,39 @@ pub struct Config {
     /// would).
     pub lastfm: LastFmSection,
     pub lookups: LookupsSection,
+    /// The playlist settings: `[playlists]` over the defaults (`main` lays the flags over
+    /// these).
+    pub playlists: playlist::Flags,
 }
 
 impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.cache_dir.join("playlista.db")
+    }
+
+    /// The pipeline's options for one run over the library (progress: [`Progress::auto`]).
+    pub fn pipeline_options(&self, work: Work) -> Options {
+        Options {
+            roots: self.library.clone(),
+            db: self.db_path(),
+            work,
+            // Retries run one at a time: a file that failed under load gets the machine to
+            // itself.
+            workers: if work == Work::Failed {
+                1
+            } else {
+                self.workers
+            },
+            batch_size: self.batch_size,
+            queue_depth: self.queue_depth,
+            mode: self.mode,
+            max_attempts: 3,
+            file_timeout: self.file_timeout,
+            large_file_bytes: self.large_file_bytes,
+            limits: self.limits,
+            tuning: self.tuning,
+            progress: Progress::auto(),
+        }
     }
 }
 
@@ -480,6 +657,7 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
             base_url: from_file.lastfm.base_url.clone(),
         },
         lookups: from_file.lookups.clone(),
+        playlists: from_file.playlists.over(&playlist::Flags::DEFAULT),
     })
 }
 
@@ -533,5 +711,41 @@ mod tests {
         std::fs::write(&file, "wrokers = 2\n").unwrap();
         let err = resolve(&Flags::default(), Some(&file)).unwrap_err();
         assert!(format!("{err:#}").contains("wrokers"), "{err:#}");
+    }
+
+    #[test]
+    fn playlist_flags_win_over_the_playlists_section_and_it_over_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "[playlists]\nmethod = \"kmeans\"\nnum_playlists = 5\nmixed_below = 4\n",
+        )
+        .unwrap();
+        let c = resolve(&Flags::default(), Some(&file)).unwrap();
+        assert_eq!(c.playlists.method, Method::Kmeans);
+        assert_eq!(c.playlists.num_playlists, 5);
+        assert_eq!(c.playlists.length, playlist::Flags::DEFAULT.length);
+        let given = PlaylistFlags {
+            num_playlists: Some(3),
+            explain: true,
+            ..PlaylistFlags::default()
+        };
+        let flags = given.over(&c.playlists);
+        assert_eq!(
+            (
+                flags.method,
+                flags.num_playlists,
+                flags.mixed_below,
+                flags.explain
+            ),
+            (Method::Kmeans, 3, 4, true)
+        );
+        // Per-run flags have no place in the file.
+        std::fs::write(&file, "[playlists]\nseed = \"/a.flac\"\n").unwrap();
+        assert!(resolve(&Flags::default(), Some(&file)).is_err());
+        std::fs::write(&file, "[playlists]\nmethod = \"nope\"\n").unwrap();
+        let err = resolve(&Flags::default(), Some(&file)).unwrap_err();
+        assert!(format!("{err:#}").contains("nope"), "{err:#}");
     }
 }

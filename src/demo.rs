@@ -5,7 +5,8 @@
 //! and sample format), analysed through the same pipeline and database as a real library, and
 //! a table of what was found against the truth, then the playlists made from it (the
 //! original's `all` and `kmeans`, a radio from one song and a DJ mix), written under
-//! DIR/playlists. Re-running reuses the files and the database: only what changed is redone.
+//! DIR/playlists. Both steps are the library job's ([`crate::job`]), with the truth table
+//! between them. Re-running reuses the files and the database: only what changed is redone.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,9 @@ use anyhow::Result;
 
 use crate::config::{self, Flags};
 use crate::features::key::KEY_NAMES;
-use crate::pipeline::{self, Progress, Work};
-use crate::playlist::{self, Method};
+use crate::job::{self, Playlists, Settings};
+use crate::pipeline::{Progress, Work};
+use crate::playlist::{self, space::Library, Generated, Method};
 use crate::store::Store;
 use crate::synth::{self, SongSpec, WavFormat};
 
@@ -97,13 +99,13 @@ pub fn run(dir: Option<PathBuf>, fast_mode: bool) -> Result<()> {
         ..Flags::default()
     };
     let config = config::resolve(&flags, None)?;
-    let mut options = crate::cli::pipeline_options(&config, Work::Changed);
-    options.progress = Progress::Quiet;
-    let report = pipeline::run(&options, &AtomicBool::new(false))?;
-    println!("analysis: {}", crate::cli::report_text(&report));
+    let analysis = Settings::analysis(Work::Changed, Progress::Quiet);
+    let stop = AtomicBool::new(false);
+    job::run(&config, &analysis, &stop, &mut Shown)?;
 
     let store = Store::open(&config.db_path(), config.tuning)?;
     print!("{}", truth_table(&store, &songs)?);
+    drop(store);
 
     // The playlists: the original's default method, clusters, a radio from the 120 BPM song
     // and a DJ mix. 24 songs in 12 keys put one or two songs in each `all` bucket, so the size
@@ -112,21 +114,36 @@ pub fn run(dir: Option<PathBuf>, fast_mode: bool) -> Result<()> {
         .iter()
         .find(|s| s.spec.bpm == 120.0)
         .map(|s| s.path.clone());
-    let lib = playlist::load(&store)?;
-    for method in [Method::All, Method::Kmeans, Method::Radio, Method::Mix] {
-        let flags = playlist::Flags {
+    let methods =
+        [Method::All, Method::Kmeans, Method::Radio, Method::Mix].map(|method| playlist::Flags {
             method,
             seed: seed.clone(),
             length: 8,
             num_playlists: 4,
             min_playlist_size: 1,
             mixed_below: 2,
-            ..playlist::Flags::default()
-        };
-        let generated = playlist::run(&store, &lib, &config.output_dir, &flags)?;
-        print!("{}", playlist::summary_text(&lib, &generated, false, 3));
-    }
+            ..playlist::Flags::DEFAULT
+        });
+    let playlists = Settings {
+        analyse: None,
+        playlists: Playlists::Make(Vec::from(methods)),
+        ..analysis
+    };
+    job::run(&config, &playlists, &stop, &mut Shown)?;
     Ok(())
+}
+
+/// What the demo shows of the job: the analysis summary and each method's playlists.
+struct Shown;
+
+impl job::Observer for Shown {
+    fn analysed(&mut self, _: job::Phase, report: &crate::pipeline::Report) {
+        println!("analysis: {}", crate::report::report_text(report));
+    }
+
+    fn generated(&mut self, lib: &Library, _: &playlist::Flags, generated: &Generated) {
+        print!("{}", playlist::summary_text(lib, generated, false, 3));
+    }
 }
 
 /// What was measured beside what was generated, with a tick where they agree.

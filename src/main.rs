@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use std::sync::atomic::Ordering;
-
 use playlista::analysis::{Analyzer, Mode};
 use playlista::pipeline::{self, Work};
-use playlista::report::InspectLine;
+use playlista::report::{self, InspectLine};
 use playlista::store::Store;
-use playlista::{board, cli, config, playlist};
+use playlista::{board, config, job, playlist};
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +31,7 @@ struct Cli {
     #[command(flatten)]
     settings: config::Flags,
     #[command(flatten)]
-    playlists: playlist::Flags,
+    playlists: config::PlaylistFlags,
     /// The config file (TOML; keys are the long flag names).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -92,6 +90,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    #[cfg(feature = "bench")]
     /// Benchmark over a corpus built by make-corpus: per-file analysis speed, memory and
     /// accuracy, or with --pipeline the whole-library table (files/hour, x realtime, peak RSS).
     Bench {
@@ -161,6 +160,7 @@ fn main() -> ExitCode {
             files,
         }) => config::analysis_mode(!full, embedding_coverage.as_deref())
             .and_then(|mode| inspect(&files, json, mode)),
+        #[cfg(feature = "bench")]
         Some(Command::Bench {
             corpus,
             repeat,
@@ -216,7 +216,7 @@ fn main() -> ExitCode {
 fn library_run(
     modes: &Modes,
     flags: &config::Flags,
-    playlist_flags: &playlist::Flags,
+    playlist_flags: &config::PlaylistFlags,
     config_file: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -231,7 +231,7 @@ fn library_run(
             status["lookups"] = serde_json::to_value(&lookups)?;
             println!("{status}");
         } else {
-            print!("{}", cli::status_text(&status, &config.db_path()));
+            print!("{}", report::status_text(&status, &config.db_path()));
             print!("{}", playlista::lookups::counts_text(&lookups));
         }
         return Ok(ExitCode::SUCCESS);
@@ -245,8 +245,7 @@ fn library_run(
     let analyze = modes.analyze || modes.update || modes.force || modes.pipeline || !any_mode;
     let retry = modes.failed || modes.pipeline;
     let generate = modes.generate_only || modes.update || modes.pipeline || !any_mode;
-    let stop = cli::stop_on_signals();
-    let mut code = ExitCode::SUCCESS;
+    let stop = playlista::os::stop_on_signals();
     if analyze || retry {
         if config.library.is_empty() {
             anyhow::bail!(
@@ -279,62 +278,81 @@ fn library_run(
             })
         })
         .flatten();
-    if analyze {
-        let mut work = if modes.force || config.no_cache {
+    let settings = job::Settings {
+        analyse: analyze.then_some(if modes.force || config.no_cache {
             Work::All
         } else {
             Work::Changed
-        };
-        loop {
-            let report = pipeline::run(&cli::pipeline_options(&config, work), stop)?;
-            eprintln!("{}", cli::report_text(&report));
-            if report.interrupted {
-                code = ExitCode::from(130);
-                break;
-            }
-            match presses.try_iter().last() {
-                Some(press) => work = press.work(),
-                None => break,
-            }
-        }
-    }
-    if retry && !stop.load(Ordering::Relaxed) {
-        let report = pipeline::run(&cli::pipeline_options(&config, Work::Failed), stop)?;
-        eprintln!("retry of failed files: {}", cli::report_text(&report));
-    }
-    if (analyze || retry) && !stop.load(Ordering::Relaxed) {
+        }),
+        retry,
         // After the analysis committed; bounded, so a big new library waits for later runs.
-        let budget = playlista::lookups::cli_budget(&config);
-        if let Some(report) = playlista::lookups::run(&config, stop, Some(budget))? {
-            if report.asked + report.left > 0 {
-                eprintln!("{}", report.text());
-            }
-            if report.interrupted {
-                code = ExitCode::from(130);
-            }
+        lookups: (analyze || retry).then(|| playlista::lookups::cli_budget(&config)),
+        failed_list: true,
+        playlists: if generate {
+            job::Playlists::Make(vec![playlist_flags.over(&config.playlists)])
+        } else {
+            job::Playlists::None
+        },
+        progress: pipeline::Progress::auto(),
+    };
+    let mut printer = Printer { presses, json };
+    let report = job::run(&config, &settings, stop, &mut printer)?;
+    Ok(if report.interrupted() {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What the library workflow tells a person (or, with `--json`, a script) as it goes.
+struct Printer {
+    presses: std::sync::mpsc::Receiver<board::Press>,
+    json: bool,
+}
+
+impl job::Observer for Printer {
+    fn analysed(&mut self, phase: job::Phase, report: &pipeline::Report) {
+        if phase == job::Phase::Retry {
+            eprintln!("retry of failed files: {}", report::report_text(report));
+        } else {
+            eprintln!("{}", report::report_text(report));
         }
     }
-    let store = Store::open(&config.db_path(), config.tuning)?;
-    let failed = cli::write_failed_list(&store, &config.output_dir)?;
-    if failed > 0 {
-        eprintln!(
-            "{failed} file(s) could not be analysed: see {}",
-            config.output_dir.join("Failed_Files.m3u").display()
-        );
+
+    fn again(&mut self) -> Option<Work> {
+        self.presses.try_iter().last().map(job::asked_by)
     }
-    if generate && !stop.load(Ordering::Relaxed) {
-        let lib = playlist::load(&store)?;
-        let generated = playlist::run(&store, &lib, &config.output_dir, playlist_flags)?;
-        if json {
-            println!("{}", playlist::summary_json(&lib, &generated));
-        } else {
-            print!(
-                "{}",
-                playlist::summary_text(&lib, &generated, playlist_flags.explain, 3)
+
+    fn looked_up(&mut self, report: &playlista::lookups::Report) {
+        if report.asked + report.left > 0 {
+            eprintln!("{}", report.text());
+        }
+    }
+
+    fn failed_list(&mut self, failed: usize, path: &Path) {
+        if failed > 0 {
+            eprintln!(
+                "{failed} file(s) could not be analysed: see {}",
+                path.display()
             );
         }
     }
-    Ok(code)
+
+    fn generated(
+        &mut self,
+        lib: &playlist::space::Library,
+        flags: &playlist::Flags,
+        generated: &playlist::Generated,
+    ) {
+        if self.json {
+            println!("{}", playlist::summary_json(lib, generated));
+        } else {
+            print!(
+                "{}",
+                playlist::summary_text(lib, generated, flags.explain, 3)
+            );
+        }
+    }
 }
 
 fn serve(
@@ -385,6 +403,7 @@ fn inspect(files: &[PathBuf], json: bool, mode: Mode) -> anyhow::Result<ExitCode
     }
 }
 
+#[cfg(feature = "bench")]
 fn bench(
     corpus: Option<&Path>,
     repeat: usize,

@@ -1,6 +1,9 @@
-//! How one file's analysis is shown: a JSON object per line for scripts, a short block of
-//! text for people. The JSON keys are a published interface (checked from outside): keep them.
+//! How results are shown. One file's analysis: a JSON object per line for scripts, a short
+//! block of text for people; the JSON keys are a published interface (checked from outside):
+//! keep them. A library run: the end-of-run paragraph ([`report_text`]) and `--status`
+//! ([`status_text`]).
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::ser::SerializeMap;
@@ -10,6 +13,8 @@ use crate::analysis::{Analysis, AnalysisError};
 use crate::embedding::{N_TAGS, TAG_NAMES};
 use crate::features::timbre::Timbre;
 use crate::metadata::tags::Tags;
+use crate::pipeline::Report;
+use crate::store::Status;
 
 /// One line of `playlista inspect --json`.
 #[derive(Debug, Serialize)]
@@ -220,4 +225,100 @@ impl<'a> InspectLine<'a> {
         }
         out
     }
+}
+
+/// One paragraph at the end of a run.
+pub fn report_text(r: &Report) -> String {
+    let t = &r.totals;
+    let done = t.analyzed + t.failed;
+    let mut s = format!(
+        "{}: {} analysed, {} failed, {} unchanged, {} moved/copied, {} removed in {:.1} s",
+        if r.interrupted {
+            "interrupted (committed work is kept; run again to continue)"
+        } else {
+            "done"
+        },
+        t.analyzed,
+        t.failed,
+        t.kept,
+        r.moved,
+        t.removed,
+        r.wall_s
+    );
+    if done > 0 && r.wall_s > 0.0 {
+        let _ = write!(
+            s,
+            "; {:.0} files/hour, {:.0}x realtime, peak memory {:.1} MB",
+            done as f64 * 3600.0 / r.wall_s,
+            t.audio_s / r.wall_s,
+            t.peak_rss_kb as f64 / 1024.0
+        );
+    }
+    if r.walk_issues > 0 {
+        let _ = write!(
+            s,
+            "; {} unreadable folder(s) or link(s) skipped",
+            r.walk_issues
+        );
+    }
+    s
+}
+
+/// What `playlista --status` prints: the database, its tracks by state, reason and format,
+/// and the last run.
+pub fn status_text(s: &Status, db: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "database   {}", db.display());
+    let _ = writeln!(
+        out,
+        "tracks     {}  (analysed {}, failed {}, pending {}{}); {:.1} hours of audio; {} playlists",
+        s.tracks,
+        s.analyzed,
+        s.failed,
+        s.pending,
+        if s.outdated > 0 {
+            format!(", {} from an older analysis version", s.outdated)
+        } else {
+            String::new()
+        },
+        s.audio_hours,
+        s.playlists
+    );
+    for (kind, n) in &s.failed_by_kind {
+        let _ = writeln!(out, "failed     {n:>6}  {kind}");
+    }
+    for (format, n, analyzed, failed) in &s.by_format {
+        let _ = writeln!(
+            out,
+            "format     {:<6} {n:>6} tracks, {analyzed} analysed, {failed} failed",
+            if format.is_empty() { "(none)" } else { format }
+        );
+    }
+    match &s.last_run {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "last run   {} ({} workers): {} analysed, {} failed, {} unchanged, {} removed in \
+                 {:.1} s, {:.0} files/hour, peak memory {:.1} MB{}",
+                r.mode,
+                r.workers,
+                r.analyzed,
+                r.failed,
+                r.kept,
+                r.removed,
+                r.wall_s,
+                r.files_per_hour,
+                r.peak_rss_kb as f64 / 1024.0,
+                match (r.interrupted, r.finished_at) {
+                    (_, None) => ", still running or killed",
+                    (true, _) => ", interrupted",
+                    _ => "",
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(out, "last run   none yet: run playlista -a --library DIR");
+        }
+    }
+    out
 }

@@ -10,17 +10,7 @@ pub enum Clock {
 
 /// CPU seconds used so far by this thread or this process.
 pub fn cpu_s(clock: Clock) -> f64 {
-    let id = match clock {
-        Clock::Thread => libc::CLOCK_THREAD_CPUTIME_ID,
-        Clock::Process => libc::CLOCK_PROCESS_CPUTIME_ID,
-    };
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    crate::os::cpu_seconds(matches!(clock, Clock::Thread))
 }
 
 /// Starts a new peak-memory measurement (resets VmHWM to the current RSS).

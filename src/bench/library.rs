@@ -14,7 +14,8 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::config::{self, Flags};
-use crate::pipeline::{self, Progress, Report, Work};
+use crate::job::{self, Settings};
+use crate::pipeline::{Progress, Report, Work};
 use crate::synth::{self, SongSpec, WavFormat};
 use crate::usage;
 
@@ -70,7 +71,8 @@ fn rows() -> Vec<Row> {
     ]
 }
 
-/// One measured run of the pipeline over `library` into a fresh database under `state`.
+/// One measured run of the library job's analysis over `library` into a fresh database under
+/// `state`.
 pub(super) fn measure(library: &Path, state: &Path, flags: &Flags) -> Result<Report> {
     let flags = Flags {
         library: vec![library.to_path_buf()],
@@ -79,10 +81,11 @@ pub(super) fn measure(library: &Path, state: &Path, flags: &Flags) -> Result<Rep
         ..flags.clone()
     };
     let config = config::resolve(&flags, None)?;
-    let mut options = crate::cli::pipeline_options(&config, Work::Changed);
-    options.progress = Progress::Quiet;
+    let settings = Settings::analysis(Work::Changed, Progress::Quiet);
     usage::reset_peak_rss();
-    pipeline::run(&options, &AtomicBool::new(false))
+    let done = job::run(&config, &settings, &AtomicBool::new(false), &mut job::Quiet)?;
+    done.analysis
+        .ok_or_else(|| anyhow::anyhow!("the job ran no analysis"))
 }
 
 pub(super) fn median(mut v: Vec<f64>) -> f64 {
@@ -110,7 +113,7 @@ pub fn pipeline_table(corpus: &Path, repeat: usize, keep_default: Option<&Path>)
                 _ => scratch.path().join(format!("row{i}-{r}")),
             };
             let report = measure(corpus, &state, &row.flags)?;
-            eprintln!("{}: {}", row.name, crate::cli::report_text(&report));
+            eprintln!("{}: {}", row.name, crate::report::report_text(&report));
             runs.push(report);
         }
         let wall = median(runs.iter().map(|r| r.wall_s).collect());

@@ -361,7 +361,7 @@ pub fn table(corpus: &Path, analysed: Option<&Path>) -> Result<String> {
         None => {
             let state = scratch.path().join("corpus-state");
             let report = measure(corpus, &state, &ConfigFlags::default())?;
-            eprintln!("corpus analysed: {}", crate::cli::report_text(&report));
+            eprintln!("corpus analysed: {}", crate::report::report_text(&report));
             state
         }
     };

@@ -2,8 +2,8 @@
 //!
 //! In: the `[board]` section of the config (chip and pins, from the board profiles in
 //! `board/*.toml`), an [`Indicator`] that the analysis and the server set, and a callback for
-//! button presses. Out: the LED pattern of the current [`State`] and [`Press`]es (a short
-//! press asks for a rescan, a long one for a full re-analysis, see [`Press::work`]).
+//! button presses. Out: the LED pattern of the current [`State`] and [`Press`]es, short or
+//! long (the caller decides what each asks of the analysis: see `job::asked_by`).
 //!
 //! The logic ([`Led`], [`Button`], [`Panel`]) is written against the embedded-hal 1.0 digital
 //! traits and tested with embedded-hal-mock; on the box, [`start`] opens the pins through the
@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use embedded_hal::digital::{InputPin, OutputPin};
 
 use crate::config::BoardSection;
-use crate::pipeline::Work;
 
 /// How often the panel samples the button and updates the LED.
 pub const TICK: Duration = Duration::from_millis(10);
@@ -95,16 +94,6 @@ pub enum Press {
     Short,
     /// Held for [`LONG_PRESS_MS`].
     Long,
-}
-
-impl Press {
-    /// What the press asks of the analysis: a rescan of what changed, or everything again.
-    pub fn work(self) -> Work {
-        match self {
-            Press::Short => Work::Changed,
-            Press::Long => Work::All,
-        }
-    }
 }
 
 /// The status LED: writes the pin only when the pattern changes its level.
@@ -442,8 +431,6 @@ mod tests {
     fn a_long_press_fires_while_held_and_not_again_on_release() {
         let got = presses(&held(2500));
         assert_eq!(got, vec![(2050, Press::Long)]);
-        assert_eq!(Press::Long.work(), Work::All);
-        assert_eq!(Press::Short.work(), Work::Changed);
     }
 
     #[test]

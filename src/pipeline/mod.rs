@@ -1,7 +1,8 @@
 //! The whole-library run: scanner → bounded queue → worker processes → one batch writer.
 //!
-//! In: [`Options`] (library roots, database, workers, batch size, limits) and a stop flag
-//! (Ctrl-C). Out: the database brought up to date with the library, and a [`Report`].
+//! In: [`Options`] (library roots, database, workers, batch size, limits), a stop flag
+//! (Ctrl-C) and a callback for each committed batch. Out: the database brought up to date with
+//! the library, a [`Batch`] after each commit, and a [`Report`].
 //!
 //! - The scanner ([`scan`]) walks the library, asks the store what it knows of each file and
 //!   decides: unchanged (kept), moved or copied (the analysis follows the content
@@ -109,6 +110,19 @@ pub struct Report {
     pub interrupted: bool,
 }
 
+/// What a run has committed so far, after each batch (for the caller's live progress).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch {
+    /// Files analysed in this run so far.
+    pub analyzed: u64,
+    /// Files that failed in this run so far.
+    pub failed: u64,
+    /// Files queued for analysis so far (the scanner may still be finding more).
+    pub queued: u64,
+    /// The scanner has finished: `queued` is the run's total.
+    pub scan_done: bool,
+}
+
 /// One file for a worker.
 #[derive(Debug, Clone)]
 struct Job {
@@ -130,8 +144,9 @@ enum Note {
 /// Longest time a received change waits before it is committed.
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
-/// Runs the pipeline to completion or until `stop` is set.
-pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report> {
+/// Runs the pipeline to completion or until `stop` is set; `on_batch` hears of each committed
+/// batch, on the calling thread (the writer: keep it short).
+pub fn run(opts: &Options, stop: &AtomicBool, on_batch: &mut dyn FnMut(&Batch)) -> Result<Report> {
     let started = Instant::now();
     let mut store = Store::open(&opts.db, opts.tuning)?;
     let run_id = store.start_run(&run_label(opts), opts.workers as u32)?;
@@ -158,7 +173,7 @@ pub fn run(opts: &Options, stop: &AtomicBool) -> Result<Report> {
         // scanner blocked on a full queue gets an error instead of waiting forever.
         drop(job_rx);
         drop(note_tx);
-        let written = write(&mut store, opts, &note_rx, &counters, started);
+        let written = write(&mut store, opts, &note_rx, &counters, started, on_batch);
         // The scanner's own failure (an unreadable database) outranks the writer's.
         let scanned = scanner
             .join()
@@ -393,6 +408,7 @@ fn write(
     notes: &Receiver<Note>,
     counters: &Counters,
     started: Instant,
+    on_batch: &mut dyn FnMut(&Batch),
 ) -> Result<RunTotals> {
     let mut totals = RunTotals::default();
     let mut worker_peak_kb = 0u64;
@@ -432,6 +448,12 @@ fn write(
             totals.peak_rss_kb = worker_peak_kb * opts.workers as u64;
             let done = totals.analyzed + totals.failed;
             let queued = counters.queued.load(Ordering::Relaxed);
+            on_batch(&Batch {
+                analyzed: totals.analyzed,
+                failed: totals.failed,
+                queued,
+                scan_done: counters.scan_done.load(Ordering::Relaxed),
+            });
             let elapsed = started.elapsed().as_secs_f64();
             if let Some(bar) = &bar {
                 bar.set_message(format!(

@@ -77,7 +77,9 @@ pub struct Limits {
 pub fn serve() -> anyhow::Result<()> {
     die_with_parent();
     if let Some(bytes) = std::env::var(MEMORY_ENV).ok().and_then(|v| v.parse().ok()) {
-        limit_data(bytes);
+        // RLIMIT_DATA counts brk and private anonymous mappings, not the read-only file
+        // mappings the decoder reads through: a runaway allocation fails in this process.
+        crate::os::limit_data(bytes);
     }
     let mode: Mode = match std::env::var(MODE_ENV) {
         Ok(text) => text.parse().map_err(anyhow::Error::msg)?,
@@ -279,26 +281,9 @@ fn broken(what: &str) -> std::io::Error {
 
 /// A worker outliving a `kill -9`ed parent would analyse on for nobody.
 fn die_with_parent() {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and changes only this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    }
+    crate::os::die_with_parent();
     // The parent may already be gone (re-parented to init): then stop now.
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } == 1 {
+    if crate::os::parent_pid() == 1 {
         std::process::exit(0);
-    }
-}
-
-/// Caps the heap (RLIMIT_DATA counts brk and private anonymous mappings, not the read-only
-/// file mappings the decoder reads through), so a runaway allocation fails in this process.
-fn limit_data(bytes: u64) {
-    let lim = libc::rlimit {
-        rlim_cur: bytes as libc::rlim_t,
-        rlim_max: bytes as libc::rlim_t,
-    };
-    // SAFETY: setrlimit reads the struct we own; it affects this process only.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_DATA, &lim);
     }
 }

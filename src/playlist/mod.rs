@@ -79,106 +79,62 @@ impl Method {
     }
 }
 
-/// The playlist flags (the original's three, and ours).
-#[derive(Debug, Clone, clap::Args)]
-// No argument group: the struct is flattened into several commands beside other Flags.
-#[group(skip)]
+/// The playlist settings (the original's three flags, and ours): [`Flags::DEFAULT`], with the
+/// config file's `[playlists]` and the command line's flags laid over it (see
+/// [`crate::config::PlaylistFlags`]).
+#[derive(Debug, Clone)]
 pub struct Flags {
     /// How to make playlists.
-    #[arg(
-        short = 'm',
-        long = "playlist_method",
-        alias = "playlist-method",
-        value_enum,
-        default_value_t = Method::All
-    )]
     pub method: Method,
     /// Clusters for -m kmeans.
-    #[arg(
-        long = "num_playlists",
-        alias = "num-playlists",
-        value_name = "N",
-        default_value_t = 8
-    )]
     pub num_playlists: usize,
     /// Fewest tracks for a genre (or genre + decade) playlist of -m tags.
-    #[arg(
-        long = "min_tracks_per_genre",
-        alias = "min-tracks-per-genre",
-        value_name = "N",
-        default_value_t = 10
-    )]
     pub min_tracks_per_genre: usize,
     /// The song a -m radio starts from (a path in the library).
-    #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
     /// Where a -m path starts.
-    #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
     /// Where a -m path ends.
-    #[arg(long, value_name = "FILE")]
     pub to: Option<PathBuf>,
     /// Tracks in a radio, path or mix.
-    #[arg(long, value_name = "N", default_value_t = 25)]
     pub length: usize,
     /// Playlists with fewer tracks are dropped.
-    #[arg(
-        long = "min_playlist_size",
-        alias = "min-playlist-size",
-        value_name = "N",
-        default_value_t = 3
-    )]
     pub min_playlist_size: usize,
     /// Playlists with fewer tracks go into Mixed_Collection.
-    #[arg(
-        long = "mixed_below",
-        alias = "mixed-below",
-        value_name = "N",
-        default_value_t = 10
-    )]
     pub mixed_below: usize,
     /// Longer playlists are split into _Part2, _Part3...
-    #[arg(
-        long = "max_playlist_size",
-        alias = "max-playlist-size",
-        value_name = "N",
-        default_value_t = 500
-    )]
     pub max_playlist_size: usize,
     /// Most tracks of one artist in a playlist (default: a quarter of it, at least 3).
-    #[arg(long = "max_per_artist", alias = "max-per-artist", value_name = "N")]
     pub max_per_artist: Option<usize>,
     /// Shortest time-of-day playlist (-m time), in minutes: a slot with less is filled with
     /// the tracks nearest to its rules.
-    #[arg(
-        long = "min_slot_minutes",
-        alias = "min-slot-minutes",
-        value_name = "MIN",
-        default_value_t = 60.0
-    )]
     pub min_slot_minutes: f64,
     /// Print every track with the reason it is in its playlist.
-    #[arg(long)]
     pub explain: bool,
+}
+
+impl Flags {
+    /// The defaults: the one place they are written.
+    pub const DEFAULT: Flags = Flags {
+        method: Method::All,
+        num_playlists: 8,
+        min_tracks_per_genre: 10,
+        seed: None,
+        from: None,
+        to: None,
+        length: 25,
+        min_playlist_size: 3,
+        mixed_below: 10,
+        max_playlist_size: 500,
+        max_per_artist: None,
+        min_slot_minutes: 60.0,
+        explain: false,
+    };
 }
 
 impl Default for Flags {
     fn default() -> Flags {
-        Flags {
-            method: Method::All,
-            num_playlists: 8,
-            min_tracks_per_genre: 10,
-            seed: None,
-            from: None,
-            to: None,
-            length: 25,
-            min_playlist_size: 3,
-            mixed_below: 10,
-            max_playlist_size: 500,
-            max_per_artist: None,
-            min_slot_minutes: 60.0,
-            explain: false,
-        }
+        Flags::DEFAULT
     }
 }
 

@@ -28,10 +28,11 @@ use serde::Serialize;
 use super::metrics::gauge;
 use super::{systemd, AppState};
 use crate::board::{Indicator, State};
-use crate::cli;
 use crate::config::Config;
-use crate::pipeline::{self, Progress, Work};
-use crate::playlist::{self, Method};
+use crate::job;
+use crate::pipeline::{self, Batch, Progress, Work};
+use crate::playlist::{self, space::Library, Generated, Method};
+use crate::report;
 use crate::store::{now_s, Status, Store};
 
 /// Methods kept up to date when the config names none.
@@ -46,7 +47,7 @@ pub const DEFAULT_METHODS: [Method; 5] = [
 const DEBOUNCE: Duration = Duration::from_secs(5);
 /// A steady stream of events still starts a run after this long.
 const DEBOUNCE_CAP: Duration = Duration::from_secs(120);
-/// How often the live counts are read during a run.
+/// Least time between two reads of the live counts during a run.
 const POLL: Duration = Duration::from_secs(2);
 /// How often playlists are refreshed during a long run (and during long look-ups).
 const REFRESH: Duration = Duration::from_secs(600);
@@ -194,7 +195,8 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("background".into())
         .spawn(move || {
-            lower_priority();
+            // The lowest CPU and I/O priority, inherited by the worker processes it starts.
+            crate::os::lower_thread_priority();
             // Held for the thread's life: dropping it ends the file events.
             let _watcher = watch(&config.library, events.clone());
             let (go, lookups) = spawn_lookups(&config, stop, events);
@@ -275,8 +277,8 @@ fn debounce(wake: &Receiver<Wake>, looked: &mut bool) -> Option<Work> {
     }
 }
 
-/// One run: analyse what `work` asks (none: no analysis), then regenerate playlists if
-/// anything changed, look-ups found something (`looked`), or none exist.
+/// One run of the library job: analyse what `work` asks (none: no analysis), then regenerate
+/// playlists if anything changed, look-ups found something (`looked`), or none exist.
 fn update(
     state: &AppState,
     config: &Config,
@@ -286,51 +288,89 @@ fn update(
     looked: bool,
 ) -> Result<()> {
     let activity = &state.activity;
-    let mut changed = looked;
-    let work = work.filter(|_| !config.library.is_empty());
-    if let Some(work) = work {
-        activity.running.store(true, Ordering::Relaxed);
-        activity.led.set(State::Analysing);
-        activity.update(|s| {
-            s.phase = "scanning and analysing".into();
-            s.started_at = Some(now_s());
-            s.last_error = None;
-        });
-        let mut opts = cli::pipeline_options(config, work);
-        opts.progress = Progress::Log;
-        let done = AtomicBool::new(false);
-        let report = std::thread::scope(|scope| {
-            scope.spawn(|| watch_run(state, config, methods, &done));
-            let r = pipeline::run(&opts, stop);
-            done.store(true, Ordering::Relaxed);
-            r
-        });
-        activity.running.store(false, Ordering::Relaxed);
+    let settings = job::Settings {
+        analyse: work.filter(|_| !config.library.is_empty()),
+        retry: false,
+        lookups: None,
+        failed_list: false,
+        playlists: job::Playlists::Keep {
+            flags: playlist_flags(config, methods),
+            looked,
+            none_shown: state.catalog.get().playlists.is_empty(),
+        },
+        progress: Progress::Log,
+    };
+    let (batches, committed) = mpsc::channel();
+    let report = std::thread::scope(|scope| {
+        scope.spawn(move || watch_run(state, config, methods, &committed));
+        let mut observer = Observer { activity, batches };
+        job::run(config, &settings, stop, &mut observer)
+    });
+    // A run that failed before its end still counts as one.
+    if activity.running.swap(false, Ordering::Relaxed) {
         activity.runs.fetch_add(1, Ordering::Relaxed);
-        let report = report?;
-        let t = &report.totals;
-        changed |= t.analyzed + t.failed + t.removed + report.moved > 0;
-        activity.update(|s| {
-            s.phase = "idle".into();
-            s.last_finished_at = Some(now_s());
-            s.last_summary = Some(cli::report_text(&report));
-        });
     }
+    let report = report?;
     if stop.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let store = Store::open(&config.db_path(), config.tuning)?;
-    let missing = state.catalog.get().playlists.is_empty() && store.status()?.analyzed > 0;
-    if changed || missing {
-        activity.update(|s| s.phase = "making playlists".into());
-        generate(&store, config, methods)?;
-        drop(store);
+    if report.playlists {
         state.catalog.reload()?;
     } else {
         state.catalog.refresh_status()?;
     }
     systemd::notify(&format!("STATUS={}", status_line(&state.catalog.status())));
     Ok(())
+}
+
+/// The service's view of the job: [`Activity`] for the page, the LED and `/metrics`, and
+/// each committed batch passed on to [`watch_run`].
+struct Observer<'a> {
+    activity: &'a Activity,
+    batches: Sender<Batch>,
+}
+
+impl job::Observer for Observer<'_> {
+    fn phase(&mut self, phase: job::Phase) {
+        match phase {
+            job::Phase::Analyse(_) => {
+                self.activity.running.store(true, Ordering::Relaxed);
+                self.activity.led.set(State::Analysing);
+                self.activity.update(|s| {
+                    s.phase = "scanning and analysing".into();
+                    s.started_at = Some(now_s());
+                    s.last_error = None;
+                });
+            }
+            job::Phase::Playlists => self
+                .activity
+                .update(|s| s.phase = "making playlists".into()),
+            job::Phase::Retry | job::Phase::Lookups => {}
+        }
+    }
+
+    fn batch(&mut self, batch: &Batch) {
+        let _ = self.batches.send(*batch);
+    }
+
+    fn analysed(&mut self, _: job::Phase, report: &pipeline::Report) {
+        self.activity.running.store(false, Ordering::Relaxed);
+        self.activity.runs.fetch_add(1, Ordering::Relaxed);
+        self.activity.update(|s| {
+            s.phase = "idle".into();
+            s.last_finished_at = Some(now_s());
+            s.last_summary = Some(report::report_text(report));
+        });
+    }
+
+    fn generated(&mut self, _: &Library, flags: &playlist::Flags, g: &Generated) {
+        tracing::info!(
+            "{} playlist(s) by {} ({})",
+            g.playlists.len(),
+            flags.method.name(),
+            if g.incremental { "updated" } else { "made" }
+        );
+    }
 }
 
 /// One line for systemd's STATUS.
@@ -341,58 +381,55 @@ fn status_line(s: &Status) -> String {
     )
 }
 
-/// During a run: live counts every [`POLL`], and fresh playlists every [`REFRESH`] when
-/// more tracks have been analysed since the last ones.
-fn watch_run(state: &AppState, config: &Config, methods: &[Method], done: &AtomicBool) {
+/// During a run, after committed batches (until the job drops the sender): live counts at
+/// most every [`POLL`], and fresh playlists every [`REFRESH`] when more tracks have been
+/// analysed since the last ones.
+fn watch_run(state: &AppState, config: &Config, methods: &[Method], committed: &Receiver<Batch>) {
     let mut last_refresh = Instant::now();
-    let mut analysed_at_refresh = state.catalog.status().analyzed;
-    let mut last_poll = Instant::now();
-    while !done.load(Ordering::Relaxed) {
-        // Short naps: a run that ends at once (nothing changed) must not wait a whole POLL.
-        std::thread::sleep(Duration::from_millis(50));
-        if last_poll.elapsed() < POLL {
+    let mut analysed_at_refresh = 0;
+    let mut last_poll: Option<Instant> = None;
+    while let Ok(batch) = committed.recv() {
+        if last_poll.is_some_and(|t| t.elapsed() < POLL) {
             continue;
         }
-        last_poll = Instant::now();
+        last_poll = Some(Instant::now());
         if state.catalog.refresh_status().is_err() {
             continue;
         }
-        let status = state.catalog.status();
-        systemd::notify(&format!("STATUS=analysing: {}", status_line(&status)));
-        let analysed = status.analyzed;
-        if last_refresh.elapsed() >= REFRESH && analysed > analysed_at_refresh {
+        systemd::notify(&format!(
+            "STATUS=analysing: {}",
+            status_line(&state.catalog.status())
+        ));
+        if last_refresh.elapsed() >= REFRESH && batch.analyzed > analysed_at_refresh {
             let refreshed = Store::open(&config.db_path(), config.tuning)
-                .and_then(|store| generate(&store, config, methods))
+                .and_then(|store| {
+                    job::keep(
+                        &store,
+                        &config.output_dir,
+                        &playlist_flags(config, methods),
+                        &mut job::Quiet,
+                    )
+                })
                 .and_then(|_| state.catalog.reload());
             if let Err(e) = refreshed {
                 tracing::warn!("refreshing playlists during the run: {e:#}");
             }
             last_refresh = Instant::now();
-            analysed_at_refresh = analysed;
+            analysed_at_refresh = batch.analyzed;
         }
     }
 }
 
-/// Generates (incrementally) every configured method.
-fn generate(store: &Store, config: &Config, methods: &[Method]) -> Result<()> {
-    let lib = playlist::load(store)?;
-    if lib.is_empty() {
-        return Ok(());
-    }
-    for &method in methods {
-        let flags = playlist::Flags {
+/// The playlist settings of each method the service keeps current: `[playlists]` with the
+/// method.
+fn playlist_flags(config: &Config, methods: &[Method]) -> Vec<playlist::Flags> {
+    methods
+        .iter()
+        .map(|&method| playlist::Flags {
             method,
-            ..playlist::Flags::default()
-        };
-        let g = playlist::run(store, &lib, &config.output_dir, &flags)?;
-        tracing::info!(
-            "{} playlist(s) by {} ({})",
-            g.playlists.len(),
-            method.name(),
-            if g.incremental { "updated" } else { "made" }
-        );
-    }
-    Ok(())
+            ..config.playlists.clone()
+        })
+        .collect()
 }
 
 /// Starts the look-up thread when a service is enabled: after each analysis run (a message on
@@ -475,28 +512,4 @@ fn watch(roots: &[PathBuf], wake: Sender<Wake>) -> Option<notify::RecommendedWat
         }
     }
     Some(watcher)
-}
-
-/// The lowest CPU priority and the idle I/O class for this thread and the worker processes
-/// it starts (both are inherited on Linux).
-fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread; failures only leave the priority as is.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, 19) != 0 {
-            tracing::debug!("setpriority failed: {}", std::io::Error::last_os_error());
-        }
-        // ioprio_set(IOPRIO_WHO_PROCESS, tid, IOPRIO_CLASS_IDLE << 13).
-        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-        const IOPRIO_CLASS_IDLE: libc::c_long = 3;
-        if libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            tid as libc::c_long,
-            IOPRIO_CLASS_IDLE << 13,
-        ) != 0
-        {
-            tracing::debug!("ioprio_set failed: {}", std::io::Error::last_os_error());
-        }
-    }
 }

@@ -198,7 +198,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         // for a run. Dropped after the analysis stops: the LED goes off.
         let rescan = analysis.rescanner();
         let _panel = crate::board::start(&config.board, state.activity.led.clone(), move |p| {
-            rescan.request(p.work())
+            rescan.request(crate::job::asked_by(p))
         });
         systemd::notify(&format!(
             "READY=1\nSTATUS=serving on {local}, {} tracks",
