@@ -535,7 +535,7 @@ fn serve_looks_up_in_the_background_and_shows_what_it_found() {
         .arg("--output_dir")
         .arg(dir.join("playlists"))
         .env_remove("LASTFM_API_KEY");
-    let mut server = support::Server::spawn(command);
+    let mut server = support::Process::serve(command);
     // The page answers at once, whatever the look-ups are doing.
     assert_eq!(server.get("/api/v1/status").status, 200);
     server.wait_for_log("look-ups: 4 in", Duration::from_secs(60));
