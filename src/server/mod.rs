@@ -9,7 +9,8 @@
 //! [`serve`] is the async loop that serves them until a shutdown future resolves (tests call
 //! the two in-process on `127.0.0.1:0`), and [`run`], the blocking wrapper, owns the runtime,
 //! the signals, mDNS, the board and the background analysis, and hands the background the
-//! stop flag it sets on SIGTERM/SIGINT.
+//! stop flag it sets on SIGTERM/SIGINT. [`Running`] is `open` + `serve` on a runtime of its
+//! own, stopped when dropped, for callers that are not async (`bench --serve`, the tests).
 //!
 //! - [`catalog`]: the immutable snapshot of the database every request reads.
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
