@@ -267,6 +267,11 @@ fn config(dir: &Path, port: u16) -> PathBuf {
 }
 
 fn playlista(dir: &Path, args: &[&str]) -> Output {
+    command(dir, args).output().expect("run playlista")
+}
+
+/// `playlista ARGS` on the folders in `dir`, its config file, two workers and no proxy.
+fn command(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .arg("--config")
@@ -290,7 +295,7 @@ fn playlista(dir: &Path, args: &[&str]) -> Output {
     ] {
         cmd.env_remove(var);
     }
-    cmd.output().expect("run playlista")
+    cmd
 }
 
 fn ok(out: &Output) -> (String, String) {
@@ -516,6 +521,7 @@ fn offline_services_cost_nothing_and_leave_the_tracks_pending() {
     assert_eq!(lookups(&status(dir)), [0, 0, 0, 0]);
 }
 
+/// Process-level: the look-ups run in a real `serve`'s background, which only the binary has.
 #[test]
 fn serve_looks_up_in_the_background_and_shows_what_it_found() {
     let dir = tempfile::tempdir().unwrap();
@@ -524,18 +530,8 @@ fn serve_looks_up_in_the_background_and_shows_what_it_found() {
     let fake = Fake::default();
     let port = start(fake.clone());
     config(dir, port);
-    let mut command = Command::new(BIN);
-    command
-        .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
-        .arg(dir.join("config.toml"))
-        .arg("--library")
-        .arg(dir.join("music"))
-        .arg("--cache_dir")
-        .arg(dir.join("state"))
-        .arg("--output_dir")
-        .arg(dir.join("playlists"))
-        .env_remove("LASTFM_API_KEY");
-    let mut server = support::Server::spawn(command);
+    let serve = command(dir, &["serve", "--no-mdns", "--bind", "127.0.0.1:0"]);
+    let mut server = support::Process::serve(serve);
     // The page answers at once, whatever the look-ups are doing.
     assert_eq!(server.get("/api/v1/status").status, 200);
     server.wait_for_log("look-ups: 4 in", Duration::from_secs(60));

@@ -7,17 +7,19 @@
 //!
 //! Needs root, `ip` (iproute2) and Python `zeroconf`; without them the tests skip with a
 //! printed reason, except under `CI=true`, where they fail.
+//!
+//! Process-level by necessity: the server must run inside a namespace, so it is the real
+//! binary (on the shared demo's library, each with its own copy of the database); the
+//! processes and their logs are [`support::Process`].
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::OnceLock;
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+use support::{demo, Demo, Process, BIN};
 
 /// Browses service types on one interface address (or "all") and prints one JSON line per
 /// event: `browsing` once ready, then `added` / `updated` (resolved: server, port,
@@ -162,125 +164,20 @@ impl Drop for Namespaces {
     }
 }
 
-/// A child process killed on drop; its output lines arrive on `lines`.
-struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Proc {
-    /// Starts `cmd` reading its stdout (`stdout`) or its stderr (the server's log).
-    fn spawn(mut cmd: Command, stdout: bool) -> Proc {
-        cmd.stdin(Stdio::null());
-        if stdout {
-            cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        } else {
-            cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        }
-        let mut child = cmd.spawn().expect("spawn");
-        let pipe: Box<dyn std::io::Read + Send> = if stdout {
-            Box::new(child.stdout.take().expect("stdout"))
-        } else {
-            Box::new(child.stderr.take().expect("stderr"))
-        };
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    /// The next line that `want` accepts, within `timeout`; every line read is kept in `seen`.
-    fn wait_for<T>(
-        &self,
-        seen: &mut Vec<String>,
-        timeout: Duration,
-        mut want: impl FnMut(&str) -> Option<T>,
-    ) -> Option<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            let line = self.lines.recv_timeout(left).ok()?;
-            let found = want(&line);
-            seen.push(line);
-            if found.is_some() {
-                return found;
-            }
-        }
-    }
-
-    fn terminate(&self) {
-        // SAFETY: a signal to our own child, by its pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-    }
-
-    /// Waits for the exit, at most `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A demo library and database, built once per test run (the library is only read).
-fn demo() -> &'static Path {
-    static DEMO: OnceLock<PathBuf> = OnceLock::new();
-    DEMO.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("mdns-demo");
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new(BIN)
-            .args(["demo", "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("run playlista demo");
-        assert!(
-            out.status.success(),
-            "demo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
 /// A running `serve` in namespace `ns`, with its own copy of the demo database.
 struct Served {
-    proc: Proc,
+    proc: Process,
     port: u16,
     /// The instance id it announces.
     id: String,
-    log: Vec<String>,
-    _dir: tempfile::TempDir,
+    _demo: Demo,
 }
 
 fn serve(nets: &Namespaces, ns: usize, name: &str) -> Served {
-    let demo = demo();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    std::fs::create_dir(&state).expect("state dir");
-    for entry in std::fs::read_dir(demo.join("state")).expect("demo state") {
-        let entry = entry.expect("entry");
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
-            std::fs::copy(entry.path(), state.join(entry.file_name())).expect("copy state");
-        }
-    }
-    let library = demo.join("library");
-    let playlists = dir.path().join("playlists");
+    let copy = demo().copy();
+    let state = copy.state();
+    let library = copy.library();
+    let playlists = copy.playlists();
     let args = [
         "serve",
         "--bind",
@@ -294,14 +191,8 @@ fn serve(nets: &Namespaces, ns: usize, name: &str) -> Served {
         "--output_dir",
         playlists.to_str().expect("utf-8 path"),
     ];
-    let proc = Proc::spawn(nets.command(ns, BIN, &args), false);
-    let mut log = Vec::new();
-    let port = proc
-        .wait_for(&mut log, Duration::from_secs(30), |l| {
-            let rest = l.split("serving http://0.0.0.0:").nth(1)?;
-            rest.split('/').next()?.parse::<u16>().ok()
-        })
-        .unwrap_or_else(|| panic!("no `serving` line from the server:\n{}", log.join("\n")));
+    let proc = Process::serve(nets.command(ns, BIN, &args));
+    let port = proc.port();
     let id = std::fs::read_to_string(state.join("instance-id"))
         .expect("instance-id")
         .trim()
@@ -310,74 +201,59 @@ fn serve(nets: &Namespaces, ns: usize, name: &str) -> Served {
         proc,
         port,
         id,
-        log,
-        _dir: dir,
+        _demo: copy,
     }
 }
 
 impl Served {
     /// Waits for a log line containing `text`.
     fn wait_log(&mut self, text: &str, timeout: Duration) {
-        if self.log.iter().any(|l| l.contains(text)) {
-            return;
-        }
-        let found = self
-            .proc
-            .wait_for(&mut self.log, timeout, |l| l.contains(text).then_some(()));
-        assert!(
-            found.is_some(),
-            "no log line with {text:?}:\n{}",
-            self.log.join("\n")
-        );
+        self.proc.wait_for_log(text, timeout);
+    }
+
+    fn log(&self) -> String {
+        self.proc.seen.join("\n")
     }
 
     /// SIGTERM, then a clean exit within `timeout`.
     fn stop(&mut self, timeout: Duration) {
-        self.proc.terminate();
+        self.proc.signal_term();
         let status = self.proc.wait_exit(timeout);
         // The rest of the log, for the messages below.
-        while let Ok(line) = self.proc.lines.recv_timeout(Duration::from_millis(200)) {
-            self.log.push(line);
-        }
+        self.proc.drain(Duration::from_millis(200));
         assert!(
             status.is_some_and(|s| s.success()),
             "server did not stop cleanly within {timeout:?} ({status:?}):\n{}",
-            self.log.join("\n")
+            self.log()
         );
     }
 }
 
 /// A zeroconf browser in namespace `ns` on `where` ("all" or one address).
-fn browse(nets: &Namespaces, ns: usize, where_: &str, types: &[&str]) -> Proc {
+fn browse(nets: &Namespaces, ns: usize, where_: &str, types: &[&str]) -> Process {
     let mut args = vec!["-c", BROWSE_PY, where_];
     args.extend_from_slice(types);
-    let proc = Proc::spawn(nets.command(ns, "python3", &args), true);
-    let mut seen = Vec::new();
-    let ready = proc.wait_for(&mut seen, Duration::from_secs(20), |l| {
+    let mut proc = Process::spawn(nets.command(ns, "python3", &args), true);
+    let ready = proc.wait_for(Duration::from_secs(20), |l| {
         l.contains("\"browsing\"").then_some(())
     });
-    assert!(ready.is_some(), "browser did not start: {seen:?}");
+    assert!(ready.is_some(), "browser did not start: {:?}", proc.seen);
     proc
 }
 
-/// A browser event of kind `event` for `ty` that `want` accepts: one already in `seen`
-/// (events of different services arrive in any order), else the next one within `timeout`.
+/// A browser event of kind `event` for `ty` that `want` accepts: one already seen (events
+/// of different services arrive in any order), else the next one within `timeout`.
 fn event(
-    browser: &Proc,
-    seen: &mut Vec<String>,
+    browser: &mut Process,
     timeout: Duration,
     event: &str,
     ty: &str,
     want: impl Fn(&Value) -> bool,
 ) -> Option<Value> {
-    let accept = |l: &str| {
+    browser.wait_for(timeout, |l| {
         let v: Value = serde_json::from_str(l).ok()?;
         (v["event"] == event && v["type"] == ty && want(&v)).then_some(v)
-    };
-    if let Some(v) = seen.iter().find_map(|l| accept(l)) {
-        return Some(v);
-    }
-    browser.wait_for(seen, timeout, accept)
+    })
 }
 
 fn addresses(v: &Value) -> Vec<&str> {
@@ -406,16 +282,14 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
         "eth1",
         "10.78.1.2/24",
     );
-    let browser = browse(&nets, PHONE, "all", &[PLAYLISTA, HTTP]);
-    let mut seen = Vec::new();
+    let mut browser = browse(&nets, PHONE, "all", &[PLAYLISTA, HTTP]);
 
     demo();
     let started = Instant::now();
     let name = "living-room";
     let mut server = serve(&nets, SRV, name);
     let found = event(
-        &browser,
-        &mut seen,
+        &mut browser,
         Duration::from_secs(20),
         "added",
         PLAYLISTA,
@@ -423,8 +297,9 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     )
     .unwrap_or_else(|| {
         panic!(
-            "{PLAYLISTA} not resolved; browser: {seen:?}\nserver:\n{}",
-            server.log.join("\n")
+            "{PLAYLISTA} not resolved; browser: {:?}\nserver:\n{}",
+            browser.seen,
+            server.log()
         )
     });
     eprintln!(
@@ -443,15 +318,10 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     assert_eq!(txt["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(txt["id"], server.id.as_str());
 
-    let web = event(
-        &browser,
-        &mut seen,
-        Duration::from_secs(10),
-        "added",
-        HTTP,
-        |_| true,
-    )
-    .unwrap_or_else(|| panic!("{HTTP} not resolved; browser: {seen:?}"));
+    let web = event(&mut browser, Duration::from_secs(10), "added", HTTP, |_| {
+        true
+    })
+    .unwrap_or_else(|| panic!("{HTTP} not resolved; browser: {:?}", browser.seen));
     assert_eq!(web["server"], format!("{name}.local."));
     assert_eq!(web["port"], server.port);
     assert_eq!(addresses(&web), ["10.77.1.1"], "{web}");
@@ -482,10 +352,9 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     // addresses every 5 s); a browser on that link only resolves the box there.
     nets.link(SRV, "eth2", "10.79.1.1/24", PHONE, "eth2", "10.79.1.2/24");
     let linked = Instant::now();
-    let late = browse(&nets, PHONE, "10.79.1.2", &[PLAYLISTA]);
-    let mut late_seen = Vec::new();
+    let mut late = browse(&nets, PHONE, "10.79.1.2", &[PLAYLISTA]);
     // (Its socket hears the other links too, so it may first resolve the box elsewhere.)
-    let there = late.wait_for(&mut late_seen, Duration::from_secs(20), |l| {
+    let there = late.wait_for(Duration::from_secs(20), |l| {
         let v: Value = serde_json::from_str(l).ok()?;
         (v["event"] == "added" || v["event"] == "updated")
             .then_some(())
@@ -493,8 +362,9 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     });
     assert!(
         there.is_some(),
-        "not announced on the new link; browser: {late_seen:?}\nserver:\n{}",
-        server.log.join("\n")
+        "not announced on the new link; browser: {:?}\nserver:\n{}",
+        late.seen,
+        server.log()
     );
     eprintln!(
         "resolved on the new link {:.2} s after it came up",
@@ -508,18 +378,14 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     let stopping = Instant::now();
     server.stop(Duration::from_secs(10));
     for ty in [PLAYLISTA, HTTP] {
-        let gone = event(
-            &browser,
-            &mut seen,
-            Duration::from_secs(6),
-            "removed",
-            ty,
-            |v| v["name"] == format!("{name}.{ty}"),
-        );
+        let gone = event(&mut browser, Duration::from_secs(6), "removed", ty, |v| {
+            v["name"] == format!("{name}.{ty}")
+        });
         assert!(
             gone.is_some(),
-            "{ty} not removed after SIGTERM; browser: {seen:?}\nserver:\n{}",
-            server.log.join("\n")
+            "{ty} not removed after SIGTERM; browser: {:?}\nserver:\n{}",
+            browser.seen,
+            server.log()
         );
     }
     eprintln!(
@@ -528,7 +394,8 @@ fn a_phone_finds_the_box_on_the_lan_only_and_sees_it_leave() {
     );
     server.wait_log("goodbye sent", Duration::from_secs(1));
     let leaks: Vec<_> = server
-        .log
+        .proc
+        .seen
         .iter()
         .filter(|l| l.contains("docker0"))
         .collect();
@@ -571,8 +438,7 @@ fn a_taken_name_is_renamed_and_logged() {
     // Another box already answers as kitchen.local on the LAN.
     let mut first = serve(&nets, OTHER, name);
     first.wait_log("mDNS: announced", Duration::from_secs(10));
-    let browser = browse(&nets, OTHER, "10.77.2.2", &[PLAYLISTA]);
-    let mut seen = Vec::new();
+    let mut browser = browse(&nets, OTHER, "10.77.2.2", &[PLAYLISTA]);
 
     let mut second = serve(&nets, SRV, name);
     second.wait_log(
@@ -580,14 +446,13 @@ fn a_taken_name_is_renamed_and_logged() {
         Duration::from_secs(10),
     );
     let renamed = event(
-        &browser,
-        &mut seen,
+        &mut browser,
         Duration::from_secs(15),
         "added",
         PLAYLISTA,
         |v| v["port"] == second.port,
     )
-    .unwrap_or_else(|| panic!("second box not resolved; browser: {seen:?}"));
+    .unwrap_or_else(|| panic!("second box not resolved; browser: {:?}", browser.seen));
     assert_eq!(renamed["server"], format!("{name}-2.local."));
     assert_eq!(renamed["name"], format!("{name} (2).{PLAYLISTA}"));
     assert_eq!(addresses(&renamed), ["10.77.2.1"], "{renamed}");

@@ -1,14 +1,21 @@
-//! `playlista serve` end to end: the real binary on loopback (no mDNS) over a real database:
-//! the JSON API's shapes, M3U8 that plays, Range streams, metrics, the background analysis
-//! that builds what is missing and follows new and deleted files, config sections, SIGTERM.
+//! `playlista serve` end to end over a real database: the JSON API's shapes, M3U8 that
+//! plays, Range streams, metrics and gzip from the server in-process on the shared demo
+//! ([`support::serve`]); the config's name from the same config code. Process-level, because
+//! only the real binary shows them: the background analysis that builds what is missing and
+//! follows new and deleted files, systemd's READY/STOPPING and SIGTERM (the smoke test of
+//! the binary), and the exit code of a refused config.
 
 mod support;
 
+use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
-use support::{eventually, track_path, Demo, Server};
+use support::{demo, eventually, track_path, Process};
+
+/// What every track in an answer has.
+const TRACK_KEYS: &[&str] = &["id", "title", "artist", "duration_s", "bpm", "key", "scale"];
 
 fn keys(v: &Value, want: &[&str], what: &str) {
     for k in want {
@@ -18,8 +25,7 @@ fn keys(v: &Value, want: &[&str], what: &str) {
 
 #[test]
 fn api_answers_in_the_documented_shapes() {
-    let demo = Demo::build();
-    let server = Server::start(&demo.serve_args());
+    let server = support::serve(&demo().config(""));
 
     let lists = server.json("/api/v1/playlists");
     let lists = lists.as_array().expect("an array of playlists");
@@ -38,20 +44,7 @@ fn api_answers_in_the_documented_shapes() {
         let tracks = full["tracks"].as_array().unwrap();
         assert_eq!(tracks.len() as u64, p["track_count"].as_u64().unwrap());
         for t in tracks {
-            keys(
-                t,
-                &[
-                    "id",
-                    "title",
-                    "artist",
-                    "duration_s",
-                    "bpm",
-                    "key",
-                    "scale",
-                    "why",
-                ],
-                "track",
-            );
+            keys(t, &[TRACK_KEYS, &["why"]].concat(), "track");
             assert!(t["duration_s"].as_f64().unwrap() > 19.0, "{t}");
         }
         total += tracks.len();
@@ -70,16 +63,7 @@ fn api_answers_in_the_documented_shapes() {
     assert!(near.iter().all(|n| n["id"].as_i64() != Some(first)));
     keys(
         &near[0],
-        &[
-            "id",
-            "title",
-            "artist",
-            "duration_s",
-            "bpm",
-            "key",
-            "scale",
-            "sounds_like",
-        ],
+        &[TRACK_KEYS, &["sounds_like"]].concat(),
         "similar",
     );
     // The demo is analysed in full mode: every track says what it sounds like.
@@ -111,8 +95,7 @@ fn api_answers_in_the_documented_shapes() {
 
 #[test]
 fn m3u8_lists_stream_urls_that_play_with_ranges() {
-    let demo = Demo::build();
-    let server = Server::start(&demo.serve_args());
+    let server = support::serve(&demo().config(""));
     let m3u = server.get("/playlists/1.m3u8");
     assert_eq!(m3u.status, 200);
     assert!(m3u.header("content-type").unwrap().contains("mpegurl"));
@@ -125,12 +108,12 @@ fn m3u8_lists_stream_urls_that_play_with_ranges() {
         .unwrap();
     assert_eq!(urls.len() as u64, count);
     assert_eq!(infos as u64, count);
-    let prefix = format!("http://127.0.0.1:{}/stream/", server.port);
+    let prefix = server.url("/stream/");
     assert!(urls.iter().all(|u| u.starts_with(&prefix)), "{urls:?}");
 
     // The first URL plays: the whole file, byte for byte.
     let id: i64 = urls[0].strip_prefix(&prefix).unwrap().parse().unwrap();
-    let file = std::fs::read(track_path(&demo.state(), id)).unwrap();
+    let file = std::fs::read(track_path(&demo().state(), id)).unwrap();
     let whole = server.get(&format!("/stream/{id}"));
     assert_eq!(whole.status, 200);
     assert_eq!(whole.header("content-type"), Some("audio/wav"));
@@ -186,8 +169,7 @@ fn m3u8_lists_stream_urls_that_play_with_ranges() {
 fn cached_answers_are_gzipped_only_for_clients_that_accept_it() {
     use std::io::Read as _;
 
-    let demo = Demo::build();
-    let server = Server::start(&demo.serve_args());
+    let server = support::serve(&demo().config(""));
     let id = server.json("/api/v1/playlists")[0]["id"].as_i64().unwrap();
     for path in [
         "/api/v1/playlists".to_string(),
@@ -237,7 +219,7 @@ fn write_song(dir: &std::path::Path, name: &str, bpm: f64, tonic: u8) {
     synth::write_song(&dir.join(name), &spec, 22_050, 1, WavFormat::Pcm16).unwrap();
 }
 
-fn analyzed(server: &Server) -> u64 {
+fn analyzed(server: &Process) -> u64 {
     server.json("/api/v1/status")["library"]["analyzed"]
         .as_u64()
         .unwrap_or(0)
@@ -263,7 +245,23 @@ fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut server = Server::start(&args);
+    // systemd's notify socket: READY once serving, STOPPING on SIGTERM.
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut command = std::process::Command::new(support::BIN);
+    command
+        .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0"])
+        .args(&args)
+        .env("NOTIFY_SOCKET", &notify_path);
+    let mut server = Process::serve(command);
+    let ready = notified(&notify, "READY=1");
+    assert!(
+        ready.starts_with("READY=1\nSTATUS=serving on 127.0.0.1:"),
+        "{ready:?}"
+    );
 
     // An empty database: it serves at once, then analyses and makes playlists by itself.
     eventually(Duration::from_secs(60), "the first analysis", || {
@@ -300,27 +298,39 @@ fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
         .expect("serve exits after SIGTERM");
     assert!(status.success(), "{status:?}");
     server.wait_for_log("stopped", Duration::from_secs(1));
+    notified(&notify, "STOPPING=1\n");
+}
+
+/// The next datagram on systemd's notify socket that starts with `prefix` (the background
+/// sends STATUS lines in between); panics after the socket's read timeout.
+fn notified(socket: &UnixDatagram, prefix: &str) -> String {
+    let mut buf = [0u8; 512];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("no {prefix:?} from serve: {e}"));
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if message.starts_with(prefix) {
+            return message;
+        }
+    }
 }
 
 #[test]
-fn config_sections_set_the_address_and_unknown_keys_are_refused() {
-    let demo = Demo::build();
-    let config = demo.dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+fn the_config_names_the_server() {
+    let config = demo().config(
         "[server]\nbind = \"127.0.0.1:0\"\nname = \"kitchen\"\nrescan_minutes = 0\n\
          methods = [\"all\", \"kmeans\"]\n",
-    )
-    .unwrap();
-    let mut command = std::process::Command::new(support::BIN);
-    command
-        .args(["serve", "--no-mdns", "--config"])
-        .arg(&config)
-        .args(demo.serve_args());
-    let server = Server::spawn(command);
+    );
+    let server = support::serve(&config);
     assert_eq!(server.json("/api/v1/status")["name"], "kitchen");
-    drop(server);
+}
 
+/// Process-level: the exit code of `serve` with a config it refuses.
+#[test]
+fn unknown_config_keys_and_seeded_methods_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
     std::fs::write(&config, "[server]\nbindd = \"127.0.0.1:0\"\n").unwrap();
     let out = std::process::Command::new(support::BIN)
         .args(["serve", "--no-mdns", "--config"])
@@ -335,7 +345,7 @@ fn config_sections_set_the_address_and_unknown_keys_are_refused() {
     let out = std::process::Command::new(support::BIN)
         .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
         .arg(&config)
-        .args(demo.serve_args())
+        .args(demo().serve_args())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

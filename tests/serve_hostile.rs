@@ -1,236 +1,31 @@
-//! Hostile input against the real `playlista serve` on loopback: 1,000 malformed, abusive and
+//! Hostile input against the server on loopback: 1,000 malformed, abusive and
 //! borderline requests over raw TCP (so that invalid HTTP can be sent), then checks that the
 //! server is alive, answered nothing with a 5xx, never leaked a file outside the library and
 //! still answers; and that a flood of idle connections past `[server] max_connections` neither
 //! locks new clients out forever nor stops the server.
 //!
-//! The server runs on the demo library (`playlista demo`, built once per run under
-//! `CARGO_TARGET_TMPDIR`) without `--library`, so no background analysis runs: the only files
-//! it may open are the library's songs (and its own database).
+//! The server runs in-process ([`support::serve`], the service's own `open` and `serve`) on the
+//! shared demo library with no background analysis: the only files this process may open
+//! while under attack are the library's songs (and the server's database).
+
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+use support::{demo, Client, Conn};
+
 /// How many hostile requests the main test sends.
 const REQUESTS: usize = 1000;
 /// The server's header read timeout (`src/server/listener.rs`).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The tell-tale of /etc/passwd in a body.
 const PASSWD: &[u8] = b"root:x:0:0";
-
-/// The demo library and database, built once per test binary.
-fn demo() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-hostile-demo");
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new(BIN)
-            .args(["demo", "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("run playlista demo");
-        assert!(
-            out.status.success(),
-            "demo failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
-/// The real server as a child process; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Serves the demo database with `config` as its config file.
-    fn start(name: &str, config: &str) -> Server {
-        let dir = demo();
-        let config_path = dir.join(format!("{name}.toml"));
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new(BIN)
-            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
-            .arg(&config_path)
-            .arg("--cache_dir")
-            .arg(dir.join("state"))
-            .arg("--output_dir")
-            .arg(dir.join("playlists"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start playlista serve");
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the server did not start: {:?}", log.lock().unwrap()));
-        Server {
-            child,
-            addr: addr.parse().unwrap(),
-            log,
-        }
-    }
-
-    /// Alive, answering `/api/v1/status` with 200, and no panic in its log.
-    fn assert_healthy(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "the server exited: {:?}",
-            self.log.lock().unwrap()
-        );
-        let reply = exchange(self.addr, b"GET /api/v1/status HTTP/1.1\r\nHost: t\r\n\r\n")
-            .expect("no answer to /api/v1/status");
-        assert_eq!(reply.status, 200);
-        let log = self.log.lock().unwrap();
-        assert!(
-            !log.iter().any(|l| l.contains("panicked")),
-            "a panic in the server log: {log:?}"
-        );
-    }
-}
-
-/// One HTTP response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-}
-
-/// A connection and what has been read from it but not yet used.
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        Conn {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Reads more bytes; false at EOF, on a reset or a timeout.
-    fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 64 << 10];
-        match self.stream.read(&mut chunk) {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-        }
-    }
-
-    /// The next complete response (1xx skipped); None when the server closed without one.
-    /// `head_only`: the request was HEAD, so a Content-Length announces no body.
-    fn response(&mut self, head_only: bool) -> Option<Reply> {
-        loop {
-            let end = loop {
-                if let Some(p) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break p + 4;
-                }
-                if !self.fill() {
-                    return None;
-                }
-            };
-            let head = String::from_utf8_lossy(&self.buf[..end]).to_ascii_lowercase();
-            self.buf.drain(..end);
-            let status: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-            if (100..200).contains(&status) {
-                continue;
-            }
-            let header = |name: &str| {
-                head.lines()
-                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            };
-            let body = if head_only || status == 204 || status == 304 {
-                Vec::new()
-            } else if let Some(len) = header("content-length:") {
-                let len: usize = len.parse().ok()?;
-                while self.buf.len() < len {
-                    if !self.fill() {
-                        return None;
-                    }
-                }
-                self.buf.drain(..len).collect()
-            } else if header("transfer-encoding:").is_some_and(|t| t.contains("chunked")) {
-                self.chunked()?
-            } else {
-                while self.fill() {}
-                std::mem::take(&mut self.buf)
-            };
-            return Some(Reply { status, body });
-        }
-    }
-
-    fn chunked(&mut self) -> Option<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                    break p;
-                }
-                if !self.fill() {
-                    return None;
-                }
-            };
-            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            self.buf.drain(..line_end + 2);
-            while self.buf.len() < size + 2 {
-                if !self.fill() {
-                    return None;
-                }
-            }
-            body.extend(self.buf.drain(..size));
-            self.buf.drain(..2);
-            if size == 0 {
-                return Some(body);
-            }
-        }
-    }
-}
-
-/// Sends `raw` on a fresh connection and reads one response.
-fn exchange(addr: SocketAddr, raw: &[u8]) -> Option<Reply> {
-    let mut c = Conn::open(addr);
-    // The server may answer (431, 400) and close before a huge request is all written.
-    let _ = c.stream.write_all(raw);
-    c.response(raw.starts_with(b"HEAD "))
-}
 
 /// What a case may answer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -885,19 +680,21 @@ fn open_paths(pid: u32) -> Vec<(String, PathBuf)> {
     .collect()
 }
 
-fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
-    let reply = exchange(addr, &get(path)).unwrap_or_else(|| panic!("no answer to {path}"));
+fn json(client: &Client, path: &str) -> serde_json::Value {
+    let reply = client
+        .exchange(&get(path))
+        .unwrap_or_else(|| panic!("no answer to {path}"));
     assert_eq!(reply.status, 200, "{path}");
-    serde_json::from_slice(&reply.body).unwrap()
+    reply.json()
 }
 
 #[test]
 fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
-    let mut server = Server::start("hostile", "[server]\nrescan_minutes = 0\n");
+    let server = support::serve(&demo().config("[server]\nrescan_minutes = 0\n"));
     let addr = server.addr;
-    let lists = json(addr, "/api/v1/playlists");
+    let lists = json(&server, "/api/v1/playlists");
     let list = lists[0]["id"].as_i64().unwrap();
-    let tracks = json(addr, &format!("/api/v1/playlists/{list}"));
+    let tracks = json(&server, &format!("/api/v1/playlists/{list}"));
     let track = tracks["tracks"][0]["id"].as_i64().unwrap();
 
     let mut all = cases(track, list);
@@ -908,12 +705,13 @@ fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
     assert!(requests >= REQUESTS);
 
     // Any file the server opens while under attack must be the library's or its own state.
-    let library = demo().join("library");
-    let state = demo().join("state");
-    let baseline: HashSet<(String, PathBuf)> = open_paths(server.child.id()).into_iter().collect();
+    // (The server is in this process: the sampler's own look at /proc is not the server's.)
+    let library = demo().library();
+    let state = demo().state();
+    let baseline: HashSet<(String, PathBuf)> = open_paths(std::process::id()).into_iter().collect();
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (done, pid) = (done.clone(), server.child.id());
+        let (done, pid) = (done.clone(), std::process::id());
         std::thread::spawn(move || {
             let (mut outside, mut samples, mut songs) = (BTreeMap::new(), 0usize, 0usize);
             while !done.load(Ordering::Relaxed) {
@@ -922,6 +720,7 @@ fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
                         songs += 1;
                     } else if !(path.starts_with(&state)
                         || path.starts_with("/dev")
+                        || path.starts_with(format!("/proc/{pid}/fd"))
                         || baseline.contains(&(fd.clone(), path.clone())))
                     {
                         outside.insert(path, fd);
@@ -979,19 +778,19 @@ fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
     assert!(samples > 10, "the fd sampler hardly ran");
     server.assert_healthy();
     // The accounting saw the attack too, and the server still serves real content.
-    let metrics = exchange(addr, &get("/metrics")).unwrap();
+    let metrics = server.exchange(&get("/metrics")).unwrap();
     assert_eq!(metrics.status, 200);
-    let reply = exchange(addr, &get(&format!("/playlists/{list}.m3u8"))).unwrap();
+    let reply = server
+        .exchange(&get(&format!("/playlists/{list}.m3u8")))
+        .unwrap();
     assert_eq!(reply.status, 200);
     assert!(reply.body.starts_with(b"#EXTM3U"));
 }
 
 #[test]
 fn idle_connections_past_the_cap_neither_lock_clients_out_nor_stop_the_server() {
-    let mut server = Server::start(
-        "capped",
-        "[server]\nrescan_minutes = 0\nmax_connections = 8\n",
-    );
+    let server =
+        support::serve(&demo().config("[server]\nrescan_minutes = 0\nmax_connections = 8\n"));
     let addr = server.addr;
     let status = b"GET /api/v1/status HTTP/1.1\r\nHost: t\r\n\r\n";
 

@@ -1,26 +1,28 @@
-//! The Subsonic API end to end: the real `playlista serve` on loopback, over a real database
+//! The Subsonic API end to end: the server in-process on loopback ([`support::serve`]), over a
+//! real database
 //! analysed from a generated library whose WAV files carry RIFF INFO tags (two tagged albums,
 //! one untagged folder), plus, when the audio corpus is there, its MP3 with embedded cover art.
 //!
 //! The `py-sonic` client library (`libsonic`) talks to it as an app would: ping, playlists,
 //! a stream compared byte for byte with the file, similar songs, search and an album. Without
 //! py-sonic (or the corpus) those parts skip with a printed reason, except under `CI=true`,
-//! where they fail. The rest checks the protocol from Rust with a plain HTTP/1.1 client:
+//! where they fail. The rest checks the protocol from Rust with the tests' HTTP/1.1 client:
 //! XML against JSON, token and password auth, the errors 10, 40 and 70, Range, form posts,
 //! the sonicSimilarity extension, and that malformed requests get answers, not a dead server.
+//! The fixture is built once per run; each test has a server of its own.
+
+mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
+use std::sync::LazyLock;
 
 use md5::{Digest, Md5};
 use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+use support::{Client, BIN};
 const USER: &str = "anna";
 const PASSWORD: &str = "s3cret & sesam";
 
@@ -162,50 +164,27 @@ fn run_ok(args: &[&str], config: &Path) {
     );
 }
 
-/// A running `playlista serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    port: u16,
+/// The server in-process on a config file, stopped when dropped, with the Subsonic calls.
+struct Server(support::Service);
+
+impl Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.0
+    }
 }
 
 impl Server {
     fn start(config: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = String::new();
-        let port = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!("serve ended before listening:\n{seen}");
-            };
-            seen.push_str(&line);
-            seen.push('\n');
-            if let Some(rest) = line.split("serving http://127.0.0.1:").nth(1) {
-                break rest.split('/').next().and_then(|p| p.parse().ok()).unwrap();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, port }
-    }
-
-    fn get(&self, path_and_query: &str) -> Reply {
-        http(self.port, "GET", path_and_query, &[], b"")
+        Server(support::serve(&support::config_file(config)))
     }
 
     /// A call with the password in hex (`enc:`) and JSON answers; returns the response body.
     fn json(&self, method: &str, query: &str) -> Value {
         let r = self.get(&format!("/rest/{method}?{}&f=json&{query}", auth_hex()));
         assert_eq!(r.status, 200, "{method}: {}", r.text());
-        let v: Value = serde_json::from_slice(&r.body)
-            .unwrap_or_else(|e| panic!("{method}: {e}: {}", r.text()));
-        v["subsonic-response"].clone()
+        r.json()["subsonic-response"].clone()
     }
 
     fn ok(&self, method: &str, query: &str) -> Value {
@@ -218,93 +197,6 @@ impl Server {
         let v = self.json(method, query);
         assert_eq!(v["status"], "failed", "{method}?{query}: {v}");
         v["error"]["code"].as_i64().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// One HTTP/1.1 request on its own connection.
-fn http(port: u16, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        let mut out = Vec::new();
-        let mut rest = &body[..];
-        loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let size =
-                usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16)
-                    .unwrap();
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-            rest = &rest[line_end + 2 + size + 2..];
-        }
-        body = out;
-    }
-    Reply {
-        status,
-        headers,
-        body,
     }
 }
 
@@ -344,47 +236,60 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Writes the fixture: library, database, playlists, two config files (with and without an
-/// account). Returns (config, config without account, files).
-fn fixture(dir: &Path) -> (PathBuf, PathBuf, HashMap<String, PathBuf>) {
-    let corpus = corpus();
-    let music = dir.join("music");
-    let files = library(&music, corpus.as_deref());
-    let common = format!(
-        "library = {:?}\ncache_dir = {:?}\noutput_dir = {:?}\nworkers = 1\n",
-        music,
-        dir.join("state"),
-        dir.join("playlists")
-    );
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!("{common}\n[subsonic]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"),
-    )
-    .unwrap();
-    let bare = dir.join("bare.toml");
-    std::fs::write(&bare, &common).unwrap();
-    run_ok(&["-a"], &config);
-    run_ok(
-        &["-g", "--min_playlist_size", "1", "--mixed_below", "2"],
-        &config,
-    );
-    (config, bare, files)
+/// The fixture: library, database, playlists, two config files (with and without an
+/// account).
+struct Fixture {
+    config: PathBuf,
+    bare: PathBuf,
+    files: HashMap<String, PathBuf>,
 }
 
-#[test]
-fn subsonic_api_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, bare, files) = fixture(dir.path());
-    let server = Server::start(&config);
+/// The fixture, built once per run under `CARGO_TARGET_TMPDIR` (only read by the tests).
+fn fixture() -> &'static Fixture {
+    static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("subsonic-fixture");
+        let _ = std::fs::remove_dir_all(&dir);
+        let corpus = corpus();
+        let music = dir.join("music");
+        let files = library(&music, corpus.as_deref());
+        let common = format!(
+            "library = {:?}\ncache_dir = {:?}\noutput_dir = {:?}\nworkers = 1\n",
+            music,
+            dir.join("state"),
+            dir.join("playlists")
+        );
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!("{common}\n[subsonic]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"),
+        )
+        .unwrap();
+        let bare = dir.join("bare.toml");
+        std::fs::write(&bare, &common).unwrap();
+        run_ok(&["-a"], &config);
+        run_ok(
+            &["-g", "--min_playlist_size", "1", "--mixed_below", "2"],
+            &config,
+        );
+        Fixture {
+            config,
+            bare,
+            files,
+        }
+    });
+    &FIXTURE
+}
 
-    // Every song, with its id, found through search3's "everything" query.
+/// A server with the account, and the id of every song by file name, found through
+/// search3's "everything" query.
+fn start() -> (Server, impl Fn(&str) -> String) {
+    let server = Server::start(&fixture().config);
     let all = server.ok(
         "search3",
         "query=%22%22&songCount=500&artistCount=500&albumCount=500",
     );
     let songs = all["searchResult3"]["song"].as_array().unwrap().clone();
-    assert_eq!(songs.len(), files.len(), "{all}");
+    assert_eq!(songs.len(), fixture().files.len(), "{all}");
     let id_of: HashMap<String, String> = songs
         .iter()
         .map(|s| {
@@ -394,22 +299,59 @@ fn subsonic_api_end_to_end() {
             (name, s["id"].as_str().unwrap().to_string())
         })
         .collect();
-    let song_id = |name: &str| id_of[name].clone();
+    (server, move |name: &str| id_of[name].clone())
+}
 
+#[test]
+fn search_finds_every_song_by_its_relative_path() {
+    let _ = start();
+}
+
+#[test]
+fn browsing_follows_the_tags() {
+    let (server, song_id) = start();
     check_browsing(&server, &song_id);
-    check_formats_and_auth(&server, &song_id);
-    check_errors(&server);
-    check_files(&server, &files, &song_id);
-    check_similarity(&server, &song_id);
-    check_py_sonic(&server, &files, dir.path());
+}
 
+#[test]
+fn xml_json_form_posts_and_auth() {
+    let (server, song_id) = start();
+    check_formats_and_auth(&server, &song_id);
+}
+
+#[test]
+fn bad_requests_get_error_answers_and_the_server_lives() {
+    let server = Server::start(&fixture().config);
+    check_errors(&server);
+    server.ok("ping", "");
+}
+
+#[test]
+fn streams_downloads_and_cover_art() {
+    let (server, song_id) = start();
+    check_files(&server, &fixture().files, &song_id);
+}
+
+#[test]
+fn similar_songs_and_sonic_paths() {
+    let (server, song_id) = start();
+    check_similarity(&server, &song_id);
+}
+
+#[test]
+fn py_sonic_talks_to_it_as_an_app_would() {
+    let server = Server::start(&fixture().config);
+    check_py_sonic(&server, &fixture().files);
+}
+
+#[test]
+fn without_an_account_every_call_is_refused() {
     // No account configured: every call, even ping with the right password, is error 40.
-    let locked = Server::start(&bare);
+    let locked = Server::start(&fixture().bare);
     assert_eq!(locked.error_code("ping", ""), 40);
     assert_eq!(locked.error_code("getPlaylists", ""), 40);
-    drop(locked);
-
-    // The first server still answers after all of the above.
+    // A server with the account, on the same database, still answers.
+    let server = Server::start(&fixture().config);
     server.ok("ping", "");
 }
 
@@ -564,8 +506,7 @@ fn check_formats_and_auth(server: &Server, song_id: &dyn Fn(&str) -> String) {
         "u={USER}&p={}&f=json&id={pid}",
         PASSWORD.replace(' ', "+").replace('&', "%26")
     );
-    let posted = http(
-        server.port,
+    let posted = server.request(
         "POST",
         "/rest/getPlaylist",
         &[("Content-Type", "application/x-www-form-urlencoded")],
@@ -663,12 +604,9 @@ fn check_files(
     assert_eq!(whole.header("content-type"), Some("audio/wav"));
     assert_eq!(whole.body, original);
 
-    let part = http(
-        server.port,
-        "GET",
+    let part = server.get_with(
         &format!("/rest/stream?{}&id={id}", auth_hex()),
         &[("Range", "bytes=100-1123")],
-        b"",
     );
     assert_eq!(part.status, 206);
     assert_eq!(
@@ -791,7 +729,7 @@ except libsonic.errors.DataNotFoundError:
 print(json.dumps(r))
 "#;
 
-fn check_py_sonic(server: &Server, files: &HashMap<String, PathBuf>, dir: &Path) {
+fn check_py_sonic(server: &Server, files: &HashMap<String, PathBuf>) {
     let probe = Command::new("python3")
         .args(["-c", "import libsonic"])
         .output();
@@ -806,12 +744,14 @@ fn check_py_sonic(server: &Server, files: &HashMap<String, PathBuf>, dir: &Path)
     if !can_run("py-sonic client", why) {
         return;
     }
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     let script = dir.join("client.py");
     std::fs::write(&script, PY_SONIC).unwrap();
     let streamed = dir.join("streamed.bin");
     let out = Command::new("python3")
         .arg(&script)
-        .arg(server.port.to_string())
+        .arg(server.port().to_string())
         .args([USER, PASSWORD])
         .arg(&streamed)
         .output()

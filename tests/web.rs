@@ -1,180 +1,50 @@
-//! End-to-end tests of the web page of `playlista serve`: the real binary serving a demo
-//! database on loopback, checked with plain HTTP (content types, security headers, caching, no
-//! way out of `/static/`) and with headless Chromium (the DOM once the scripts ran holds what
+//! End-to-end tests of the web page of `playlista serve`: the server in-process
+//! ([`support::serve`]) on loopback over a copy of the shared demo database, checked with plain
+//! HTTP (content types, security headers, caching, no way out of `/static/`) and with headless Chromium (the DOM once the scripts ran holds what
 //! the API returned, escaped; a phone-sized screenshot is a real page, not a blank one).
 //!
 //! Chromium (Debian package `chromium`) missing: the browser test skips with a printed reason,
 //! except under `CI=true`, where it fails. Chromium is kept off the network: every host name but
 //! 127.0.0.1 fails to resolve, and background services, sync and updates are off.
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_playlista");
+use support::{demo, Demo, Response, Service};
 
 /// A playlist name that is markup: the page must show it as text.
 const HOSTILE: &str = "<b id=\"x\">Tom's & \"Jerry\"</b><img src=\"x\">";
 
-/// `playlista serve` on a fresh demo library, stopped on drop.
-struct Served {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
+/// A copy of the demo database with one playlist renamed to [`HOSTILE`], made once per run.
+static RENAMED: LazyLock<Demo> = LazyLock::new(|| {
+    let copy = demo().copy();
+    let db = rusqlite::Connection::open(copy.state().join("playlista.db")).expect("db");
+    let renamed = db
+        .execute(
+            "UPDATE playlists SET name = ?1 WHERE id = (SELECT max(id) FROM playlists)",
+            [HOSTILE],
+        )
+        .expect("rename a playlist");
+    assert_eq!(renamed, 1, "the demo made no playlist");
+    copy
+});
 
-impl Served {
-    /// Builds the demo (24 songs, analysed, playlists made), renames one playlist to
-    /// [`HOSTILE`] in the database, and starts the server on a free loopback port.
-    fn start() -> Served {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let demo = Command::new(BIN)
-            .arg("demo")
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .output()
-            .expect("run playlista demo");
-        assert!(
-            demo.status.success(),
-            "demo failed: {}",
-            String::from_utf8_lossy(&demo.stderr)
-        );
-        let db = rusqlite::Connection::open(dir.path().join("state/playlista.db")).expect("db");
-        let renamed = db
-            .execute(
-                "UPDATE playlists SET name = ?1 WHERE id = (SELECT max(id) FROM playlists)",
-                [HOSTILE],
-            )
-            .expect("rename a playlist");
-        assert_eq!(renamed, 1, "the demo made no playlist");
-        drop(db);
-
-        let mut child = Command::new(BIN)
-            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--library"])
-            .arg(dir.path().join("library"))
-            .arg("--cache_dir")
-            .arg(dir.path().join("state"))
-            .arg("--output_dir")
-            .arg(dir.path().join("playlists"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start playlista serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            // Keep reading to the end so the server never blocks on a full pipe.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(port) = line
-                    .split("serving http://127.0.0.1:")
-                    .nth(1)
-                    .and_then(|rest| rest.split('/').next())
-                    .and_then(|p| p.parse::<u16>().ok())
-                {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(port);
-                    }
-                }
-            }
-        });
-        let port = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(port) => port,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("serve did not say where it listens within 30 s");
-            }
-        };
-        Served { child, port, dir }
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        self.request("GET", path, &[])
-    }
-
-    /// One request on a fresh connection, the path sent exactly as given (no normalising).
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(20))).ok();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.port
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("send");
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).expect("read reply");
-        Reply::parse(&raw)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn parse(raw: &[u8]) -> Reply {
-        let end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a complete response head");
-        let head = String::from_utf8_lossy(&raw[..end]);
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .expect("status line");
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Reply {
-            status,
-            headers,
-            body: raw[end + 4..].to_vec(),
-        }
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
+/// The server in-process on [`RENAMED`], stopped on drop.
+fn start() -> Service {
+    support::serve(&RENAMED.config(""))
 }
 
 /// The security headers every page and asset carries.
-fn assert_secure(what: &str, r: &Reply) {
-    let csp = r.header("content-security-policy");
+fn assert_secure(what: &str, r: &Response) {
+    let csp = r.header("content-security-policy").unwrap_or_default();
     for part in [
         "default-src 'none'",
         "script-src 'self'",
@@ -194,9 +64,13 @@ fn assert_secure(what: &str, r: &Reply) {
     ] {
         assert!(!csp.contains(loose), "{what}: CSP {csp:?} allows {loose:?}");
     }
-    assert_eq!(r.header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     assert!(
-        !r.header("referrer-policy").is_empty(),
+        !r.header("referrer-policy").unwrap_or_default().is_empty(),
         "{what}: no Referrer-Policy"
     );
 }
@@ -212,25 +86,28 @@ fn asset_urls(html: &str) -> Vec<String> {
 
 #[test]
 fn page_and_assets_have_types_security_headers_and_caching() {
-    let s = Served::start();
+    let s = start();
 
     let page = s.get("/");
     assert_eq!(page.status, 200);
-    assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert_secure("/", &page);
-    assert_eq!(page.header("cache-control"), "no-cache");
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
     let html = page.text();
     assert!(html.starts_with("<!doctype html>"), "{html:.80}");
     assert!(
         !html.contains("{{"),
         "an unfilled template mark in the page"
     );
-    let etag = page.header("etag").to_string();
+    let etag = page.header("etag").unwrap_or_default().to_string();
     assert!(etag.len() > 2 && etag.starts_with('"'), "ETag {etag:?}");
-    let again = s.request("GET", "/", &[("If-None-Match", &etag)]);
+    let again = s.get_with("/", &[("If-None-Match", &etag)]);
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
-    let head = s.request("HEAD", "/", &[]);
+    let head = s.request("HEAD", "/", &[], b"");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "HEAD answered with a body");
 
@@ -251,10 +128,12 @@ fn page_and_assets_have_types_security_headers_and_caching() {
             .unwrap_or_else(|| panic!("the page names no {prefix}: {urls:?}"));
         let r = s.get(url);
         assert_eq!(r.status, 200, "{url}");
-        assert_eq!(r.header("content-type"), content_type, "{url}");
+        assert_eq!(r.header("content-type"), Some(content_type), "{url}");
         assert_secure(url, &r);
         assert!(
-            r.header("cache-control").contains("immutable"),
+            r.header("cache-control")
+                .unwrap_or_default()
+                .contains("immutable"),
             "{url}: a versioned asset should be cached for good, got {:?}",
             r.header("cache-control")
         );
@@ -264,9 +143,9 @@ fn page_and_assets_have_types_security_headers_and_caching() {
         for stale in [bare.to_string(), format!("{bare}?v=0")] {
             let r = s.get(&stale);
             assert_eq!(r.status, 200, "{stale}");
-            assert_eq!(r.header("cache-control"), "no-cache", "{stale}");
-            let etag = r.header("etag").to_string();
-            let cached = s.request("GET", &stale, &[("If-None-Match", &etag)]);
+            assert_eq!(r.header("cache-control"), Some("no-cache"), "{stale}");
+            let etag = r.header("etag").unwrap_or_default().to_string();
+            let cached = s.get_with(&stale, &[("If-None-Match", &etag)]);
             assert_eq!(cached.status, 304, "{stale} with its ETag");
         }
     }
@@ -408,8 +287,9 @@ fn dom(chromium: &Path, work: &Path, url: &str) -> String {
 #[test]
 fn chromium_renders_the_api_escaped_and_a_real_screenshot() {
     let Some(chromium) = chromium() else { return };
-    let s = Served::start();
-    let work = s.dir.path();
+    let s = start();
+    let work = tempfile::tempdir().expect("work dir");
+    let work = work.path();
 
     let lists = s.get("/api/v1/playlists").json();
     let lists = lists.as_array().expect("playlists").clone();
@@ -670,7 +550,7 @@ const rows = () => [...document.querySelectorAll("#tracks > li")];
 #[test]
 fn chromium_plays_a_playlist_in_order_and_a_radio_at_360_px() {
     let Some(chromium) = chromium() else { return };
-    let s = Served::start();
+    let s = start();
     let lists = s.get("/api/v1/playlists").json();
     let list = lists
         .as_array()
@@ -680,7 +560,8 @@ fn chromium_plays_a_playlist_in_order_and_a_radio_at_360_px() {
     let detail = s.get(&format!("/api/v1/playlists/{}", list["id"])).json();
     let stream = |i: usize| format!("/stream/{}", detail["tracks"][i]["id"]);
 
-    let mut page = Devtools::open(&chromium, s.dir.path(), &s.url("/"), 360, 740);
+    let work = tempfile::tempdir().expect("work dir");
+    let mut page = Devtools::open(&chromium, work.path(), &s.url("/"), 360, 740);
 
     // At 360 px nothing sticks out sideways and every control is a comfortable tap.
     let layout = page.run(

@@ -1,4 +1,4 @@
-//! The server load benchmark (`bench --serve`): the real `playlista serve` on a 100,000-track
+//! The server load benchmark (`bench --serve`): the service's router and listener on a 100,000-track
 //! database, driven by `wrk` from another process at 100 connections.
 //!
 //! In: nothing but `wrk` on the PATH. Out: a text table, one row per endpoint: requests/s,
@@ -12,25 +12,25 @@
 //!
 //! The database is the playlist benchmark's ([`super::playlists::synthesise`]) with the
 //! playlists the service keeps by default ([`crate::server::background::DEFAULT_METHODS`]),
-//! made by [`playlist::run`] as the service makes them. The server is this binary
-//! (`current_exe`) as a child process on `127.0.0.1:0` with no library (so no background
-//! analysis competes) and its RSS is read from `/proc/PID/status`. wrk's closed loop keeps
+//! made by [`playlist::run`] as the service makes them. The server is the service's own
+//! [`server::serve`] in this process on `127.0.0.1:0` (no background analysis competes) and
+//! the RSS is this process's, read from `/proc/self/status` after the database is built and
+//! dropped. wrk's closed loop keeps
 //! 100 requests in flight, so by Little's law the mean latency is 100 / (requests/s): a p99
 //! under 20 ms needs well over 5,000 requests/s on whatever cores wrk leaves the server.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::playlist::{self, Flags};
 use crate::server::background::DEFAULT_METHODS;
-use crate::server::rendered;
+use crate::server::{self, rendered};
 use crate::store::{Store, Tuning};
 
 const TRACKS: usize = 100_000;
@@ -82,80 +82,53 @@ struct Run {
     errors: u64,
 }
 
-/// The server child: killed and reaped when dropped, so no error path leaves it running.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-}
+/// The server in this process ([`server::Running`], the service's own router and listener
+/// on a runtime of its own with as many workers as `serve` has), stopped when dropped, so
+/// that no error path leaves it running.
+struct InProcess(server::Running);
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl ServerProcess {
-    /// Starts `serve` on the state in `dir` and waits for its address.
-    fn start(dir: &Path) -> Result<ServerProcess> {
-        let config = dir.join("config.toml");
-        // No rescans: the library is synthetic and no background run should compete.
-        std::fs::write(&config, "[server]\nrescan_minutes = 0\n")?;
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--no-mdns", "--bind", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--cache_dir")
-            .arg(dir.join("state"))
-            .arg("--output_dir")
-            .arg(dir.join("playlists"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start playlista serve")?;
-        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
-        let mut server = ServerProcess {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+impl InProcess {
+    /// Serves the state in `dir` on `127.0.0.1:0` with the config `serve` would read.
+    fn start(dir: &Path) -> Result<InProcess> {
+        let file = dir.join("config.toml");
+        std::fs::write(&file, "[server]\nrescan_minutes = 0\n")?;
+        let flags = crate::config::Flags {
+            cache_dir: Some(dir.join("state")),
+            output_dir: Some(dir.join("playlists")),
+            ..Default::default()
         };
-        // The address is in the `serving http://ADDR/` line; the rest of stderr is drained
-        // by the same thread so that the server never blocks on a full pipe.
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving http://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
-                } else if line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .context("the server did not say where it listens")?;
-        server.addr = addr.parse().context("the server's address")?;
-        Ok(server)
+        let config = crate::config::resolve(&flags, Some(&file))?;
+        let listen = server::Listen {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            name: "playlista".into(),
+        };
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        Ok(InProcess(server::Running::start(
+            &config, &listen, threads,
+        )?))
     }
 
-    /// `(VmRSS, VmHWM)` in KiB.
+    fn addr(&self) -> SocketAddr {
+        self.0.addr()
+    }
+
+    /// `(VmRSS, VmHWM)` in KiB, of this process (the server and the bench's few buffers).
     fn rss_kb(&self) -> Result<(u64, u64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let status = std::fs::read_to_string("/proc/self/status")?;
         let field = |name: &str| {
             status
                 .lines()
                 .find_map(|l| l.strip_prefix(name))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| anyhow!("no {name} in /proc/PID/status"))
+                .ok_or_else(|| anyhow!("no {name} in /proc/self/status"))
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
 
-    fn alive(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => bail!("the server exited during the benchmark: {status}"),
-        }
+    fn alive(&self) -> Result<()> {
+        anyhow::ensure!(self.0.serving(), "the server stopped during the benchmark");
+        Ok(())
     }
 }
 
@@ -362,29 +335,19 @@ pub fn table() -> Result<String> {
     let (big, big_len) = picks.big;
     let built_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let mut server = ServerProcess::start(dir)?;
-    // The background thread reloads the catalog once at start; measure after it has.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = get_json(server.addr, "/api/v1/status")?;
-        if status["analysis"]["phase"] == "idle" {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the server never became idle");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let server = InProcess::start(dir)?;
     let ready_s = t.elapsed().as_secs_f64();
-    let lists = get_json(server.addr, "/api/v1/playlists")?;
+    let lists = get_json(server.addr(), "/api/v1/playlists")?;
     let playlists = lists.as_array().map_or(0, Vec::len);
-    let served = get_json(server.addr, &format!("/api/v1/playlists/{big}"))?;
+    let served = get_json(server.addr(), &format!("/api/v1/playlists/{big}"))?;
     let served_len = served["tracks"].as_array().map_or(0, Vec::len);
     anyhow::ensure!(
         served_len == big_len,
         "playlist {big} has {big_len} tracks stored but {served_len} served"
     );
-    let gz_lists = compression(server.addr, "/api/v1/playlists")?;
-    let gz_big = compression(server.addr, &format!("/api/v1/playlists/{big}"))?;
-    let gz_m3u8 = compression(server.addr, &format!("/playlists/{big}.m3u8"))?;
+    let gz_lists = compression(server.addr(), "/api/v1/playlists")?;
+    let gz_big = compression(server.addr(), &format!("/api/v1/playlists/{big}"))?;
+    let gz_m3u8 = compression(server.addr(), &format!("/playlists/{big}.m3u8"))?;
     // Each group runs at once; the last shows what a cheap request waits while every core
     // computes radios.
     let groups = [
@@ -437,7 +400,7 @@ pub fn table() -> Result<String> {
 
     let (start_rss, _) = server.rss_kb()?;
     for group in &groups {
-        drive(server.addr, dir, group, WARM_UP)?;
+        drive(server.addr(), dir, group, WARM_UP)?;
     }
     server.alive()?;
     let (warm_rss, _) = server.rss_kb()?;
@@ -471,7 +434,7 @@ pub fn table() -> Result<String> {
     );
     let (mut worst_p99, mut errors) = (0.0f64, 0);
     for group in &groups {
-        let runs = drive(server.addr, dir, group, RUN)?;
+        let runs = drive(server.addr(), dir, group, RUN)?;
         server.alive()?;
         let (rss, _) = server.rss_kb()?;
         for (target, run) in group.iter().zip(runs) {
@@ -491,7 +454,7 @@ pub fn table() -> Result<String> {
             );
         }
     }
-    let status = get(server.addr, "/api/v1/status", false)?.0;
+    let status = get(server.addr(), "/api/v1/status", false)?.0;
     anyhow::ensure!(
         status == 200,
         "after the load /api/v1/status answers {status}"

@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -188,7 +188,7 @@ pub fn spawn(
     state: AppState,
     config: Config,
     methods: Vec<Method>,
-    stop: &'static AtomicBool,
+    stop: Arc<AtomicBool>,
 ) -> Result<Handle> {
     let (wake, wake_rx) = mpsc::channel();
     let events = wake.clone();
@@ -199,8 +199,8 @@ pub fn spawn(
             crate::os::lower_thread_priority();
             // Held for the thread's life: dropping it ends the file events.
             let _watcher = watch(&config.library, events.clone());
-            let (go, lookups) = spawn_lookups(&config, stop, events);
-            background(&state, &config, &methods, stop, &wake_rx, &go);
+            let (go, lookups) = spawn_lookups(&config, stop.clone(), events);
+            background(&state, &config, &methods, &stop, &wake_rx, &go);
             drop(go);
             if let Some(t) = lookups {
                 let _ = t.join();
@@ -438,7 +438,7 @@ fn playlist_flags(config: &Config, methods: &[Method]) -> Vec<playlist::Flags> {
 /// sender is dropped or `stop` is set.
 fn spawn_lookups(
     config: &Config,
-    stop: &'static AtomicBool,
+    stop: Arc<AtomicBool>,
     wake: Sender<Wake>,
 ) -> (Sender<()>, Option<JoinHandle<()>>) {
     let (go, go_rx) = mpsc::channel::<()>();
@@ -452,7 +452,7 @@ fn spawn_lookups(
             while go_rx.recv().is_ok() {
                 while go_rx.try_recv().is_ok() {}
                 while !stop.load(Ordering::Relaxed) {
-                    let report = match crate::lookups::run(&config, stop, Some(REFRESH)) {
+                    let report = match crate::lookups::run(&config, &stop, Some(REFRESH)) {
                         Ok(Some(r)) => r,
                         Ok(None) => break,
                         Err(e) => {

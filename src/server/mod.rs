@@ -5,6 +5,13 @@
 //! In: the resolved [`Config`] and [`Options`]. Out: a running service until SIGTERM/SIGINT,
 //! then a graceful stop (mDNS goodbye, the analysis finishes its batch, open requests end).
 //!
+//! Shaped like mini-redis: [`open`] builds the listener and the state from the config,
+//! [`serve`] is the async loop that serves them until a shutdown future resolves (tests call
+//! the two in-process on `127.0.0.1:0`), and [`run`], the blocking wrapper, owns the runtime,
+//! the signals, mDNS, the board and the background analysis, and hands the background the
+//! stop flag it sets on SIGTERM/SIGINT. [`Running`] is `open` + `serve` on a runtime of its
+//! own, stopped when dropped, for callers that are not async (`bench --serve`, the tests).
+//!
 //! - [`catalog`]: the immutable snapshot of the database every request reads.
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
 //! - [`rendered`]: big answers kept as bytes per catalog snapshot.
@@ -30,6 +37,7 @@ pub mod subsonic;
 pub mod systemd;
 pub mod web;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +49,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use background::Activity;
@@ -55,6 +64,8 @@ const DEFAULT_MAX_CONNECTIONS: usize = 256;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest request body accepted (the API is read-only: bodies are tiny or absent).
 const MAX_BODY: usize = 64 << 10;
+/// How long a dropped [`Running`] waits for open requests.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What `serve` was asked for on its command line (the config file fills the rest).
 #[derive(Debug, Clone, Default)]
@@ -115,28 +126,41 @@ async fn account(State(s): State<AppState>, req: Request, next: Next) -> Respons
     response
 }
 
-/// Set by SIGTERM/SIGINT: the background analysis finishes its batch and stops.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Where and under which name the service listens: the command line over the config file
+/// over the defaults.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub bind: SocketAddr,
+    /// Checked as an mDNS name ([`mdns::check_name`]).
+    pub name: String,
+}
 
-/// Runs the service until SIGTERM or SIGINT.
-pub fn run(config: Config, opts: Options) -> Result<()> {
-    let bind: SocketAddr = match opts.bind {
-        Some(b) => b,
-        None => config
-            .server
-            .bind
-            .as_deref()
-            .unwrap_or(DEFAULT_BIND)
-            .parse()
-            .context("[server] bind: expected ADDR:PORT, e.g. 0.0.0.0:8420")?,
-    };
-    let name = opts
-        .name
-        .clone()
-        .or(config.server.name.clone())
-        .unwrap_or_else(|| DEFAULT_NAME.into());
-    mdns::check_name(&name)?;
-    let methods = background::methods(&config)?;
+impl Listen {
+    pub fn resolve(config: &Config, opts: &Options) -> Result<Listen> {
+        let bind: SocketAddr = match opts.bind {
+            Some(b) => b,
+            None => config
+                .server
+                .bind
+                .as_deref()
+                .unwrap_or(DEFAULT_BIND)
+                .parse()
+                .context("[server] bind: expected ADDR:PORT, e.g. 0.0.0.0:8420")?,
+        };
+        let name = opts
+            .name
+            .clone()
+            .or(config.server.name.clone())
+            .unwrap_or_else(|| DEFAULT_NAME.into());
+        mdns::check_name(&name)?;
+        Ok(Listen { bind, name })
+    }
+}
+
+/// Opens the database (creating and migrating it), binds the listener with the config's
+/// connection cap and builds the state every request reads: what [`run`] does before it
+/// serves, and what tests call to serve in-process.
+pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited, AppState)> {
     std::fs::create_dir_all(&config.cache_dir)
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     // Opening for writing creates and migrates the database before anyone reads it.
@@ -155,29 +179,112 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
             None
         }
     };
+    let max_connections = config
+        .server
+        .max_connections
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+        .max(1);
+    let bind = listen.bind;
+    let listener = listener::Limited::bind(bind, max_connections)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let state = Arc::new(Server {
+        catalog,
+        metrics: Metrics::default(),
+        activity: Activity::default(),
+        name: listen.name.clone(),
+        id: instance_id(&config.cache_dir)?,
+        subsonic,
+        local: listener.local_addr()?,
+    });
+    Ok((listener, state))
+}
+
+/// Serves every route on `listener` until `shutdown` resolves; then stops accepting, lets
+/// the open requests finish and returns. Nothing else: no signals, no mDNS, no background
+/// analysis (those are [`run`]'s).
+pub async fn serve(
+    listener: listener::Limited,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) {
+    listener::serve(listener, router(state), shutdown).await;
+}
+
+/// [`serve`] on a runtime of its own, for callers that are not async (the serve benchmark,
+/// the tests): no signals, no mDNS, no background analysis. Stops when dropped: open
+/// requests get a moment to finish, then the runtime goes.
+pub struct Running {
+    pub state: AppState,
+    stop: CancellationToken,
+    served: Option<tokio::task::JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Running {
+    /// Opens and binds as [`run`] does ([`open`]) and serves on `threads` runtime workers,
+    /// named [`Running::THREAD`].
+    pub fn start(config: &Config, listen: &Listen, threads: usize) -> Result<Running> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name(Running::THREAD)
+            .enable_all()
+            .build()?;
+        let (listener, state) = runtime.block_on(open(config, listen))?;
+        let stop = CancellationToken::new();
+        let served = runtime.spawn(serve(
+            listener,
+            state.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+        Ok(Running {
+            state,
+            stop,
+            served: Some(served),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The name of every thread of the runtime (so that a panic in a handler can be told
+    /// from one in the caller).
+    pub const THREAD: &str = "playlista-serve";
+
+    pub fn addr(&self) -> SocketAddr {
+        self.state.local
+    }
+
+    /// False once the serving task ended (it ends only when stopped, or by a panic).
+    pub fn serving(&self) -> bool {
+        self.served.as_ref().is_some_and(|s| !s.is_finished())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        if let Some(served) = self.served.take() {
+            // The timer is made inside the runtime: it needs its time driver.
+            let _ = runtime.block_on(async { tokio::time::timeout(STOP_GRACE, served).await });
+        }
+        runtime.shutdown_timeout(STOP_GRACE);
+    }
+}
+
+/// Runs the service until SIGTERM or SIGINT: the runtime, the signals, mDNS, the board's
+/// panel and the background analysis around [`serve`].
+pub fn run(config: Config, opts: Options) -> Result<()> {
+    let listen = Listen::resolve(&config, &opts)?;
+    let methods = background::methods(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let max_connections = config
-            .server
-            .max_connections
-            .unwrap_or(DEFAULT_MAX_CONNECTIONS)
-            .max(1);
-        let listener = listener::Limited::bind(bind, max_connections)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        let local = listener.local_addr()?;
-        let state = Arc::new(Server {
-            catalog,
-            metrics: Metrics::default(),
-            activity: Activity::default(),
-            name: name.clone(),
-            id: instance_id(&config.cache_dir)?,
-            subsonic,
-            local,
-        });
+        let (listener, state) = open(&config, &listen).await?;
+        let local = state.local;
         tracing::info!(
             "serving http://{local}/ (database {})",
             config.db_path().display()
@@ -185,7 +292,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         let announcer = if opts.no_mdns {
             None
         } else {
-            match mdns::Announcer::start(&name, local.port(), &state.id) {
+            match mdns::Announcer::start(&listen.name, local.port(), &state.id) {
                 Ok(a) => Some(a),
                 Err(e) => {
                     tracing::warn!("mDNS announcement failed ({e:#}); serving without it");
@@ -193,7 +300,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
                 }
             }
         };
-        let analysis = background::spawn(state.clone(), config.clone(), methods, &STOP)?;
+        // Set by SIGTERM/SIGINT: the background analysis finishes its batch and stops.
+        let stop = Arc::new(AtomicBool::new(false));
+        let analysis = background::spawn(state.clone(), config.clone(), methods, stop.clone())?;
         // The front panel (src/board): the LED follows the background, the button asks it
         // for a run. Dropped after the analysis stops: the LED goes off.
         let rescan = analysis.rescanner();
@@ -204,9 +313,9 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
             "READY=1\nSTATUS=serving on {local}, {} tracks",
             state.catalog.get().lib.len()
         ));
-        let app = router(state.clone());
-        listener::serve(listener, app, async move {
+        serve(listener, state, async move {
             shutdown_signal().await;
+            stop.store(true, Ordering::Relaxed);
             // The goodbye goes out now, not after the open streams end.
             if let Some(a) = announcer {
                 let _ = tokio::task::spawn_blocking(move || a.stop()).await;
@@ -220,7 +329,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
     })
 }
 
-/// Resolves on the first SIGTERM or SIGINT (and sets [`STOP`]); a second one exits at once.
+/// Resolves on the first SIGTERM or SIGINT; a second one exits at once.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -235,7 +344,6 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
     }
     tracing::info!("stopping: open requests finish, the analysis commits its batch");
-    STOP.store(true, Ordering::Relaxed);
     tokio::spawn(async move {
         tokio::select! {
             _ = term.recv() => {}
