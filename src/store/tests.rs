@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::features::{PitchClass, Scale};
+use crate::features::{PitchClass, Scale, ANALYSIS_VERSION};
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
 
