@@ -185,8 +185,7 @@ impl<'a> Value<'a> {
     pub fn real(self) -> Option<f64> {
         match self {
             Value::Real(v) => v,
-            Value::Integer(v) => v.map(|v| v as f64),
-            Value::Text(_) => None,
+            _ => None,
         }
     }
 
