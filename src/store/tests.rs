@@ -38,9 +38,9 @@ fn record() -> Record {
         loudness_lufs: Some(-13.987_654_321),
         loudness_rms_db: Some(-15.5),
         danceability: Some(1.234_567_89),
-        onset_rate: Some(3.141_592_653_589_793),
+        onset_rate: Some(3.217_391_304_347_826),
         zcr: Some(0.054_321_987),
-        spectral_centroid: Some(2345.678_901_23),
+        spectral_centroid: Some(2_345.678_901_23),
         tags: Tags {
             artist: Some("Ann".into()),
             title: Some("Song".into()),
@@ -172,7 +172,7 @@ fn status_counts_and_fail_kinds_round_trip() {
         FailKind::ALL.to_vec()
     );
     assert_eq!(
-        serde_json::to_value(&s.failed_by_kind[0]).unwrap()[0],
+        serde_json::to_value(s.failed_by_kind[0]).unwrap()[0],
         s.failed_by_kind[0].0.name()
     );
 
