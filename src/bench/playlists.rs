@@ -255,9 +255,9 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                     track_number: Some((i % 12 + 1) as u32),
                     ..Tags::EMPTY
                 },
-                timbre: None,
                 embedding: Some(sound_of(artist, &mut noise)),
                 musicnn_tags: Some((0..N_TAGS).map(|_| noise.unit() as f32).collect()),
+                ..Record::default()
             };
             let entry = FileEntry {
                 path: PathBuf::from(format!("/bench/music/artist{artist:04}/track{i:06}.flac")),

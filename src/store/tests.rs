@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::features::{PitchClass, Scale, ANALYSIS_VERSION};
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
@@ -23,42 +24,30 @@ fn entry(path: &str) -> FileEntry {
     }
 }
 
-/// A full-mode record with values no display rounding keeps.
+/// A full-mode record whose every real has more digits than any display rounding keeps.
 fn record() -> Record {
-    Record {
-        duration_s: 187.123_456_789,
+    let mut r = Record {
         sample_rate: 44_100,
         channels: 2,
         codec: "flac".into(),
-        bpm: Some(123.456_789_012_345),
-        bpm_confidence: Some(0.876_543_21),
         key: Some(PitchClass::Fs),
         scale: Some(Scale::Minor),
-        key_strength: Some(0.123_456_789),
-        loudness_lufs: Some(-13.987_654_321),
-        loudness_rms_db: Some(-15.5),
-        danceability: Some(1.234_567_89),
-        onset_rate: Some(3.217_391_304_347_826),
-        zcr: Some(0.054_321_987),
-        spectral_centroid: Some(2_345.678_901_23),
         tags: Tags {
             artist: Some("Ann".into()),
             title: Some("Song".into()),
             year: Some(1994),
             ..Tags::default()
         },
-        timbre: None,
-        embedding: Some(
-            (0..crate::embedding::EMBEDDING_DIM)
-                .map(|i| i as f32 / 7.0)
-                .collect(),
-        ),
-        musicnn_tags: Some(
-            (0..crate::embedding::N_TAGS)
-                .map(|i| i as f32 / 50.0)
-                .collect(),
-        ),
+        embedding: Some((0..EMBEDDING_DIM).map(|i| i as f32 / 7.0).collect()),
+        musicnn_tags: Some((0..N_TAGS).map(|i| i as f32 / 50.0).collect()),
+        ..Record::default()
+    };
+    for (i, f) in FIELDS.iter().enumerate() {
+        if f.kind == Kind::Real {
+            (f.set)(&mut r, Value::Real(Some(i as f64 * 10.0 + 1.0 / 7.0)));
+        }
     }
+    r
 }
 
 #[test]
