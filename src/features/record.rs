@@ -388,4 +388,25 @@ mod tests {
         assert_eq!((bpm.get)(&r), Value::Real(Some(120.126)));
         assert_eq!(field("zcr").unwrap().shown(&r), Value::Real(None));
     }
+
+    /// Regression: without serde_json's `float_roundtrip`, about one value in nine came back
+    /// from a worker one ULP off.
+    #[test]
+    fn the_worker_protocol_keeps_every_bit() {
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = (x >> 11) as f64 / (1u64 << 53) as f64 * 4000.0 - 100.0;
+            let r = Record {
+                bpm: Some(v),
+                duration_s: v,
+                ..Record::default()
+            };
+            let back: Record = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+            assert_eq!(back.bpm.map(f64::to_bits), Some(v.to_bits()));
+            assert_eq!(back.duration_s.to_bits(), v.to_bits());
+        }
+    }
 }
