@@ -1,7 +1,7 @@
 //! One track in, one analysis out: ties [`crate::audio`] decoding to [`crate::features`] and,
 //! in full mode, to the [`crate::embedding`] network, all fed from one decode.
 //!
-//! In: a path. Out: an [`Analysis`] (stream facts, features, embedding, tags) or an
+//! In: a path. Out: an [`Analysis`] (the stream's facts and the filled [`Record`]) or an
 //! [`AnalysisError`] that says in one line why this file could not be measured. A panic anywhere in decoding or
 //! measuring is caught here and reported as that file's error; the [`Analyzer`] then rebuilds
 //! its buffers, so one hostile file never takes down a worker.
@@ -9,10 +9,11 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::audio::{ChunkSink, DecodeError, Decoder, StreamInfo};
-use crate::embedding::{Coverage, Embedder, Embedding, ModelError};
-use crate::features::{FeatureExtractor, Features};
-use crate::metadata::tags::Tags;
+use crate::embedding::{Coverage, Embedder, ModelError};
+use crate::features::{FeatureExtractor, Record};
 
 /// What an [`Analyzer`] measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,10 +65,9 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub info: StreamInfo,
-    pub features: Features,
-    /// Full mode only; `None` also for a track too short for one mel frame.
-    pub embedding: Option<Embedding>,
-    pub tags: Tags,
+    /// Everything measured, with the stream facts and tags; in full mode the embedding too
+    /// (`None` for a track too short for one mel frame).
+    pub record: Record,
     /// Malformed packets skipped on the way (the rest of the file was still measured).
     pub skipped_packets: u32,
 }
@@ -82,20 +82,71 @@ pub enum AnalysisError {
     Embedding(#[from] ModelError),
 }
 
-/// Bumped whenever a change to decoding or features changes what is measured: stored rows
-/// from an older version are analysed again.
-pub const ANALYSIS_VERSION: i64 = 1;
+/// Why a file could not be measured, by class: for counting, for `Failed_Files.m3u` and for
+/// deciding whether a retry can help. Stored in `tracks.fail_kind` by its [`FailKind::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailKind {
+    /// Could not be read.
+    Io,
+    /// Not audio we decode.
+    Unsupported,
+    /// Damaged audio.
+    Corrupt,
+    /// A bug met on the way, or a worker that died.
+    Crash,
+    /// Over the file's time limit.
+    Timeout,
+    /// A stored kind this playlista does not know (or none).
+    Unknown,
+}
+
+impl FailKind {
+    pub const ALL: [FailKind; 6] = [
+        FailKind::Io,
+        FailKind::Unsupported,
+        FailKind::Corrupt,
+        FailKind::Crash,
+        FailKind::Timeout,
+        FailKind::Unknown,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailKind::Io => "io",
+            FailKind::Unsupported => "unsupported",
+            FailKind::Corrupt => "corrupt",
+            FailKind::Crash => "crash",
+            FailKind::Timeout => "timeout",
+            FailKind::Unknown => "unknown",
+        }
+    }
+
+    /// The kind named `name`; [`FailKind::Unknown`] for any other text.
+    pub fn from_name(name: &str) -> FailKind {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .unwrap_or(FailKind::Unknown)
+    }
+}
+
+impl std::fmt::Display for FailKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 impl AnalysisError {
-    /// The class of failure, for counting and for deciding whether a retry can help:
-    /// `io` (could not read), `unsupported` (not audio we decode), `corrupt` (damaged audio),
-    /// `crash` (a bug met on the way).
-    pub fn kind(&self) -> &'static str {
+    /// The class of failure, for counting and for deciding whether a retry can help.
+    pub fn kind(&self) -> FailKind {
         match self {
-            AnalysisError::Decode(DecodeError::Open(_) | DecodeError::Read(_)) => "io",
-            AnalysisError::Decode(DecodeError::Empty(_) | DecodeError::Corrupt(..)) => "corrupt",
-            AnalysisError::Decode(_) => "unsupported",
-            AnalysisError::Panic(_) | AnalysisError::Embedding(_) => "crash",
+            AnalysisError::Decode(DecodeError::Open(_) | DecodeError::Read(_)) => FailKind::Io,
+            AnalysisError::Decode(DecodeError::Empty(_) | DecodeError::Corrupt(..)) => {
+                FailKind::Corrupt
+            }
+            AnalysisError::Decode(_) => FailKind::Unsupported,
+            AnalysisError::Panic(_) | AnalysisError::Embedding(_) => FailKind::Crash,
         }
     }
 }
@@ -166,16 +217,21 @@ impl Analyzer {
                 embedder: self.embedder.as_mut(),
             };
             let summary = self.decoder.decode(path, &mut feed)?;
-            let features = self.extractor.finish(summary.duration_s());
-            let embedding = match &mut self.embedder {
+            let mut record = self.extractor.finish(summary.duration_s());
+            if let Some(e) = match &mut self.embedder {
                 Some(e) => e.finish()?,
                 None => None,
-            };
+            } {
+                record.embedding = Some(e.mean.to_vec());
+                record.musicnn_tags = Some(e.tags.to_vec());
+            }
+            record.sample_rate = summary.info.sample_rate;
+            record.channels = summary.info.channels as u32;
+            record.codec = summary.info.codec.clone();
+            record.tags = summary.tags;
             Ok(Analysis {
                 info: summary.info,
-                features,
-                embedding,
-                tags: summary.tags,
+                record,
                 skipped_packets: summary.skipped_packets,
             })
         }));

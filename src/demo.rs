@@ -167,7 +167,8 @@ fn truth_table(store: &Store, songs: &[Song]) -> Result<String> {
         let m = &track.measured;
         let mode = if song.spec.minor { "minor" } else { "major" };
         let true_key = KEY_NAMES[song.spec.tonic as usize];
-        let key_ok = m.key.as_deref() == Some(true_key) && m.scale.as_deref() == Some(mode);
+        let key_ok =
+            m.key.map(|k| k.name()) == Some(true_key) && m.scale.map(|s| s.name()) == Some(mode);
         let bpm_ok = m
             .bpm
             .is_some_and(|b| (b - song.spec.bpm).abs() <= 0.04 * song.spec.bpm);
@@ -188,8 +189,8 @@ fn truth_table(store: &Store, songs: &[Song]) -> Result<String> {
             format!("{true_key} {}", &mode[..3]),
             format!(
                 "{} {}",
-                m.key.as_deref().unwrap_or("-"),
-                m.scale.as_deref().map_or("", |s| &s[..3])
+                m.key.map_or("-", |k| k.name()),
+                m.scale.map_or("", |s| &s.name()[..3])
             ),
             if key_ok { "✓" } else { "✗" },
             m.loudness_lufs.map_or("-".into(), |l| format!("{l:.1}")),

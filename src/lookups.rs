@@ -2,9 +2,9 @@
 //! database, and what playlists take from it.
 //!
 //! In: the config (`[musicbrainz]`, `[lastfm]`, `[lookups]`, full mode), the analysed tracks'
-//! artist, title, recording id and ISRC from the store, the stop flag. Out: one row per
-//! service and recording in `lookup_cache` (`source`, `key` = lower-cased artist and title,
-//! `value` = JSON [`Cached`], `fetched_at`); [`Counts`] for `--status`; genres, years and
+//! artist, title, recording id and ISRC from the store, the stop flag. Out: one answer per
+//! service and recording in the store's look-up cache (keyed by [`key`] = lower-cased artist
+//! and title, the value a JSON [`Cached`]); [`Counts`] for `--status`; genres, years and
 //! fallback BPMs filled into [`StoredTrack`]s by [`fill_from_cache`].
 //!
 //! Rules:
@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -35,7 +34,7 @@ use crate::metadata::http::Failure;
 use crate::metadata::lastfm::{self, LastFm};
 use crate::metadata::musicbrainz::{self, MusicBrainz};
 use crate::metadata::{Found, Outcome, Query, BPM_RANGE};
-use crate::store::{now_s, Store, StoredTrack};
+use crate::store::{cache_key as key, now_s, Store, StoredTrack};
 
 pub const MUSICBRAINZ: &str = "musicbrainz";
 pub const LASTFM: &str = "lastfm";
@@ -52,17 +51,6 @@ const DEFAULT_CONTACT: &str = match option_env!("CARGO_PKG_REPOSITORY") {
     Some(r) if !r.is_empty() => r,
     _ => "no contact configured",
 };
-
-/// The cache key of a recording: artist and title, ASCII-lower-cased, joined by U+001F.
-/// [`KEY_SQL`] computes the same from the `tracks` columns (SQLite's `lower` is ASCII-only).
-pub fn key(artist: &str, title: &str) -> String {
-    format!(
-        "{}\u{1f}{}",
-        artist.to_ascii_lowercase(),
-        title.to_ascii_lowercase()
-    )
-}
-const KEY_SQL: &str = "lower(artist) || char(31) || lower(title)";
 
 /// One row's `value`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,24 +169,19 @@ struct Wanted {
 
 /// Every analysed recording with an artist and a title, oldest first.
 fn wanted(store: &Store) -> Result<Vec<Wanted>> {
-    let mut stmt = store.conn().prepare(&format!(
-        "SELECT {KEY_SQL} AS k, min(artist), min(title), max(recording_mbid), max(isrc)
-         FROM tracks
-         WHERE status = 'analyzed' AND artist IS NOT NULL AND title IS NOT NULL
-         GROUP BY k ORDER BY min(id)"
-    ))?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Wanted {
-            key: r.get(0)?,
+    Ok(store
+        .recordings()?
+        .into_iter()
+        .map(|r| Wanted {
+            key: r.key,
             query: Query {
-                artist: r.get(1)?,
-                title: r.get(2)?,
-                mbid: r.get(3)?,
-                isrc: r.get(4)?,
+                artist: r.artist,
+                title: r.title,
+                mbid: r.mbid,
+                isrc: r.isrc,
             },
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,28 +193,22 @@ enum Kind {
 
 /// `key -> (kind, fetched_at)` of one service's rows.
 fn cached_kinds(store: &Store, source: &str) -> Result<HashMap<String, (Kind, i64)>> {
-    let mut stmt = store.conn().prepare(
-        "SELECT key, json_extract(value, '$.outcome'), fetched_at FROM lookup_cache
-         WHERE source = ?1",
-    )?;
-    let rows = stmt.query_map([source], |r| {
-        let kind = match r.get::<_, Option<String>>(1)?.as_deref() {
-            Some("hit") => Kind::Hit,
-            Some("miss") => Kind::Miss,
-            _ => Kind::Error,
-        };
-        Ok((r.get::<_, String>(0)?, (kind, r.get::<_, i64>(2)?)))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(store
+        .cached(source, None)?
+        .into_iter()
+        .map(|row| {
+            let kind = match row.outcome.as_deref() {
+                Some("hit") => Kind::Hit,
+                Some("miss") => Kind::Miss,
+                _ => Kind::Error,
+            };
+            (row.key, (kind, row.fetched_at))
+        })
+        .collect())
 }
 
 fn store_answer(store: &Store, source: &str, key: &str, value: &Cached) -> Result<()> {
-    store.conn().execute(
-        "INSERT OR REPLACE INTO lookup_cache (source, key, value, fetched_at)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![source, key, serde_json::to_string(value)?, now_s()],
-    )?;
-    Ok(())
+    store.cache_answer(source, key, &serde_json::to_string(value)?)
 }
 
 /// What one [`run`] did.
@@ -429,18 +406,10 @@ pub fn counts_text(c: &Counts) -> String {
 
 /// Found answers of one service, by key.
 fn hits(store: &Store, source: &str) -> Result<HashMap<String, Found>> {
-    let mut stmt = store.conn().prepare(
-        "SELECT key, value FROM lookup_cache
-         WHERE source = ?1 AND json_extract(value, '$.outcome') = 'hit'",
-    )?;
-    let rows = stmt.query_map([source], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (key, value) = row?;
-        if let Ok(Cached::Hit(found)) = serde_json::from_str(&value) {
-            out.insert(key, found);
+    for row in store.cached(source, Some("hit"))? {
+        if let Ok(Cached::Hit(found)) = serde_json::from_str(&row.value) {
+            out.insert(row.key, found);
         }
     }
     Ok(out)
@@ -504,22 +473,6 @@ mod tests {
     use super::*;
     use crate::playlist::space::tests_support::stored;
     use crate::store::Tuning;
-
-    #[test]
-    fn the_key_is_the_one_sqlite_computes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db"), Tuning { cache_kib: 1024 }).unwrap();
-        let (artist, title) = ("ÉLAN Ünder", "Ça Va BIEN");
-        let sql: String = store
-            .conn()
-            .query_row(
-                &format!("SELECT {KEY_SQL} FROM (SELECT ?1 AS artist, ?2 AS title)"),
-                [artist, title],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(sql, key(artist, title));
-    }
 
     #[test]
     fn cached_answers_fill_gaps_and_weak_bpms_only() {

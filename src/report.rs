@@ -11,43 +11,52 @@ use serde::{Serialize, Serializer};
 
 use crate::analysis::{Analysis, AnalysisError};
 use crate::embedding::{N_TAGS, TAG_NAMES};
+use crate::features::record::{self, Record, Value, FIELDS};
 use crate::features::timbre::Timbre;
 use crate::metadata::tags::Tags;
 use crate::pipeline::Report;
 use crate::store::Status;
 
-/// One line of `playlista inspect --json`.
-#[derive(Debug, Serialize)]
+/// One line of `playlista inspect --json`: `path`, `ok`, `error`, then every field of
+/// [`FIELDS`] in order at display precision (all `null` for a failed file), `tags`, in full mode
+/// the timbre keys (`mfcc`, `mfcc_cov`, `chroma`, `spectral_contrast`, `spectral_flatness`,
+/// `spectral_rolloff`), `embedding` (the 200-d MusiCNN mean) and `musicnn_tags` (tag name →
+/// probability, in the network's order).
+#[derive(Debug)]
 pub struct InspectLine<'a> {
-    pub path: String,
-    pub ok: bool,
-    pub error: Option<String>,
-    pub duration_s: Option<f64>,
-    pub sample_rate: Option<u32>,
-    pub channels: Option<usize>,
-    pub codec: Option<&'a str>,
-    pub bpm: Option<f64>,
-    pub bpm_confidence: Option<f64>,
-    pub key: Option<&'static str>,
-    pub scale: Option<&'static str>,
-    pub key_strength: Option<f64>,
-    pub loudness_lufs: Option<f64>,
-    pub loudness_rms_db: Option<f64>,
-    pub danceability: Option<f64>,
-    pub onset_rate: Option<f64>,
-    pub zcr: Option<f64>,
-    pub spectral_centroid: Option<f64>,
-    pub tags: &'a Tags,
-    /// Full mode: the keys `mfcc`, `mfcc_cov`, `chroma`, `spectral_contrast`,
-    /// `spectral_flatness`, `spectral_rolloff`; absent in fast mode.
+    path: String,
+    outcome: Result<&'a Analysis, String>,
+}
+
+/// What is serialised: the borrowed parts in their published order.
+#[derive(Serialize)]
+struct Line<'a> {
+    path: &'a str,
+    ok: bool,
+    error: Option<&'a str>,
     #[serde(flatten)]
-    pub timbre: Option<&'a Timbre>,
-    /// Full mode: the 200-d MusiCNN embedding (mean over the patches run).
+    fields: Shown<'a>,
+    tags: &'a Tags,
+    #[serde(flatten)]
+    timbre: Option<&'a Timbre>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedding: Option<&'a [f32]>,
-    /// Full mode: tag name → probability, in the network's order.
+    embedding: Option<&'a [f32]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub musicnn_tags: Option<TagProbabilities<'a>>,
+    musicnn_tags: Option<TagProbabilities<'a>>,
+}
+
+/// Every scalar of the record as shown, or `null`s without one.
+struct Shown<'a>(Option<&'a Record>);
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(FIELDS.len()))?;
+        for f in FIELDS {
+            let value = self.0.map_or(Value::Real(None), |r| f.shown(r));
+            map.serialize_entry(f.name, &value)?;
+        }
+        map.end()
+    }
 }
 
 /// The 50 MusiCNN tag probabilities as a JSON object, in the network's order.
@@ -58,7 +67,7 @@ impl Serialize for TagProbabilities<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(N_TAGS))?;
         for (name, &p) in TAG_NAMES.iter().zip(self.0) {
-            map.serialize_entry(name, &r(Some(p as f64), 4))?;
+            map.serialize_entry(name, &record::round(Some(p as f64), 4))?;
         }
         map.end()
     }
@@ -80,125 +89,96 @@ impl TagProbabilities<'_> {
 
 static NO_TAGS: Tags = Tags::EMPTY;
 
-/// Rounds for display and storage: more digits than this are noise.
-fn r(v: Option<f64>, digits: i32) -> Option<f64> {
-    let scale = 10f64.powi(digits);
-    v.filter(|x| x.is_finite())
-        .map(|x| (x * scale).round() / scale)
-}
-
 impl<'a> InspectLine<'a> {
     pub fn new(path: &Path, result: &'a Result<Analysis, AnalysisError>) -> Self {
-        let path = path.to_string_lossy().into_owned();
-        match result {
-            Ok(a) => {
-                let f = &a.features;
-                InspectLine {
-                    path,
-                    ok: true,
-                    error: None,
-                    duration_s: r(Some(f.duration_s), 3),
-                    sample_rate: Some(a.info.sample_rate),
-                    channels: Some(a.info.channels),
-                    codec: Some(&a.info.codec),
-                    bpm: r(f.bpm, 2),
-                    bpm_confidence: r(f.bpm_confidence, 3),
-                    key: f.key,
-                    scale: f.scale,
-                    key_strength: r(f.key_strength, 3),
-                    loudness_lufs: r(f.loudness_lufs, 2),
-                    loudness_rms_db: r(f.loudness_rms_db, 2),
-                    danceability: r(f.danceability, 3),
-                    onset_rate: r(f.onset_rate, 3),
-                    zcr: r(f.zcr, 4),
-                    spectral_centroid: r(f.spectral_centroid, 1),
-                    tags: &a.tags,
-                    timbre: f.timbre.as_ref(),
-                    embedding: a.embedding.as_ref().map(|e| &e.mean[..]),
-                    musicnn_tags: a.embedding.as_ref().map(|e| TagProbabilities(&e.tags)),
-                }
-            }
-            Err(e) => InspectLine {
-                path,
-                ok: false,
-                error: Some(e.to_string()),
-                duration_s: None,
-                sample_rate: None,
-                channels: None,
-                codec: None,
-                bpm: None,
-                bpm_confidence: None,
-                key: None,
-                scale: None,
-                key_strength: None,
-                loudness_lufs: None,
-                loudness_rms_db: None,
-                danceability: None,
-                onset_rate: None,
-                zcr: None,
-                spectral_centroid: None,
-                tags: &NO_TAGS,
-                timbre: None,
-                embedding: None,
-                musicnn_tags: None,
-            },
+        InspectLine {
+            path: path.to_string_lossy().into_owned(),
+            outcome: result.as_ref().map_err(|e| e.to_string()),
+        }
+    }
+
+    fn record(&self) -> Option<&'a Record> {
+        self.outcome.as_ref().ok().map(|a| &a.record)
+    }
+
+    fn line(&self) -> Line<'_> {
+        let record = self.record();
+        Line {
+            path: &self.path,
+            ok: self.outcome.is_ok(),
+            error: self.outcome.as_ref().err().map(String::as_str),
+            fields: Shown(record),
+            tags: record.map_or(&NO_TAGS, |r| &r.tags),
+            timbre: record.and_then(|r| r.timbre.as_deref()),
+            embedding: record.and_then(|r| r.embedding.as_deref()),
+            musicnn_tags: record
+                .and_then(|r| r.musicnn_tags.as_deref())
+                .and_then(|t| t.try_into().ok())
+                .map(TagProbabilities),
         }
     }
 
     pub fn to_json(&self) -> String {
         // Serialising plain fields and strings cannot fail.
-        serde_json::to_string(self)
+        serde_json::to_string(&self.line())
             .unwrap_or_else(|e| format!("{{\"ok\":false,\"error\":\"{e}\"}}"))
     }
 
     /// A few lines for a person at a terminal.
     pub fn to_text(&self) -> String {
-        if !self.ok {
-            return format!(
-                "{}\n  FAILED: {}\n",
-                self.path,
-                self.error.as_deref().unwrap_or("?")
-            );
-        }
-        let opt = |v: Option<f64>, unit: &str, digits: usize| match v {
-            Some(x) => format!("{x:.digits$}{unit}"),
-            None => "-".to_string(),
+        let r = match &self.outcome {
+            Ok(a) => &a.record,
+            Err(e) => return format!("{}\n  FAILED: {e}\n", self.path),
+        };
+        // The value as `inspect --json` shows it, then with `digits` places and its unit.
+        let opt = |name: &str, digits: usize| match record::field(name).map(|f| f.shown(r)) {
+            Some(Value::Real(Some(x))) => {
+                let unit = record::field(name).map_or("", |f| f.unit);
+                let sep = if unit.is_empty() || unit.starts_with('/') {
+                    ""
+                } else {
+                    " "
+                };
+                format!("{x:.digits$}{sep}{unit}")
+            }
+            _ => "-".to_string(),
         };
         let mut out = format!("{}\n", self.path);
         out += &format!(
             "  {} {} Hz, {} ch, {}\n",
-            self.codec.unwrap_or("?"),
-            self.sample_rate.unwrap_or(0),
-            self.channels.unwrap_or(0),
-            opt(self.duration_s, " s", 1)
+            r.codec,
+            r.sample_rate,
+            r.channels,
+            opt("duration_s", 1)
         );
         out += &format!(
             "  tempo {} (confidence {})   key {} {} (strength {})\n",
-            opt(self.bpm, " BPM", 1),
-            opt(self.bpm_confidence, "", 2),
-            self.key.unwrap_or("-"),
-            self.scale.unwrap_or(""),
-            opt(self.key_strength, "", 2)
+            opt("bpm", 1),
+            opt("bpm_confidence", 2),
+            r.key.map_or("-", |k| k.name()),
+            r.scale.map_or("", |s| s.name()),
+            opt("key_strength", 2)
         );
         out += &format!(
             "  loudness {} / RMS {}   danceability {}   onsets {}\n",
-            opt(self.loudness_lufs, " LUFS", 1),
-            opt(self.loudness_rms_db, " dBFS", 1),
-            opt(self.danceability, "", 2),
-            opt(self.onset_rate, "/s", 2)
+            opt("loudness_lufs", 1),
+            opt("loudness_rms_db", 1),
+            opt("danceability", 2),
+            opt("onset_rate", 2)
         );
         out += &format!(
             "  centroid {}   zcr {}\n",
-            opt(self.spectral_centroid, " Hz", 0),
-            opt(self.zcr, "", 4)
+            opt("spectral_centroid", 0),
+            opt("zcr", 4)
         );
-        if let Some(t) = self.timbre {
+        let line = self.line();
+        if let Some(t) = line.timbre {
             out += &format!(
                 "  timbre: flatness {:.3}   rolloff {:.0} Hz   mfcc[1..4] {:.1} {:.1} {:.1}\n",
                 t.spectral_flatness, t.spectral_rolloff, t.mfcc[1], t.mfcc[2], t.mfcc[3]
             );
         }
-        if let Some(p) = self.musicnn_tags {
+        if let Some(p) = line.musicnn_tags {
             let top: Vec<String> = p
                 .top(5)
                 .iter()
@@ -206,7 +186,7 @@ impl<'a> InspectLine<'a> {
                 .collect();
             out += &format!("  sounds like: {}\n", top.join(", "));
         }
-        let t = self.tags;
+        let t = &r.tags;
         if t != &NO_TAGS {
             let show = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
             out += &format!(

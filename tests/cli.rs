@@ -108,7 +108,9 @@ fn inspect_json_has_exactly_the_published_keys_and_right_answers() {
     assert_eq!(lines.len(), 1);
     let obj = lines[0].as_object().unwrap();
     let keys: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
-    assert_eq!(keys, KEYS.iter().copied().collect());
+    // The published keys stay; a scalar appended to the record's table adds its own.
+    let declared = playlista::features::record::FIELDS.iter().map(|f| f.name);
+    assert_eq!(keys, KEYS.iter().copied().chain(declared).collect());
     let v = &lines[0];
     assert_eq!(v["ok"], true);
     assert_eq!(v["error"], Value::Null);
@@ -169,7 +171,15 @@ fn inspect_full_adds_timbre_and_the_musicnn_embedding_and_keeps_the_fast_answers
     );
     let v = &full[0];
     let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(keys, KEYS.iter().chain(&FULL_KEYS).copied().collect());
+    let declared = playlista::features::record::FIELDS.iter().map(|f| f.name);
+    assert_eq!(
+        keys,
+        KEYS.iter()
+            .chain(&FULL_KEYS)
+            .copied()
+            .chain(declared)
+            .collect()
+    );
     // Full mode measures more, never differently.
     for k in KEYS {
         assert_eq!(v[k], fast[0][k], "{k}");

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use crate::analysis::{Analysis, Analyzer, Mode};
 use crate::embedding::Coverage;
 use crate::features::key::KEY_NAMES;
+use crate::features::{PitchClass, Scale};
 use crate::usage;
 
 /// One row of `truth.csv`, the columns we score against.
@@ -222,10 +223,7 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
         results.push(FileResult {
             rel_path: rel,
             format,
-            audio_s: outcome
-                .as_ref()
-                .map(|a| a.features.duration_s)
-                .unwrap_or(0.0),
+            audio_s: outcome.as_ref().map(|a| a.record.duration_s).unwrap_or(0.0),
             analysis_cpu_s: median(analysis_times),
             decode_cpu_s: median(decode_times),
             peak_rss_kb: peak,
@@ -323,7 +321,7 @@ pub fn accuracy<'a>(results: impl Iterator<Item = &'a FileResult>) -> Accuracy {
         };
         if let Some(tb) = t.bpm {
             a.bpm_n += 1;
-            if let Some(b) = an.features.bpm {
+            if let Some(b) = an.record.bpm {
                 let (h1, h2) = bpm_hits(b, tb);
                 a.acc1 += h1 as usize;
                 a.acc2 += h2 as usize;
@@ -334,10 +332,10 @@ pub fn accuracy<'a>(results: impl Iterator<Item = &'a FileResult>) -> Accuracy {
         if let Some(tk) = t.key {
             a.key_n += 1;
             let est = an
-                .features
+                .record
                 .key
-                .and_then(pitch_class)
-                .zip(an.features.scale.map(|s| s == "minor"));
+                .map(PitchClass::index)
+                .zip(an.record.scale.map(Scale::is_minor));
             if let Some(e) = est {
                 let s = key_score(e, tk);
                 a.key_exact += (s == 1.0) as usize;
@@ -414,14 +412,14 @@ pub fn render(results: &[FileResult]) -> String {
         let (Some(t), Ok(a)) = (&r.truth, &r.outcome) else {
             continue;
         };
-        let f = &a.features;
+        let f = &a.record;
         let bpm_miss = t
             .bpm
             .is_some_and(|tb| f.bpm.is_none_or(|b| !bpm_hits(b, tb).0));
         let est_key = f
             .key
-            .and_then(pitch_class)
-            .zip(f.scale.map(|s| s == "minor"));
+            .map(PitchClass::index)
+            .zip(f.scale.map(Scale::is_minor));
         let key_miss = t
             .key
             .is_some_and(|tk| est_key.is_none_or(|e| key_score(e, tk) < 1.0));

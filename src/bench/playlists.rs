@@ -18,12 +18,13 @@ use anyhow::Result;
 use super::library::{measure, median};
 use crate::config::Flags as ConfigFlags;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
+use crate::features::{PitchClass, Record, Scale};
 use crate::library::FileEntry;
 use crate::metadata::tags::Tags;
 use crate::playlist::rng::Rng;
 use crate::playlist::space::Library;
 use crate::playlist::{self, Flags, Method, Playlist};
-use crate::store::{Measured, Store, Tuning};
+use crate::store::{Store, Tuning};
 use crate::usage;
 
 const PARTITIONS: [Method; 5] = [
@@ -228,22 +229,15 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
         for _ in 0..10_000.min(n - i) {
             let artist = (range(0.0, 3000.0)) as usize;
             let key = range(0.0, 12.0) as usize;
-            let m = Measured {
+            let m = Record {
                 duration_s: range(120.0, 400.0),
                 sample_rate: 44_100,
                 channels: 2,
                 codec: "flac".into(),
                 bpm: (range(0.0, 1.0) > 0.03).then(|| range(60.0, 180.0)),
                 bpm_confidence: Some(0.8),
-                key: Some(crate::features::key::KEY_NAMES[key].to_string()),
-                scale: Some(
-                    if range(0.0, 1.0) < 0.4 {
-                        "minor"
-                    } else {
-                        "major"
-                    }
-                    .into(),
-                ),
+                key: Some(PitchClass::from_index(key)),
+                scale: Some(Scale::new(range(0.0, 1.0) < 0.4)),
                 key_strength: Some(0.7),
                 loudness_lufs: Some(range(-25.0, -6.0)),
                 loudness_rms_db: Some(range(-28.0, -8.0)),
@@ -261,9 +255,9 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                     track_number: Some((i % 12 + 1) as u32),
                     ..Tags::EMPTY
                 },
-                timbre: None,
                 embedding: Some(sound_of(artist, &mut noise)),
                 musicnn_tags: Some((0..N_TAGS).map(|_| noise.unit() as f32).collect()),
+                ..Record::default()
             };
             let entry = FileEntry {
                 path: PathBuf::from(format!("/bench/music/artist{artist:04}/track{i:06}.flac")),

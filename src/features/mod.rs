@@ -1,8 +1,9 @@
 //! The DSP descriptors, computed as streaming accumulators.
 //!
 //! In: decoded audio, one chunk at a time: native-rate planes (for loudness) and the mono
-//! down-mix at [`crate::audio::ANALYSIS_RATE`] (for everything else). Out: [`Features`].
-//! Knows nothing of files or storage. Fast mode is the default; full mode
+//! down-mix at [`crate::audio::ANALYSIS_RATE`] (for everything else). Out: the measured
+//! fields of a [`Record`] (the caller adds the stream facts, tags and embedding). Knows nothing
+//! of files or storage. Fast mode is the default; full mode
 //! ([`FeatureExtractor::with_mode`]) adds [`timbre`], fed from the same spectra.
 //!
 //! Layout:
@@ -12,54 +13,24 @@
 //! - [`loudness`]: EBU R128 integrated loudness and RMS;
 //! - [`danceability`]: detrended fluctuation analysis;
 //! - [`spectral`]: spectral centroid and zero-crossing rate;
-//! - [`timbre`] (full mode only): MFCC, chroma, spectral contrast, flatness, rolloff.
+//! - [`timbre`] (full mode only): MFCC, chroma, spectral contrast, flatness, rolloff;
+//! - [`record`]: the [`Record`] every analysis fills, its descriptor table and the analysis
+//!   version.
 //!
 //! One [`FeatureExtractor`] per worker owns every buffer and is reset, not rebuilt, per file.
 
 pub mod danceability;
 pub mod key;
 pub mod loudness;
+pub mod record;
 pub mod rhythm;
 pub mod spectral;
 pub mod stft;
 pub mod timbre;
 
-use serde::Serialize;
-
 use crate::audio::{Speaker, ANALYSIS_RATE};
 
-/// Bumped whenever a change alters any stored value, so that stored rows re-analyse lazily.
-pub const ANALYSIS_VERSION: u32 = 1;
-
-/// The fast-mode measurements of one track. `None` means "not meaningful for this audio"
-/// (silence has no tempo, a one-second clip no key), never "failed".
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Features {
-    pub duration_s: f64,
-    pub bpm: Option<f64>,
-    /// Periodicity of the onset envelope at the beat period, 0..1.
-    pub bpm_confidence: Option<f64>,
-    /// `C C# D Eb E F F# G Ab A Bb B`.
-    pub key: Option<&'static str>,
-    /// `major` or `minor`.
-    pub scale: Option<&'static str>,
-    /// Correlation with the best key profile, -1..1.
-    pub key_strength: Option<f64>,
-    pub loudness_lufs: Option<f64>,
-    pub loudness_rms_db: Option<f64>,
-    /// 0..~3, Essentia's scale.
-    pub danceability: Option<f64>,
-    /// Onsets per second.
-    pub onset_rate: Option<f64>,
-    /// Sign changes per sample at 22.05 kHz.
-    pub zcr: Option<f64>,
-    pub spectral_centroid: Option<f64>,
-    /// Full mode only, and `None` for a silent track. Serialised flat: its fields become the
-    /// keys `mfcc`, `mfcc_cov`, `chroma`, `spectral_contrast`, `spectral_flatness`,
-    /// `spectral_rolloff` beside the fast-mode ones.
-    #[serde(flatten)]
-    pub timbre: Option<timbre::Timbre>,
-}
+pub use record::{PitchClass, Record, Scale, ANALYSIS_VERSION};
 
 /// Every accumulator for one track; reused across tracks.
 pub struct FeatureExtractor {
@@ -87,7 +58,7 @@ impl FeatureExtractor {
         Self::with_mode(false)
     }
 
-    /// Fast mode, or full mode (`full`), which adds [`Features::timbre`].
+    /// Fast mode, or full mode (`full`), which adds [`Record::timbre`].
     pub fn with_mode(full: bool) -> Self {
         FeatureExtractor {
             framer: stft::Framer::new(rhythm::FRAME, rhythm::HOP),
@@ -149,8 +120,9 @@ impl FeatureExtractor {
         self.danceability.push(mono);
     }
 
-    /// Ends the track. `duration_s` is the decoded length at the source rate.
-    pub fn finish(&mut self, duration_s: f64) -> Features {
+    /// Ends the track. `duration_s` is the decoded length at the source rate. The stream
+    /// facts, tags and embedding are the caller's to fill.
+    pub fn finish(&mut self, duration_s: f64) -> Record {
         let silent = self.loudness.rms_db().is_none();
         let harmony = rhythm::Harmony {
             change: self.key.harmonic_change(),
@@ -163,12 +135,12 @@ impl FeatureExtractor {
         } else {
             self.key.finish(duration_s)
         };
-        Features {
+        Record {
             duration_s,
             bpm: rhythm.bpm.filter(|_| !silent),
             bpm_confidence: rhythm.confidence.filter(|_| !silent),
-            key: key.map(|k| k.name()),
-            scale: key.map(|k| if k.minor { "minor" } else { "major" }),
+            key: key.map(|k| PitchClass::from_index(k.tonic)),
+            scale: key.map(|k| Scale::new(k.minor)),
             key_strength: key.map(|k| k.strength),
             loudness_lufs: self.loudness.integrated_lufs(),
             loudness_rms_db: self.loudness.rms_db(),
@@ -183,7 +155,9 @@ impl FeatureExtractor {
             timbre: self
                 .timbre
                 .as_ref()
-                .and_then(|t| t.finish(self.key.pitch_classes())),
+                .and_then(|t| t.finish(self.key.pitch_classes()))
+                .map(Box::new),
+            ..Record::default()
         }
     }
 }
@@ -193,7 +167,7 @@ mod tests {
     use super::*;
     use crate::synth::{song, SongSpec};
 
-    fn analyse(mono: &[f32]) -> Features {
+    fn analyse(mono: &[f32]) -> Record {
         let mut fx = FeatureExtractor::new();
         fx.begin(ANALYSIS_RATE, &[Speaker::Front]);
         for block in mono.chunks(1152) {
@@ -255,12 +229,12 @@ mod tests {
             let f = analyse(&song(&spec, ANALYSIS_RATE));
             let got = f.bpm.unwrap();
             assert!((got - bpm).abs() <= 0.04 * bpm, "{bpm}: {got}");
-            assert_eq!(f.key, Some(key::KEY_NAMES[tonic as usize]), "{spec:?}");
             assert_eq!(
-                f.scale,
-                Some(if minor { "minor" } else { "major" }),
+                f.key,
+                Some(PitchClass::from_index(tonic as usize)),
                 "{spec:?}"
             );
+            assert_eq!(f.scale, Some(Scale::new(minor)), "{spec:?}");
         }
     }
 

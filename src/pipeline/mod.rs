@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::analysis::{Mode, ANALYSIS_VERSION};
+use crate::analysis::Mode;
+use crate::features::ANALYSIS_VERSION;
 use crate::library::{self, FileEntry, Walker};
-use crate::store::{path_text, RunTotals, Store, Tuning};
+use crate::store::{path_text, RunTotals, Store, TrackStatus, Tuning};
 use worker::{Limits, Reply, WorkerProcess};
 
 /// Which files a run works on.
@@ -295,11 +296,11 @@ fn scan_inner(
                 let current = k.analysis.as_ref().is_some_and(|(version, mode)| {
                     *version >= ANALYSIS_VERSION && (opts.mode == Mode::Fast || mode == "full")
                 });
-                let wanted = match k.status.as_str() {
+                let wanted = match k.status {
                     _ if !unchanged || opts.work == Work::All => true,
-                    "analyzed" => !current,
-                    "pending" => true,
-                    _ => false, // failed and unchanged: only `--failed` retries it
+                    TrackStatus::Analyzed => !current,
+                    TrackStatus::Pending => true,
+                    TrackStatus::Failed => false, // unchanged: only `--failed` retries it
                 };
                 if !wanted {
                     counters.kept.fetch_add(1, Ordering::Relaxed);
@@ -522,7 +523,7 @@ fn apply(
                 }
                 Err(f) => {
                     tracing::warn!("failed: {}: {}", done.0.entry.path.display(), f.reason);
-                    batch.failed(&done.0.entry, done.0.fingerprint, &f.kind, &f.reason)?;
+                    batch.failed(&done.0.entry, done.0.fingerprint, f.kind, &f.reason)?;
                     totals.failed += 1;
                 }
             },

@@ -1,8 +1,8 @@
 //! Analysis in a separate process, one per worker, so that nothing one file does can take the
 //! run down.
 //!
-//! In: paths, one at a time. Out: a [`Reply`] per path: the measurements, or a failure with
-//! its kind and reason. The parent side ([`WorkerProcess`]) starts `playlista __worker`, sends
+//! In: paths, one at a time. Out: a [`Reply`] per path: the [`Record`] at full precision, or a
+//! failure with its [`FailKind`] and reason. The parent side ([`WorkerProcess`]) starts `playlista __worker`, sends
 //! one JSON line per file and waits for one JSON line back, at most the file's time limit.
 //! A child that aborts (a 4 GiB allocation refused, a stack overflow), is killed by a signal
 //! or overruns its time limit is killed and replaced; the file is reported as failed with what
@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, Mode};
-use crate::report::InspectLine;
-use crate::store::Measured;
+use crate::analysis::{Analyzer, FailKind, Mode};
+use crate::features::Record;
 
 /// The hidden subcommand that runs [`serve`].
 pub const WORKER_COMMAND: &str = "__worker";
@@ -40,7 +39,7 @@ struct Request {
 /// What a worker answers for one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reply {
-    pub outcome: Result<Measured, Failure>,
+    pub outcome: Result<Record, Failure>,
     /// CPU time the child spent on this file.
     pub cpu_ms: f64,
     /// The child's peak resident memory so far.
@@ -50,15 +49,14 @@ pub struct Reply {
 /// Why a file could not be analysed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    /// `io`, `unsupported`, `corrupt`, `crash` or `timeout`.
-    pub kind: String,
+    pub kind: FailKind,
     pub reason: String,
 }
 
 impl Failure {
-    fn new(kind: &str, reason: impl Into<String>) -> Failure {
+    fn new(kind: FailKind, reason: impl Into<String>) -> Failure {
         Failure {
-            kind: kind.to_string(),
+            kind,
             reason: reason.into(),
         }
     }
@@ -94,12 +92,10 @@ pub fn serve() -> anyhow::Result<()> {
         let request: Request = serde_json::from_str(&line)?;
         let path = Path::new(&request.path);
         let cpu = crate::usage::cpu_s(crate::usage::Clock::Process);
-        let result = analyzer.analyze(path);
-        let outcome = match &result {
-            Ok(_) => Measured::from_line(&InspectLine::new(path, &result))
-                .ok_or_else(|| Failure::new("crash", "analysis returned no values")),
-            Err(e) => Err(Failure::new(e.kind(), e.to_string())),
-        };
+        let outcome = analyzer
+            .analyze(path)
+            .map(|a| a.record)
+            .map_err(|e| Failure::new(e.kind(), e.to_string()));
         let reply = Reply {
             outcome,
             cpu_ms: (crate::usage::cpu_s(crate::usage::Clock::Process) - cpu) * 1e3,
@@ -189,31 +185,32 @@ impl WorkerProcess {
     fn try_analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Failure> {
         let path_text = path
             .to_str()
-            .ok_or_else(|| Failure::new("unsupported", "file name is not UTF-8"))?;
+            .ok_or_else(|| Failure::new(FailKind::Unsupported, "file name is not UTF-8"))?;
         if self.child.is_none() {
-            let running = self
-                .spawn()
-                .map_err(|e| Failure::new("crash", format!("cannot start a worker: {e}")))?;
+            let running = self.spawn().map_err(|e| {
+                Failure::new(FailKind::Crash, format!("cannot start a worker: {e}"))
+            })?;
             self.child = Some(running);
         }
         let running = self
             .child
             .as_mut()
-            .ok_or_else(|| Failure::new("crash", "no worker"))?;
+            .ok_or_else(|| Failure::new(FailKind::Crash, "no worker"))?;
         let mut line = serde_json::to_string(&Request {
             path: path_text.to_string(),
         })
-        .map_err(|e| Failure::new("crash", e.to_string()))?;
+        .map_err(|e| Failure::new(FailKind::Crash, e.to_string()))?;
         line.push('\n');
         if let Err(e) = running.stdin.write_all(line.as_bytes()) {
             return Err(self.death(format!("worker gone before the file was sent: {e}")));
         }
         match running.replies.recv_timeout(limit) {
-            Ok(Ok(text)) => serde_json::from_str(&text)
-                .map_err(|e| Failure::new("crash", format!("unreadable worker reply: {e}"))),
+            Ok(Ok(text)) => serde_json::from_str(&text).map_err(|e| {
+                Failure::new(FailKind::Crash, format!("unreadable worker reply: {e}"))
+            }),
             Ok(Err(e)) => Err(self.death(format!("worker reply lost: {e}"))),
             Err(RecvTimeoutError::Timeout) => Err(Failure::new(
-                "timeout",
+                FailKind::Timeout,
                 format!(
                     "analysis took longer than the {} s limit for this file",
                     limit.as_secs()
@@ -254,7 +251,7 @@ impl WorkerProcess {
         } else {
             format!("{what}; {context}")
         };
-        Failure::new("crash", reason)
+        Failure::new(FailKind::Crash, reason)
     }
 
     fn kill(&mut self) {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::space::Library;
 use super::vocab::{by_tempo, energy_word, tempo_word, BRIGHT_HZ, MIXED};
 use super::Playlist;
-use crate::features::key::KEY_NAMES;
+use crate::features::Scale;
 
 fn into_lists(lib: &Library, map: BTreeMap<String, Playlist>) -> Vec<Playlist> {
     map.into_values()
@@ -35,12 +35,10 @@ pub fn all(lib: &Library) -> Vec<Playlist> {
             name.push_str(energy_word(d));
             why.push_str(&format!("; danceability {d:.2} → {}", energy_word(d)));
         }
-        if let (Some(k), Some(s)) = (m.key.as_deref(), m.scale.as_deref()) {
-            if KEY_NAMES.contains(&k) {
-                let mode = if s == "minor" { "Minor" } else { "Major" };
-                name.push_str(&format!("_{k}_{mode}"));
-                why.push_str(&format!("; key {k} {s}"));
-            }
+        if let (Some(k), Some(s)) = (m.key, m.scale) {
+            let mode = if s.is_minor() { "Minor" } else { "Major" };
+            name.push_str(&format!("_{}_{mode}", k.name()));
+            why.push_str(&format!("; key {} {}", k.name(), s.name()));
         }
         if let Some(c) = m.spectral_centroid {
             let b = if c >= BRIGHT_HZ { "Bright" } else { "Warm" };
@@ -183,10 +181,10 @@ fn coarse(lib: &Library, i: usize) -> Option<[u8; 3]> {
     let bpm = m.bpm?;
     let tempo = (bpm >= 90.0) as u8 + (bpm >= 120.0) as u8;
     let energy = (m.danceability.unwrap_or(0.75) >= 0.75) as u8;
-    let mood = match m.scale.as_deref() {
-        Some("minor") => 0,
-        Some("major") => 1,
-        _ => 2,
+    let mood = match m.scale {
+        Some(Scale::Minor) => 0,
+        Some(Scale::Major) => 1,
+        None => 2,
     };
     Some([tempo, energy, mood])
 }

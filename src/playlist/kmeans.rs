@@ -112,7 +112,7 @@ pub fn clusters(lib: &Library, k: usize) -> Vec<Playlist> {
         if tracks.is_empty() {
             continue;
         }
-        let m = |f: fn(&crate::store::Measured) -> Option<f64>| {
+        let m = |f: fn(&crate::features::Record) -> Option<f64>| {
             median(
                 tracks
                     .iter()

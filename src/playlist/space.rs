@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 use super::sound::{Sound, SOUND_DIMS};
-use crate::features::key::KEY_NAMES;
+use crate::features::{PitchClass, Scale};
 use crate::store::StoredTrack;
 
 /// DSP features in the scaled vector.
@@ -44,15 +44,9 @@ impl Camelot {
         Camelot { number, minor }
     }
 
-    /// From the stored key name ("C".."B") and scale ("major"/"minor").
-    pub fn parse(key: Option<&str>, scale: Option<&str>) -> Option<Camelot> {
-        let tonic = KEY_NAMES.iter().position(|k| Some(*k) == key)? as u8;
-        let minor = match scale? {
-            "minor" => true,
-            "major" => false,
-            _ => return None,
-        };
-        Some(Camelot::new(tonic, minor))
+    /// Of a measured key, when both its tonic and its mode are known.
+    pub fn of(key: Option<PitchClass>, scale: Option<Scale>) -> Option<Camelot> {
+        Some(Camelot::new(key?.index() as u8, scale?.is_minor()))
     }
 
     /// A DJ can mix from `self` into `other`: the same key, its relative major/minor, or one
@@ -202,8 +196,7 @@ impl Library {
             lib.sound.push(sound);
             lib.energy.push((scale(2, r[2]) + scale(3, r[3])) / 2.0);
             let m = &t.measured;
-            lib.camelot
-                .push(Camelot::parse(m.key.as_deref(), m.scale.as_deref()));
+            lib.camelot.push(Camelot::of(m.key, m.scale));
             let clean = |s: &Option<String>| {
                 s.as_deref()
                     .map(|a| a.trim().to_lowercase())
@@ -301,10 +294,10 @@ mod tests {
         assert_eq!(Camelot::new(8, true).to_string(), "1A");
         assert_eq!(Camelot::new(5, false).to_string(), "7B");
         assert_eq!(
-            Camelot::parse(Some("Eb"), Some("minor")),
+            Camelot::of(Some(PitchClass::Eb), Some(Scale::Minor)),
             Some(Camelot::new(3, true))
         );
-        assert_eq!(Camelot::parse(Some("H"), Some("minor")), None);
+        assert_eq!(Camelot::of(Some(PitchClass::Eb), None), None);
     }
 
     #[test]
@@ -326,23 +319,22 @@ mod tests {
 #[cfg(test)]
 pub mod tests_support {
     use super::*;
-    use crate::metadata::tags::Tags;
-    use crate::store::Measured;
+    use crate::features::Record;
 
     /// A track with these features (the others in the middle of the range).
     pub fn stored(id: i64, bpm: Option<f64>, key: &str, minor: bool, dance: f64) -> StoredTrack {
         StoredTrack {
             id,
             path: format!("/music/t{id:03}.flac"),
-            measured: Measured {
+            measured: Record {
                 duration_s: 200.0,
                 sample_rate: 44_100,
                 channels: 2,
                 codec: "flac".into(),
                 bpm,
                 bpm_confidence: Some(0.9),
-                key: Some(key.into()),
-                scale: Some(if minor { "minor" } else { "major" }.into()),
+                key: PitchClass::from_name(key),
+                scale: Some(Scale::new(minor)),
                 key_strength: Some(0.8),
                 loudness_lufs: Some(-12.0),
                 loudness_rms_db: Some(-14.0),
@@ -350,10 +342,7 @@ pub mod tests_support {
                 onset_rate: Some(3.0),
                 zcr: Some(0.05),
                 spectral_centroid: Some(2000.0),
-                tags: Tags::default(),
-                timbre: None,
-                embedding: None,
-                musicnn_tags: None,
+                ..Record::default()
             },
         }
     }

@@ -14,6 +14,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::rendered::Rendered;
+use crate::features::{PitchClass, Scale};
 use crate::playlist::space::Library;
 use crate::playlist::{self, display_name};
 use crate::store::{now_s, Status, Store, Tuning};
@@ -151,8 +152,8 @@ impl<'a> TrackView<'a> {
             year: m.tags.year,
             duration_s: m.duration_s,
             bpm: m.bpm,
-            key: m.key.as_deref(),
-            scale: m.scale.as_deref(),
+            key: m.key.map(PitchClass::name),
+            scale: m.scale.map(Scale::name),
             camelot: lib.camelot[i].map(|c| c.to_string()),
             danceability: m.danceability,
             loudness_lufs: m.loudness_lufs,

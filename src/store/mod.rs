@@ -1,0 +1,125 @@
+//! The SQLite database: what playlista knows of every track, its playlists and its look-up
+//! cache. Nothing outside this module writes SQL.
+//!
+//! In: file facts from [`crate::library`], measurements from [`crate::analysis`] (as
+//! [`Record`]s), failures ([`FailKind`]), playlists, look-up answers. Out: what is known about
+//! each track, for the scanner (has it changed?), `--status`, playlists, look-ups and the
+//! server.
+//!
+//! Layout, by job:
+//! - [`schema`]: opening, pragmas, migrations (hand-written, then one generated step per
+//!   scalar appended to [`FIELDS`]);
+//! - [`tracks`]: what is known of each track: status, failures, counts, the analysed tracks
+//!   and their embeddings;
+//! - [`batch`]: the one write transaction of a batch of the pipeline;
+//! - [`playlists`]: stored playlists;
+//! - [`lookup_cache`]: the on-line look-ups' answers.
+//!
+//! One file (`playlista.db`), WAL, `synchronous=NORMAL`: a crash or `kill -9` loses at most the
+//! open transaction, never what was committed. Exactly one connection writes (the pipeline's
+//! batch writer, through [`Batch`]); readers open their own connections. The `features`
+//! columns of the scalars are built from [`FIELDS`], at full precision.
+
+mod batch;
+mod lookup_cache;
+mod playlists;
+mod schema;
+#[cfg(test)]
+mod tests;
+mod tracks;
+
+use std::path::Path;
+use std::sync::LazyLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ToSql};
+
+use crate::features::record::{Kind, Value, FIELDS};
+use crate::features::Record;
+
+pub use crate::analysis::FailKind;
+pub use batch::{Batch, RunTotals};
+pub use lookup_cache::{cache_key, CachedRow, Recording};
+pub use playlists::{PlaylistRow, SavedPlaylist};
+pub use tracks::{Known, RunSummary, Status, TrackStatus};
+
+/// How much memory SQLite may use for its page cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    pub cache_kib: u32,
+}
+
+/// An analysed track as stored. Its record holds the scalars and tags; the vectors are read
+/// apart ([`Store::embeddings`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTrack {
+    pub id: i64,
+    pub path: String,
+    pub measured: Record,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+pub fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Paths are stored as text; a name that is not UTF-8 cannot be stored faithfully.
+pub fn path_text(path: &Path) -> Result<&str> {
+    path.to_str()
+        .with_context(|| format!("file name is not UTF-8: {}", path.display()))
+}
+
+/// The `features` columns of every scalar, in [`FIELDS`] order: `a, b, c`, each prefixed by
+/// `prefix` (`f.` in a join).
+fn field_columns(prefix: &str) -> String {
+    FIELDS
+        .iter()
+        .map(|f| format!("{prefix}{}", f.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// [`field_columns`] without a prefix, built once.
+static FIELD_COLUMNS: LazyLock<String> = LazyLock::new(|| field_columns(""));
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Real(Some(x)) => ValueRef::Real(x),
+            Value::Integer(Some(i)) => ValueRef::Integer(i),
+            Value::Text(Some(s)) => ValueRef::Text(s.as_bytes()),
+            Value::Real(None) | Value::Integer(None) | Value::Text(None) => ValueRef::Null,
+        }))
+    }
+}
+
+/// A stored scalar as a [`Value`] of `kind`; anything else (NULL, a value of another type)
+/// reads as empty.
+fn value_of(v: ValueRef<'_>, kind: Kind) -> Value<'_> {
+    match (kind, v) {
+        (Kind::Real, ValueRef::Real(x)) => Value::Real(Some(x)),
+        (Kind::Real, ValueRef::Integer(i)) => Value::Real(Some(i as f64)),
+        (Kind::Real, _) => Value::Real(None),
+        (Kind::Integer, ValueRef::Integer(i)) => Value::Integer(Some(i)),
+        (Kind::Integer, _) => Value::Integer(None),
+        (Kind::Text, ValueRef::Text(t)) => Value::Text(std::str::from_utf8(t).ok()),
+        (Kind::Text, _) => Value::Text(None),
+    }
+}
+
+/// Fills `record`'s scalars from the row's columns `first..first + FIELDS.len()` (as selected
+/// with [`field_columns`]).
+fn read_fields(row: &rusqlite::Row<'_>, first: usize, record: &mut Record) -> rusqlite::Result<()> {
+    for (i, f) in FIELDS.iter().enumerate() {
+        (f.set)(record, value_of(row.get_ref(first + i)?, f.kind));
+    }
+    Ok(())
+}

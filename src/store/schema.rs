@@ -1,0 +1,234 @@
+//! The schema: opening a database file, its pragmas, and the append-only steps that bring any
+//! older file up to date.
+//!
+//! The version lives in `pragma user_version`. Steps `1..=MIGRATIONS.len()` are hand-written
+//! ([`MIGRATIONS`]); each further step adds the column of one scalar appended to
+//! [`FIELDS`] after the ones those migrations made ([`MIGRATED_FIELDS`]), so a new measured
+//! value needs no hand-written migration. A file newer than this playlista is refused.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Store, Tuning};
+use crate::features::record::FIELDS;
+
+/// Hand-written steps; step `i` takes a database from `user_version = i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE tracks (
+    id            INTEGER PRIMARY KEY,
+    path          TEXT    NOT NULL UNIQUE,
+    size          INTEGER NOT NULL,
+    mtime_ns      INTEGER NOT NULL,
+    fingerprint   INTEGER,
+    format        TEXT    NOT NULL,
+    status        TEXT    NOT NULL CHECK (status IN ('pending', 'analyzed', 'failed')),
+    fail_kind     TEXT,
+    fail_reason   TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_attempt  INTEGER,
+    title         TEXT,
+    artist        TEXT,
+    album         TEXT,
+    album_artist  TEXT,
+    genre         TEXT,
+    year          INTEGER,
+    track_number  INTEGER,
+    added_at      INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX tracks_status ON tracks (status);
+CREATE INDEX tracks_fingerprint ON tracks (fingerprint);
+
+CREATE TABLE features (
+    track_id          INTEGER PRIMARY KEY REFERENCES tracks (id) ON DELETE CASCADE,
+    analysis_version  INTEGER NOT NULL,
+    mode              TEXT    NOT NULL,
+    duration_s        REAL    NOT NULL,
+    sample_rate       INTEGER NOT NULL,
+    channels          INTEGER NOT NULL,
+    codec             TEXT    NOT NULL,
+    bpm               REAL,
+    bpm_confidence    REAL,
+    key               TEXT,
+    scale             TEXT,
+    key_strength      REAL,
+    loudness_lufs     REAL,
+    loudness_rms_db   REAL,
+    danceability      REAL,
+    onset_rate        REAL,
+    zcr               REAL,
+    spectral_centroid REAL,
+    analysis_ms       REAL,
+    analyzed_at       INTEGER NOT NULL
+);
+
+CREATE TABLE playlists (
+    id          INTEGER PRIMARY KEY,
+    method      TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    UNIQUE (method, name)
+);
+CREATE TABLE playlist_tracks (
+    playlist_id INTEGER NOT NULL REFERENCES playlists (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    track_id    INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    PRIMARY KEY (playlist_id, position)
+);
+CREATE INDEX playlist_tracks_track ON playlist_tracks (track_id);
+
+CREATE TABLE lookup_cache (
+    source      TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    fetched_at  INTEGER NOT NULL,
+    PRIMARY KEY (source, key)
+);
+
+CREATE TABLE runs (
+    id           INTEGER PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    finished_at  INTEGER,
+    mode         TEXT    NOT NULL,
+    workers      INTEGER NOT NULL,
+    files        INTEGER NOT NULL DEFAULT 0,
+    analyzed     INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    kept         INTEGER NOT NULL DEFAULT 0,
+    removed      INTEGER NOT NULL DEFAULT 0,
+    audio_s      REAL    NOT NULL DEFAULT 0,
+    wall_s       REAL    NOT NULL DEFAULT 0,
+    peak_rss_kb  INTEGER NOT NULL DEFAULT 0,
+    interrupted  INTEGER NOT NULL DEFAULT 0
+);
+"#,
+    // 2: playlists say which rule and settings made them; each place says why it is there.
+    r#"
+ALTER TABLE playlists ADD COLUMN rule TEXT NOT NULL DEFAULT '';
+ALTER TABLE playlists ADD COLUMN settings TEXT NOT NULL DEFAULT '';
+ALTER TABLE playlist_tracks ADD COLUMN why TEXT NOT NULL DEFAULT '';
+"#,
+    // 3: full mode: timbre summary (JSON), MusiCNN embedding mean (200 × f32 LE) and tag
+    // probabilities (50 × f32 LE). NULL for tracks analysed in fast mode.
+    r#"
+ALTER TABLE features ADD COLUMN timbre TEXT;
+ALTER TABLE features ADD COLUMN embedding BLOB;
+ALTER TABLE features ADD COLUMN musicnn_tags BLOB;
+"#,
+    // 4: the identifiers on-line look-ups ask by (see `crate::lookups`), from the file's tags.
+    r#"
+ALTER TABLE tracks ADD COLUMN recording_mbid TEXT;
+ALTER TABLE tracks ADD COLUMN isrc TEXT;
+"#,
+];
+
+/// The first rows of [`FIELDS`], whose `features` columns [`MIGRATIONS`] creates. Every row
+/// after them is one generated schema step. Never change this number.
+const MIGRATED_FIELDS: usize = 15;
+
+/// The schema version this playlista writes and reads.
+pub fn version() -> usize {
+    MIGRATIONS.len() + FIELDS.len().saturating_sub(MIGRATED_FIELDS)
+}
+
+/// Step `i` (from `user_version = i`): a hand-written migration or a generated column.
+fn step(i: usize) -> String {
+    match MIGRATIONS.get(i) {
+        Some(sql) => sql.to_string(),
+        None => {
+            let f = &FIELDS[MIGRATED_FIELDS + i - MIGRATIONS.len()];
+            format!(
+                "ALTER TABLE features ADD COLUMN {} {};",
+                f.name,
+                f.kind.sql_type()
+            )
+        }
+    }
+}
+
+fn user_version(conn: &Connection) -> Result<usize> {
+    let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database for writing and brings its schema up to date.
+    pub fn open(path: &Path, tuning: Tuning) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let conn =
+            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let store = Store { conn };
+        store.pragmas(tuning)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for reading only (the scanner, `--status`, the server).
+    pub fn open_read(path: &Path, tuning: Tuning) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open {}", path.display()))?;
+        let store = Store { conn };
+        store
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size = -{};", tuning.cache_kib))?;
+        store
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(10))?;
+        let found = user_version(&store.conn)?;
+        anyhow::ensure!(
+            found == version(),
+            "{} has schema version {found}; this playlista reads version {}",
+            path.display(),
+            version()
+        );
+        Ok(store)
+    }
+
+    fn pragmas(&self, tuning: Tuning) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -{};",
+            tuning.cache_kib
+        ))?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let found = user_version(&self.conn)?;
+        anyhow::ensure!(
+            found <= version(),
+            "the database has schema version {found}, newer than this playlista ({}): \
+             upgrade playlista",
+            version()
+        );
+        for i in found..version() {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(&step(i))
+                .with_context(|| format!("schema migration {} failed", i + 1))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn integrity_ok(&self) -> Result<bool> {
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(r == "ok")
+    }
+}

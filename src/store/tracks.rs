@@ -1,0 +1,370 @@
+//! What is known of each track (`tracks`, `features`, `runs`): its status and failures for the
+//! scanner and `--status`, the analysed tracks with their records for playlists and the
+//! server, their embeddings.
+
+use anyhow::Result;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, OptionalExtension, ToSql};
+use serde::Serialize;
+
+use super::{field_columns, now_s, read_fields, FailKind, Store, StoredTrack};
+use crate::embedding::{EMBEDDING_DIM, N_TAGS};
+use crate::features::{Record, ANALYSIS_VERSION};
+use crate::metadata::tags::Tags;
+
+/// Where a track stands (`tracks.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackStatus {
+    /// Found, its analysis not yet landed.
+    Pending,
+    Analyzed,
+    /// Stays out of playlists, with its [`FailKind`] and reason, until it changes or a retry
+    /// succeeds.
+    Failed,
+}
+
+impl TrackStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackStatus::Pending => "pending",
+            TrackStatus::Analyzed => "analyzed",
+            TrackStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<TrackStatus> {
+        [
+            TrackStatus::Pending,
+            TrackStatus::Analyzed,
+            TrackStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for TrackStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ToSql for TrackStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.name().into())
+    }
+}
+
+impl FromSql for TrackStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        TrackStatus::from_name(name)
+            .ok_or_else(|| FromSqlError::Other(format!("not a track status: {name:?}").into()))
+    }
+}
+
+impl ToSql for FailKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.name().into())
+    }
+}
+
+/// NULL or a kind this playlista does not know reads as [`FailKind::Unknown`].
+impl FromSql for FailKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(value
+            .as_str_or_null()?
+            .map_or(FailKind::Unknown, FailKind::from_name))
+    }
+}
+
+/// What the store knows of one path, for deciding whether it needs work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub id: i64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub status: TrackStatus,
+    pub attempts: u32,
+    /// The analysis version and mode of the stored features, if any.
+    pub analysis: Option<(i64, String)>,
+}
+
+/// Counts for `--status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    pub tracks: u64,
+    pub analyzed: u64,
+    pub failed: u64,
+    pub pending: u64,
+    /// Analysed by an older analysis version: will be measured again.
+    pub outdated: u64,
+    pub audio_hours: f64,
+    pub failed_by_kind: Vec<(FailKind, u64)>,
+    /// `(format, tracks, analyzed, failed)`.
+    pub by_format: Vec<(String, u64, u64, u64)>,
+    pub playlists: u64,
+    pub last_run: Option<RunSummary>,
+}
+
+/// One `playlista -a` run, as recorded.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub mode: String,
+    pub workers: u32,
+    pub files: u64,
+    pub analyzed: u64,
+    pub failed: u64,
+    pub kept: u64,
+    pub removed: u64,
+    pub audio_s: f64,
+    pub wall_s: f64,
+    pub peak_rss_kb: u64,
+    pub interrupted: bool,
+    pub files_per_hour: f64,
+}
+
+/// Reads an `f32_blob` (see [`super::batch`]) into `out`; false (and `out` untouched) when the blob is not
+/// `out.len()` values.
+fn read_f32_blob(blob: &[u8], out: &mut [f32]) -> bool {
+    if blob.len() != out.len() * 4 {
+        return false;
+    }
+    for (v, b) in out.iter_mut().zip(blob.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    true
+}
+
+impl Store {
+    /// What is stored for `path`, if anything.
+    pub fn lookup(&self, path: &str) -> Result<Option<Known>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.id, t.size, t.mtime_ns, t.status, t.attempts, f.analysis_version, f.mode
+             FROM tracks t LEFT JOIN features f ON f.track_id = t.id WHERE t.path = ?1",
+        )?;
+        Ok(stmt
+            .query_row([path], |r| {
+                let version: Option<i64> = r.get(5)?;
+                let mode: Option<String> = r.get(6)?;
+                Ok(Known {
+                    id: r.get(0)?,
+                    size: r.get::<_, i64>(1)? as u64,
+                    mtime_ns: r.get(2)?,
+                    status: r.get(3)?,
+                    attempts: r.get::<_, i64>(4)? as u32,
+                    analysis: version.zip(mode),
+                })
+            })
+            .optional()?)
+    }
+
+    /// Analysed tracks with this content fingerprint: `(id, path)`.
+    pub fn analyzed_with_fingerprint(&self, fingerprint: i64) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, path FROM tracks WHERE fingerprint = ?1 AND status = 'analyzed'",
+        )?;
+        let rows = stmt.query_map([fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Failed tracks that may be tried again: `(path, attempts)`, fewest attempts first.
+    pub fn retryable(&self, max_attempts: u32) -> Result<Vec<(String, u32)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, attempts FROM tracks WHERE status = 'failed' AND attempts < ?1
+             ORDER BY attempts, path",
+        )?;
+        let rows = stmt.query_map([max_attempts], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The highest track id so far (0 for none).
+    pub fn last_track_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM tracks", [], |r| r.get(0))?)
+    }
+
+    /// Every stored path under `root` (a prefix match on whole path components), in id order.
+    pub fn paths_under(&self, root: &str) -> Result<Vec<(i64, String)>> {
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, path FROM tracks WHERE substr(path, 1, ?2) = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![prefix, prefix.len() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every analysed track with its record (scalars and tags; not the vectors), in path
+    /// order.
+    pub fn analysed(&self) -> Result<Vec<StoredTrack>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT t.id, t.path, t.title, t.artist, t.album, t.album_artist, t.genre, t.year,
+                    t.track_number, {}
+             FROM tracks t JOIN features f ON f.track_id = t.id
+             WHERE t.status = 'analyzed' ORDER BY t.path",
+            field_columns("f.")
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let mut measured = Record {
+                tags: Tags {
+                    title: r.get(2)?,
+                    artist: r.get(3)?,
+                    album: r.get(4)?,
+                    album_artist: r.get(5)?,
+                    genre: r.get(6)?,
+                    year: r.get(7)?,
+                    track_number: r.get(8)?,
+                    ..Tags::EMPTY
+                },
+                ..Record::default()
+            };
+            read_fields(r, 9, &mut measured)?;
+            Ok(StoredTrack {
+                id: r.get(0)?,
+                path: r.get(1)?,
+                measured,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Failed tracks and why: `(path, kind, reason)`.
+    pub fn failures(&self) -> Result<Vec<(String, FailKind, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, fail_kind, coalesce(fail_reason, '') FROM tracks
+             WHERE status = 'failed' ORDER BY path",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn status(&self) -> Result<Status> {
+        let c = &self.conn;
+        let count =
+            |sql: &str| -> Result<u64> { Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let mut s = Status {
+            tracks: count("SELECT count(*) FROM tracks")?,
+            analyzed: count("SELECT count(*) FROM tracks WHERE status = 'analyzed'")?,
+            failed: count("SELECT count(*) FROM tracks WHERE status = 'failed'")?,
+            pending: count("SELECT count(*) FROM tracks WHERE status = 'pending'")?,
+            outdated: c.query_row(
+                "SELECT count(*) FROM features WHERE analysis_version < ?1",
+                [ANALYSIS_VERSION],
+                |r| r.get::<_, i64>(0),
+            )? as u64,
+            audio_hours: c.query_row(
+                "SELECT coalesce(sum(duration_s), 0) / 3600.0 FROM features",
+                [],
+                |r| r.get(0),
+            )?,
+            playlists: count("SELECT count(*) FROM playlists")?,
+            ..Status::default()
+        };
+        let mut stmt = c.prepare(
+            "SELECT fail_kind, count(*) FROM tracks WHERE status = 'failed'
+             GROUP BY 1 ORDER BY 2 DESC, 1",
+        )?;
+        s.failed_by_kind = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = c.prepare(
+            "SELECT format, count(*), sum(status = 'analyzed'), sum(status = 'failed')
+             FROM tracks GROUP BY format ORDER BY 2 DESC, 1",
+        )?;
+        s.by_format = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        s.last_run = c
+            .query_row(
+                "SELECT started_at, finished_at, mode, workers, files, analyzed, failed, kept,
+                        removed, audio_s, wall_s, peak_rss_kb, interrupted
+                 FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    let wall_s: f64 = r.get(10)?;
+                    let done = r.get::<_, i64>(5)? + r.get::<_, i64>(6)?;
+                    Ok(RunSummary {
+                        started_at: r.get(0)?,
+                        finished_at: r.get(1)?,
+                        mode: r.get(2)?,
+                        workers: r.get::<_, i64>(3)? as u32,
+                        files: r.get::<_, i64>(4)? as u64,
+                        analyzed: r.get::<_, i64>(5)? as u64,
+                        failed: r.get::<_, i64>(6)? as u64,
+                        kept: r.get::<_, i64>(7)? as u64,
+                        removed: r.get::<_, i64>(8)? as u64,
+                        audio_s: r.get(9)?,
+                        wall_s,
+                        peak_rss_kb: r.get::<_, i64>(11)? as u64,
+                        interrupted: r.get::<_, i64>(12)? != 0,
+                        files_per_hour: if wall_s > 0.0 {
+                            done as f64 * 3600.0 / wall_s
+                        } else {
+                            0.0
+                        },
+                    })
+                },
+            )
+            .optional()?;
+        Ok(s)
+    }
+
+    /// Records the start of a run; returns its id for [`Batch::finish_run`].
+    pub fn start_run(&self, mode: &str, workers: u32) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (started_at, mode, workers) VALUES (?1, ?2, ?3)",
+            params![now_s(), mode, workers],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// `(track id, content fingerprint)` of every analysed track that has one.
+    pub fn fingerprints(&self) -> Result<Vec<(i64, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, fingerprint FROM tracks
+             WHERE status = 'analyzed' AND fingerprint IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Calls `each(track id, embedding, tag probabilities)` for every analysed track with a
+    /// full-mode embedding, one row at a time (100,000 embeddings are 80 MB: nobody should hold
+    /// them all). Rows whose blobs have the wrong size are skipped.
+    pub fn embeddings(
+        &self,
+        mut each: impl FnMut(i64, &[f32; EMBEDDING_DIM], &[f32; N_TAGS]),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, f.embedding, f.musicnn_tags
+             FROM tracks t JOIN features f ON f.track_id = t.id
+             WHERE t.status = 'analyzed' AND f.embedding IS NOT NULL
+                   AND f.musicnn_tags IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut embedding = [0f32; EMBEDDING_DIM];
+        let mut tags = [0f32; N_TAGS];
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let e = row.get_ref(1)?.as_blob()?;
+            let t = row.get_ref(2)?.as_blob()?;
+            if read_f32_blob(e, &mut embedding) && read_f32_blob(t, &mut tags) {
+                each(id, &embedding, &tags);
+            }
+        }
+        Ok(())
+    }
+}
