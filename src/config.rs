@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::analysis::Mode;
 use crate::embedding::Coverage;
+use crate::lookups::settings::{LastFmSection, LookupsSection, MusicBrainzSection};
 use crate::pipeline::worker::Limits;
 use crate::pipeline::{Options, Progress, Work};
 use crate::playlist::{self, Method};
@@ -291,51 +292,6 @@ impl std::fmt::Debug for SubsonicSection {
     }
 }
 
-/// `[musicbrainz]`: genre, year (and sometimes BPM) from MusicBrainz, in full mode only.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MusicBrainzSection {
-    /// Off unless `true`: look-ups send artist and title of the library's tracks out.
-    #[serde(default)]
-    pub enabled: bool,
-    /// The web service root (default `https://musicbrainz.org/ws/2`; a mirror works too).
-    pub base_url: Option<String>,
-    /// A URL or `mailto:` the service can reach the operator at, sent in the User-Agent.
-    pub contact: Option<String>,
-}
-
-/// `[lastfm]`: top tags as genres from Last.fm; on when an API key is given here or in
-/// `LASTFM_API_KEY`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LastFmSection {
-    pub api_key: Option<String>,
-    /// The API root (default `https://ws.audioscrobbler.com/2.0/`).
-    pub base_url: Option<String>,
-}
-
-impl std::fmt::Debug for LastFmSection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LastFmSection")
-            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
-            .field("base_url", &self.base_url)
-            .finish()
-    }
-}
-
-/// `[lookups]`: settings shared by the look-up services.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LookupsSection {
-    /// Days an answer (found or not found) is kept before it is asked again (default 30).
-    pub ttl_days: Option<f64>,
-    /// Seconds one request may take (default 10).
-    pub timeout_seconds: Option<f64>,
-    /// Minutes of look-ups at most per `playlista -a` run (default 10; the rest waits for
-    /// the next run). `serve` looks up in the background without a limit.
-    pub max_minutes: Option<f64>,
-}
-
 /// `[board]`: the box's front panel (src/board) and what its installers read. The board
 /// profiles in `board/*.toml` fill it; without pins there is no LED and no button.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -412,6 +368,19 @@ pub struct Config {
 impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.cache_dir.join("playlista.db")
+    }
+
+    /// What the on-line look-ups need of this config.
+    pub fn lookup_settings(&self) -> crate::lookups::Settings {
+        crate::lookups::Settings {
+            db: self.db_path(),
+            tuning: self.tuning,
+            full_mode: self.mode != Mode::Fast,
+            no_cache: self.no_cache,
+            musicbrainz: self.musicbrainz.clone(),
+            lastfm: self.lastfm.clone(),
+            lookups: self.lookups.clone(),
+        }
     }
 
     /// The pipeline's options for one run over the library (progress: [`Progress::auto`]).

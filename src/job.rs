@@ -189,7 +189,7 @@ pub fn run(
     }
     if let Some(budget) = settings.lookups.filter(|_| !stopped()) {
         observer.phase(Phase::Lookups);
-        report.lookups = crate::lookups::run(config, stop, Some(budget))?;
+        report.lookups = crate::lookups::run(&config.lookup_settings(), stop, Some(budget))?;
         if let Some(looked) = &report.lookups {
             observer.looked_up(looked);
         }

@@ -225,7 +225,7 @@ fn library_run(
     if modes.status {
         let store = Store::open(&config.db_path(), config.tuning)?;
         let status = store.status()?;
-        let lookups = playlista::lookups::counts(&store, &config)?;
+        let lookups = playlista::lookups::counts(&store, &config.lookup_settings())?;
         if json {
             let mut status = serde_json::to_value(&status)?;
             status["lookups"] = serde_json::to_value(&lookups)?;
@@ -286,7 +286,8 @@ fn library_run(
         }),
         retry,
         // After the analysis committed; bounded, so a big new library waits for later runs.
-        lookups: (analyze || retry).then(|| playlista::lookups::cli_budget(&config)),
+        lookups: (analyze || retry)
+            .then(|| playlista::lookups::cli_budget(&config.lookup_settings())),
         failed_list: true,
         playlists: if generate {
             job::Playlists::Make(vec![playlist_flags.over(&config.playlists)])

@@ -13,9 +13,9 @@ use crate::analysis::{Analysis, AnalysisError};
 use crate::embedding::{N_TAGS, TAG_NAMES};
 use crate::features::record::{self, Record, Value, FIELDS};
 use crate::features::timbre::Timbre;
-use crate::metadata::tags::Tags;
 use crate::pipeline::Report;
 use crate::store::Status;
+use crate::tags::Tags;
 
 /// One line of `playlista inspect --json`: `path`, `ok`, `error`, then every field of
 /// [`FIELDS`] in order at display precision (all `null` for a failed file), `tags`, in full mode

@@ -31,7 +31,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::{Hint, ProbeResult};
 use symphonia::core::sample::Sample;
 
-use crate::metadata::tags::Tags;
+use crate::tags::Tags;
 use mapped::MappedSource;
 use resample::Resampler;
 

@@ -20,11 +20,11 @@ use crate::config::Flags as ConfigFlags;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::features::{PitchClass, Record, Scale};
 use crate::library::FileEntry;
-use crate::metadata::tags::Tags;
 use crate::playlist::rng::Rng;
 use crate::playlist::space::Library;
 use crate::playlist::{self, Flags, Method, Playlist};
 use crate::store::{Store, Tuning};
+use crate::tags::Tags;
 use crate::usage;
 
 const PARTITIONS: [Method; 5] = [

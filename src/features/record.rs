@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::KEY_NAMES;
 use super::timbre::Timbre;
-use crate::metadata::tags::Tags;
+use crate::tags::Tags;
 
 /// Bumped whenever a change to decoding or features alters any stored value: stored rows
 /// from an older version are analysed again.

@@ -442,17 +442,17 @@ fn spawn_lookups(
     wake: Sender<Wake>,
 ) -> (Sender<()>, Option<JoinHandle<()>>) {
     let (go, go_rx) = mpsc::channel::<()>();
-    if crate::lookups::enabled(config).is_empty() {
+    let settings = config.lookup_settings();
+    if crate::lookups::enabled(&settings).is_empty() {
         return (go, None);
     }
-    let config = config.clone();
     let thread = std::thread::Builder::new()
         .name("lookups".into())
         .spawn(move || {
             while go_rx.recv().is_ok() {
                 while go_rx.try_recv().is_ok() {}
                 while !stop.load(Ordering::Relaxed) {
-                    let report = match crate::lookups::run(&config, &stop, Some(REFRESH)) {
+                    let report = match crate::lookups::run(&settings, &stop, Some(REFRESH)) {
                         Ok(Some(r)) => r,
                         Ok(None) => break,
                         Err(e) => {

@@ -10,7 +10,7 @@ use super::{now_s, path_text, FailKind, Store, TrackStatus, FIELD_COLUMNS};
 use crate::features::record::{Value, FIELDS};
 use crate::features::{Record, ANALYSIS_VERSION};
 use crate::library::FileEntry;
-use crate::metadata::tags::Tags;
+use crate::tags::Tags;
 
 /// The columns of `features` besides the scalars of [`FIELDS`], in the order
 /// [`Batch::analyzed`] binds them.

@@ -6,7 +6,7 @@ use super::*;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::features::{PitchClass, Scale, ANALYSIS_VERSION};
 use crate::library::FileEntry;
-use crate::metadata::tags::Tags;
+use crate::tags::Tags;
 
 const TUNING: Tuning = Tuning { cache_kib: 1024 };
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{field_columns, now_s, read_fields, FailKind, Store, StoredTrack};
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
 use crate::features::{Record, ANALYSIS_VERSION};
-use crate::metadata::tags::Tags;
+use crate::tags::Tags;
 
 /// Where a track stands (`tracks.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -1,7 +1,7 @@
 //! On-line look-ups of the analysed tracks (MusicBrainz, then Last.fm), their cache in the
 //! database, and what playlists take from it.
 //!
-//! In: the config (`[musicbrainz]`, `[lastfm]`, `[lookups]`, full mode), the analysed tracks'
+//! In: the [`Settings`] (`[musicbrainz]`, `[lastfm]`, `[lookups]`, full mode), the analysed tracks'
 //! artist, title, recording id and ISRC from the store, the stop flag. Out: one answer per
 //! service and recording in the store's look-up cache (keyed by [`key`] = lower-cased artist
 //! and title, the value a JSON [`Cached`]); [`Counts`] for `--status`; genres, years and
@@ -21,6 +21,18 @@
 //! - The file's own tags win: a looked-up genre or year fills only what the tags lack; a
 //!   looked-up BPM (60-200) replaces ours only when ours is missing or its confidence is
 //!   below [`LOW_BPM_CONFIDENCE`].
+//!
+//! - [`answer`]: the query and answer types the clients share;
+//! - [`http`]: the one HTTP client (spacing, retries, time-outs, offline detection);
+//! - [`musicbrainz`], [`lastfm`]: the two services' clients. They know nothing of the
+//!   database: which tracks are asked, and the cache of answers (SQL in
+//!   [`crate::store`]), belong to this module.
+
+pub mod answer;
+pub mod http;
+pub mod lastfm;
+pub mod musicbrainz;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,11 +41,12 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::metadata::http::Failure;
-use crate::metadata::lastfm::{self, LastFm};
-use crate::metadata::musicbrainz::{self, MusicBrainz};
-use crate::metadata::{Found, Outcome, Query, BPM_RANGE};
+use answer::{Found, Outcome, Query, BPM_RANGE};
+use http::Failure;
+use lastfm::LastFm;
+use musicbrainz::MusicBrainz;
+pub use settings::Settings;
+
 use crate::store::{cache_key as key, now_s, Store, StoredTrack};
 
 pub const MUSICBRAINZ: &str = "musicbrainz";
@@ -82,10 +95,10 @@ impl Service {
     }
 }
 
-/// The services this config enables, in the order they are asked (none in fast mode).
-pub fn enabled(config: &Config) -> Vec<&'static str> {
+/// The services these settings enable, in the order they are asked (none in fast mode).
+pub fn enabled(config: &Settings) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if config.mode == crate::analysis::Mode::Fast {
+    if !config.full_mode {
         return out;
     }
     if config.musicbrainz.enabled {
@@ -102,7 +115,7 @@ pub fn enabled(config: &Config) -> Vec<&'static str> {
     out
 }
 
-fn services(config: &Config) -> Vec<Service> {
+fn services(config: &Settings) -> Vec<Service> {
     let timeout = Duration::from_secs_f64(
         config
             .lookups
@@ -141,7 +154,7 @@ fn services(config: &Config) -> Vec<Service> {
         .collect()
 }
 
-fn ttl_s(config: &Config) -> i64 {
+fn ttl_s(config: &Settings) -> i64 {
     let days = config
         .lookups
         .ttl_days
@@ -151,7 +164,7 @@ fn ttl_s(config: &Config) -> i64 {
 }
 
 /// The time `playlista -a` gives look-ups per run.
-pub fn cli_budget(config: &Config) -> Duration {
+pub fn cli_budget(config: &Settings) -> Duration {
     Duration::from_secs_f64(
         60.0 * config
             .lookups
@@ -245,13 +258,17 @@ impl Report {
 
 /// Looks up what is due (never asked, expired, or failed last time) until done, `budget` is
 /// spent or `stop` is set. `None` when no service is enabled.
-pub fn run(config: &Config, stop: &AtomicBool, budget: Option<Duration>) -> Result<Option<Report>> {
+pub fn run(
+    config: &Settings,
+    stop: &AtomicBool,
+    budget: Option<Duration>,
+) -> Result<Option<Report>> {
     let services = services(config);
     if services.is_empty() {
         return Ok(None);
     }
     let started = Instant::now();
-    let store = Store::open(&config.db_path(), config.tuning)?;
+    let store = Store::open(&config.db, config.tuning)?;
     let stale_before = now_s() - ttl_s(config);
     let mut due: Vec<(Wanted, Vec<usize>)> = Vec::new();
     {
@@ -366,7 +383,7 @@ pub struct Counts {
     pub services: Vec<&'static str>,
 }
 
-pub fn counts(store: &Store, config: &Config) -> Result<Counts> {
+pub fn counts(store: &Store, config: &Settings) -> Result<Counts> {
     let active = enabled(config);
     let wanted = wanted(store)?;
     let stale_before = now_s() - ttl_s(config);

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::answer::{sort_tags, Found, Outcome, Query};
 use super::http::{user_agent, Client, Failure};
-use super::{sort_tags, Found, Outcome, Query};
 
 pub const DEFAULT_BASE_URL: &str = "https://ws.audioscrobbler.com/2.0/";
 pub const GAP: Duration = Duration::from_millis(250);
@@ -118,7 +118,7 @@ fn tag_names(tag: &Value) -> Result<Vec<&str>, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
+    use super::super::answer::fixture;
     use super::*;
 
     #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::answer::{sort_tags, year_of, Found, Outcome, Query};
 use super::http::{user_agent, Answer, Client, Failure};
-use super::{sort_tags, year_of, Found, Outcome, Query};
 
 pub const DEFAULT_BASE_URL: &str = "https://musicbrainz.org/ws/2";
 /// The service's limit is one request per second per client; 50 ms to spare, so that network
@@ -204,7 +204,7 @@ fn voted(list: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture;
+    use super::super::answer::fixture;
     use super::*;
 
     #[test]

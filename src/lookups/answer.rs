@@ -1,16 +1,9 @@
-//! What is known about a track besides its sound.
+//! The vocabulary the look-up clients share: a [`Query`] (artist, title, and the recording
+//! id or ISRC when the tags hold one) and its [`Outcome`]: [`Found`] (genres, year, sometimes
+//! a BPM) or not known; and turning a service's folksonomy tags into genres and a BPM.
 //!
-//! Owns: [`tags`], the container's own tags (ID3v2/v1, Vorbis comments, MP4 atoms) normalised
-//! to one small struct; and the on-line look-ups' clients: [`musicbrainz`] and [`lastfm`],
-//! over [`http`]. A client turns a [`Query`] (artist, title, and the recording id or ISRC when
-//! the tags hold one) into an [`Outcome`]: [`Found`] (genres, year, sometimes a BPM) or
-//! not known. The clients know nothing of the database: which tracks are asked, and the
-//! cache of answers, belong to [`crate::lookups`].
-
-pub mod http;
-pub mod lastfm;
-pub mod musicbrainz;
-pub mod tags;
+//! In: what the tags say of a recording, a service's tags and dates. Out: queries and
+//! answers. Knows nothing of HTTP or the database.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +34,7 @@ pub struct Found {
     pub mbid: Option<String>,
 }
 
-/// A look-up's answer. Failures (offline, time-outs, bad answers) are [`http::Failure`].
+/// A look-up's answer. Failures (offline, time-outs, bad answers) are [`super::http::Failure`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Found(Found),
@@ -104,7 +97,7 @@ pub fn year_of(date: &str) -> Option<u32> {
 
 /// A service answer kept under `tests/fixtures/lookups/`, for the clients' unit tests.
 #[cfg(test)]
-fn fixture(name: &str) -> serde_json::Value {
+pub(super) fn fixture(name: &str) -> serde_json::Value {
     let path = format!(
         "{}/tests/fixtures/lookups/{name}",
         env!("CARGO_MANIFEST_DIR")
