@@ -8,23 +8,23 @@
 use std::hint::black_box;
 
 use playlista::audio::resample::Resampler;
-use playlista::audio::{Speaker, ANALYSIS_RATE};
+use playlista::audio::{ANALYSIS_RATE, Speaker};
 use playlista::features::danceability::Danceability;
 use playlista::features::key::KeyDetector;
 use playlista::features::loudness::LoudnessMeter;
 use playlista::features::stft::{Framer, PowerSpectrum};
 use playlista::features::timbre::TimbreMeter;
-use playlista::features::{rhythm, FeatureExtractor};
-use playlista::synth::{song, SongSpec};
-use playlista::usage::{cpu_s, Clock};
+use playlista::features::{FeatureExtractor, rhythm};
+use playlista::synth::{SongSpec, song};
+use playlista::usage::{Clock, cpu_s};
 
 const SECONDS: f64 = 60.0;
 const PACKET: usize = 1152;
 
 fn report(name: &str, mut f: impl FnMut()) {
     f(); // warm caches and allocations
-         // The fastest of seven runs, in this thread's CPU time: on a shared machine,
-         // interference only ever adds time, and waiting for a core is not counted at all.
+    // The fastest of seven runs, in this thread's CPU time: on a shared machine,
+    // interference only ever adds time, and waiting for a core is not counted at all.
     let best = (0..7)
         .map(|_| {
             let t = cpu_s(Clock::Thread);

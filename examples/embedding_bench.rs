@@ -13,9 +13,9 @@ use std::time::Instant;
 use playlista::audio::{ChunkSink, Decoder, StreamInfo};
 use playlista::embedding::mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_FRAMES, PATCH_LEN};
 use playlista::embedding::{
-    sampled_patches, Coverage, Embedder, Model, DEFAULT_PATCHES, EMBEDDING_DIM, N_TAGS,
+    Coverage, DEFAULT_PATCHES, EMBEDDING_DIM, Embedder, Model, N_TAGS, sampled_patches,
 };
-use playlista::usage::{cpu_s, peak_rss_kb, reset_peak_rss, Clock};
+use playlista::usage::{Clock, cpu_s, peak_rss_kb, reset_peak_rss};
 
 /// Runs the network on every patch and keeps each patch's embedding.
 struct EveryPatch<'m> {

@@ -6,7 +6,7 @@
 //! measuring is caught here and reported as that file's error; the [`Analyzer`] then rebuilds
 //! its buffers, so one hostile file never takes down a worker.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};

@@ -18,7 +18,7 @@ use crate::config::{self, Flags};
 use crate::features::key::KEY_NAMES;
 use crate::job::{self, Playlists, Settings};
 use crate::pipeline::{Progress, Work};
-use crate::playlist::{self, space::Library, Generated, Method};
+use crate::playlist::{self, Generated, Method, space::Library};
 use crate::store::Store;
 use crate::synth::{self, SongSpec, WavFormat};
 

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use crate::board::Press;
 use crate::config::Config;
 use crate::pipeline::{self, Batch, Progress, Work};
-use crate::playlist::{self, space::Library, Generated};
+use crate::playlist::{self, Generated, space::Library};
 use crate::store::Store;
 
 /// What one run of the job does.
@@ -270,7 +270,7 @@ fn write_failed_list(store: &Store, target: &Path) -> Result<usize> {
     if failures.is_empty() {
         match std::fs::remove_file(target) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove {}", target.display()))
+                return Err(e).with_context(|| format!("cannot remove {}", target.display()));
             }
             _ => return Ok(0),
         }

@@ -163,7 +163,7 @@ impl Iterator for Walker {
                     // Plain non-audio files need no stat; anything that may be (or point to)
                     // a folder or an audio file does.
                     Some((name, Some(ft))) if ft.is_file() && !is_audio_path(Path::new(&name)) => {
-                        continue
+                        continue;
                     }
                     Some((name, _)) => (frame.dir.join(name), false),
                     None => {
@@ -222,7 +222,7 @@ pub fn fingerprint(path: &Path) -> io::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::os::unix::fs::{PermissionsExt, symlink};
 
     /// A temp folder holding the space-separated relative `files`, one byte (7) each.
     fn tree(files: &str) -> tempfile::TempDir {

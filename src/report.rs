@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 
 use crate::analysis::{Analysis, AnalysisError};
 use crate::embedding::{N_TAGS, TAG_NAMES};
-use crate::features::record::{self, Record, Value, FIELDS};
+use crate::features::record::{self, FIELDS, Record, Value};
 use crate::features::timbre::Timbre;
 use crate::pipeline::Report;
 use crate::store::Status;

@@ -207,9 +207,10 @@ fn inspect_full_adds_timbre_and_the_musicnn_embedding_and_keeps_the_fast_answers
     // In the network's order (serde_json's map sorts, so read the text).
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#""musicnn_tags":{"rock":"#));
     assert!(tags.contains_key("female vocalists") && tags.contains_key("House"));
-    assert!(tags
-        .values()
-        .all(|p| p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p))));
+    assert!(
+        tags.values()
+            .all(|p| p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)))
+    );
 
     // Every patch of a 25-second song is within the default budget: full coverage hears the
     // same patches.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use playlista::audio::{ChunkSink, Decoder, StreamInfo};
 use playlista::embedding::mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_LEN};
-use playlista::embedding::{Coverage, Embedder, Model, EMBEDDING_DIM, N_TAGS, TAG_NAMES};
+use playlista::embedding::{Coverage, EMBEDDING_DIM, Embedder, Model, N_TAGS, TAG_NAMES};
 
 const PATCHES: usize = 3;
 
@@ -180,7 +180,9 @@ fn pipeline_embedding_matches_the_float_reference() {
             .zip(&e.tags)
             .map(|(a, &b)| (a - b as f64).abs())
             .fold(0.0, f64::max);
-        println!("{label}: cosine {cos:.5} with TensorFlow's mean embedding, tags max |diff| {tag_err:.4}");
+        println!(
+            "{label}: cosine {cos:.5} with TensorFlow's mean embedding, tags max |diff| {tag_err:.4}"
+        );
         assert!(cos >= min_cosine, "{label}: cosine {cos}");
         assert!(tag_err < 0.02, "{label}: tags max |diff| {tag_err}");
     }

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{demo, Demo, Process, BIN};
+use support::{BIN, Demo, Process, demo};
 
 /// Browses service types on one interface address (or "all") and prints one JSON line per
 /// event: `browsing` once ready, then `added` / `updated` (resolved: server, port,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
-use support::{demo, eventually, track_path, Process};
+use support::{Process, demo, eventually, track_path};
 
 /// What every track in an answer has.
 const TRACK_KEYS: &[&str] = &["id", "title", "artist", "duration_s", "bpm", "key", "scale"];

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{demo, Client, Conn};
+use support::{Client, Conn, demo};
 
 /// How many hostile requests the main test sends.
 const REQUESTS: usize = 1000;
@@ -738,18 +738,20 @@ fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
     let statuses = Mutex::new(BTreeMap::<String, usize>::new());
     std::thread::scope(|s| {
         for _ in 0..8 {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(c) = all.get(i) else { break };
-                match run(addr, c) {
-                    Ok(seen) => {
-                        let mut st = statuses.lock().unwrap();
-                        for s in seen {
-                            let key = s.map_or("no answer".into(), |s| s.to_string());
-                            *st.entry(key).or_default() += 1;
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = all.get(i) else { break };
+                    match run(addr, c) {
+                        Ok(seen) => {
+                            let mut st = statuses.lock().unwrap();
+                            for s in seen {
+                                let key = s.map_or("no answer".into(), |s| s.to_string());
+                                *st.entry(key).or_default() += 1;
+                            }
                         }
+                        Err(e) => failures.lock().unwrap().push(e),
                     }
-                    Err(e) => failures.lock().unwrap().push(e),
                 }
             });
         }

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use md5::{Digest, Md5};
 use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
-use support::{Client, BIN};
+use support::{BIN, Client};
 const USER: &str = "anna";
 const PASSWORD: &str = "s3cret & sesam";
 
@@ -617,10 +617,12 @@ fn check_files(
 
     let download = server.get(&format!("/rest/download?{}&id={id}", auth_hex()));
     assert_eq!(download.status, 200);
-    assert!(download
-        .header("content-disposition")
-        .unwrap()
-        .contains(name));
+    assert!(
+        download
+            .header("content-disposition")
+            .unwrap()
+            .contains(name)
+    );
     assert_eq!(download.body, original);
 
     let size = server.ok("getSong", &format!("id={id}"))["song"]["size"].clone();
@@ -676,9 +678,11 @@ fn check_similarity(server: &Server, song_id: &dyn Fn(&str) -> String) {
         .collect();
     assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
     assert!(distances.iter().all(|d| (0.0..=1.0).contains(d)));
-    assert!(matches
-        .iter()
-        .all(|m| m["id"] != seed.as_str() && m["title"].is_string()));
+    assert!(
+        matches
+            .iter()
+            .all(|m| m["id"] != seed.as_str() && m["title"].is_string())
+    );
 
     let to = song_id("loose_3.wav");
     let path = server.ok(

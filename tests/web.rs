@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{demo, Demo, Response, Service};
+use support::{Demo, Response, Service, demo};
 
 /// A playlist name that is markup: the page must show it as text.
 const HOSTILE: &str = "<b id=\"x\">Tom's & \"Jerry\"</b><img src=\"x\">";

@@ -211,8 +211,8 @@ pub mod guard {
     //! copy then completes, and the reader turns the flag into an error. A fault anywhere else
     //! is not ours: the previous disposition is restored and the fault re-raised.
 
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Once;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     const SLOTS: usize = 256;
 

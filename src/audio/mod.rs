@@ -22,7 +22,7 @@ pub mod sanity;
 use std::path::Path;
 
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Channels, Signal};
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL, CODEC_TYPE_OPUS};
+use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;

@@ -329,9 +329,11 @@ mod tests {
         page.push(1);
         page.push(packet.len() as u8);
         page.extend(&packet);
-        assert!(check(&page, page.len() as u64)
-            .unwrap_err()
-            .contains("Ogg Vorbis comment"));
+        assert!(
+            check(&page, page.len() as u64)
+                .unwrap_err()
+                .contains("Ogg Vorbis comment")
+        );
     }
 
     #[test]
@@ -358,9 +360,11 @@ mod tests {
         );
         let mut f = boxed(b"ftyp", b"M4A \x00\x00\x00\x00");
         f.extend(tree);
-        assert!(check(&f, f.len() as u64)
-            .unwrap_err()
-            .contains("MP4 sample"));
+        assert!(
+            check(&f, f.len() as u64)
+                .unwrap_err()
+                .contains("MP4 sample")
+        );
     }
 
     #[test]

@@ -383,7 +383,11 @@ pub fn render(results: &[FileResult]) -> String {
             pct(a.acc2, a.bpm_n),
             a.key_n,
             pct(a.key_exact, a.key_n),
-            if a.key_n == 0 { 0.0 } else { a.key_mirex / a.key_n as f64 },
+            if a.key_n == 0 {
+                0.0
+            } else {
+                a.key_mirex / a.key_n as f64
+            },
         );
     }
     let expected_mismatch: Vec<&FileResult> = results

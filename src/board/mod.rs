@@ -18,8 +18,8 @@
 //! | [`State::Serving`] | steady |
 //! | [`State::Error`] | fast blink (5 Hz) |
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -288,9 +288,9 @@ fn run<L: OutputPin, B: InputPin>(
 
 /// The real pins: the kernel's GPIO character device (`/dev/gpiochipN`).
 mod gpio {
-    use anyhow::{anyhow, Context, Result};
-    use linux_embedded_hal::gpio_cdev::{self, Chip, LineRequestFlags};
+    use anyhow::{Context, Result, anyhow};
     use linux_embedded_hal::CdevPin;
+    use linux_embedded_hal::gpio_cdev::{self, Chip, LineRequestFlags};
 
     use super::{Button, Led, Panel};
     use crate::config::BoardSection;
@@ -355,8 +355,8 @@ mod gpio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use embedded_hal_mock::eh1::digital::{Mock, State as Level, Transaction as T};
     use embedded_hal_mock::eh1::MockError;
+    use embedded_hal_mock::eh1::digital::{Mock, State as Level, Transaction as T};
 
     #[test]
     fn the_led_shows_each_state_and_writes_only_changes() {

@@ -32,7 +32,7 @@ pub mod mel;
 pub mod model;
 
 use mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_FRAMES, PATCH_LEN};
-pub use model::{Model, ModelError, EMBEDDING_DIM, N_TAGS};
+pub use model::{EMBEDDING_DIM, Model, ModelError, N_TAGS};
 
 /// The tags of [`Embedding::tags`], in the network's output order (musicnn's `MSD_LABELS`:
 /// the 50 most frequent Last.fm tags of the Million Song Dataset).
@@ -172,11 +172,7 @@ impl Schedule {
     /// Position in the kept list of the `i`-th patch to run: evenly spread over the kept ones.
     pub fn chosen(&self, i: usize) -> usize {
         let (m, n) = (self.kept.len(), self.budget);
-        if m <= n {
-            i
-        } else {
-            (2 * i + 1) * m / (2 * n)
-        }
+        if m <= n { i } else { (2 * i + 1) * m / (2 * n) }
     }
 
     /// The indices of the patches to run.

@@ -28,9 +28,9 @@ pub mod spectral;
 pub mod stft;
 pub mod timbre;
 
-use crate::audio::{Speaker, ANALYSIS_RATE};
+use crate::audio::{ANALYSIS_RATE, Speaker};
 
-pub use record::{PitchClass, Record, Scale, ANALYSIS_VERSION};
+pub use record::{ANALYSIS_VERSION, PitchClass, Record, Scale};
 
 /// Every accumulator for one track; reused across tracks.
 pub struct FeatureExtractor {
@@ -165,7 +165,7 @@ impl FeatureExtractor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{song, SongSpec};
+    use crate::synth::{SongSpec, song};
 
     fn analyse(mono: &[f32]) -> Record {
         let mut fx = FeatureExtractor::new();

@@ -86,11 +86,7 @@ pub enum Scale {
 
 impl Scale {
     pub fn new(minor: bool) -> Scale {
-        if minor {
-            Scale::Minor
-        } else {
-            Scale::Major
-        }
+        if minor { Scale::Minor } else { Scale::Major }
     }
 
     pub fn is_minor(self) -> bool {

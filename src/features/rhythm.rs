@@ -374,7 +374,7 @@ fn fast_ln(x: f32) -> f32 {
     let bits = x.to_bits();
     let exponent = ((bits >> 23) & 0xff) as i32 - 127;
     let mantissa = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000); // in [1, 2)
-                                                                       // ln(m) on [1, 2) by a least-squares degree-4 polynomial in (m - 1): error < 2.5e-4.
+    // ln(m) on [1, 2) by a least-squares degree-4 polynomial in (m - 1): error < 2.5e-4.
     let t = mantissa - 1.0;
     let ln_m = t * (0.995_434_1 + t * (-0.464_091_3 + t * (0.216_428_9 + t * -0.054_868_3)));
     ln_m + exponent as f32 * std::f32::consts::LN_2

@@ -375,11 +375,7 @@ fn mean_extreme(values: &[f32], take: usize, sign: f32) -> f32 {
         // The common case (every band below 3.2 kHz): a plain min, which LLVM vectorises.
         1 => values.iter().fold(f32::INFINITY, |a, &x| {
             let v = sign * x;
-            if v < a {
-                v
-            } else {
-                a
-            }
+            if v < a { v } else { a }
         }),
         2 => sum_smallest::<2>(values, sign),
         3 => sum_smallest::<3>(values, sign),
@@ -550,8 +546,8 @@ fn contrast_bands(rate: f64, fft_size: usize) -> Vec<ContrastBand> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::{Speaker, ANALYSIS_RATE};
-    use crate::features::{rhythm, FeatureExtractor};
+    use crate::audio::{ANALYSIS_RATE, Speaker};
+    use crate::features::{FeatureExtractor, rhythm};
     use crate::synth::sine;
 
     /// The whole full-mode extractor, as the pipeline runs it (chroma included).

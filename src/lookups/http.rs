@@ -16,8 +16,8 @@
 //! compiler.
 
 use std::io::ErrorKind;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Largest answer read (a recording with hundreds of releases is well under 1 MB).

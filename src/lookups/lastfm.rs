@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::answer::{sort_tags, Found, Outcome, Query};
-use super::http::{user_agent, Client, Failure};
+use super::answer::{Found, Outcome, Query, sort_tags};
+use super::http::{Client, Failure, user_agent};
 
 pub const DEFAULT_BASE_URL: &str = "https://ws.audioscrobbler.com/2.0/";
 pub const GAP: Duration = Duration::from_millis(250);
@@ -110,7 +110,7 @@ fn tag_names(tag: &Value) -> Result<Vec<&str>, Failure> {
         _ => {
             return Err(Failure::Malformed(
                 "tags are neither a list nor a tag".into(),
-            ))
+            ));
         }
     };
     Ok(list.iter().filter_map(|t| t["name"].as_str()).collect())

@@ -41,13 +41,13 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use answer::{Found, Outcome, Query, BPM_RANGE};
+use answer::{BPM_RANGE, Found, Outcome, Query};
 use http::Failure;
 use lastfm::LastFm;
 use musicbrainz::MusicBrainz;
 pub use settings::Settings;
 
-use crate::store::{cache_key as key, now_s, Store, StoredTrack};
+use crate::store::{Store, StoredTrack, cache_key as key, now_s};
 
 pub const MUSICBRAINZ: &str = "musicbrainz";
 pub const LASTFM: &str = "lastfm";

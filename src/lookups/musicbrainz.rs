@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::answer::{sort_tags, year_of, Found, Outcome, Query};
-use super::http::{user_agent, Answer, Client, Failure};
+use super::answer::{Found, Outcome, Query, sort_tags, year_of};
+use super::http::{Answer, Client, Failure, user_agent};
 
 pub const DEFAULT_BASE_URL: &str = "https://musicbrainz.org/ws/2";
 /// The service's limit is one request per second per client; 50 ms to spare, so that network

@@ -31,7 +31,7 @@ use anyhow::Result;
 use crate::analysis::Mode;
 use crate::features::ANALYSIS_VERSION;
 use crate::library::{self, FileEntry, Walker};
-use crate::store::{path_text, RunTotals, Store, TrackStatus, Tuning};
+use crate::store::{RunTotals, Store, TrackStatus, Tuning, path_text};
 use worker::{Limits, Reply, WorkerProcess};
 
 /// Which files a run works on.
@@ -469,7 +469,11 @@ fn write(
                      {:.0} files/hour; elapsed {elapsed:.1} s; memory {:.1} MB (writer {:.1} MB, worker peak {:.1} MB)",
                     totals.failed - before.1,
                     last_batch.elapsed().as_secs_f64(),
-                    if counters.scan_done.load(Ordering::Relaxed) { "" } else { "+" },
+                    if counters.scan_done.load(Ordering::Relaxed) {
+                        ""
+                    } else {
+                        "+"
+                    },
                     done as f64 * 3600.0 / elapsed.max(1e-3),
                     (crate::usage::peak_rss_kb() + totals.peak_rss_kb) as f64 / 1024.0,
                     crate::usage::peak_rss_kb() as f64 / 1024.0,

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::space::Library;
-use super::vocab::{by_tempo, energy_word, tempo_word, BRIGHT_HZ, MIXED};
 use super::Playlist;
+use super::space::Library;
+use super::vocab::{BRIGHT_HZ, MIXED, by_tempo, energy_word, tempo_word};
 use crate::features::Scale;
 
 fn into_lists(lib: &Library, map: BTreeMap<String, Playlist>) -> Vec<Playlist> {

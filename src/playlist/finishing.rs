@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::space::{Library, Recordings};
-use super::vocab::{by_tempo, MIXED};
+use super::vocab::{MIXED, by_tempo};
 use super::{Flags, Playlist};
 
 /// The size rules over a partition. `number_parts`: name every part `_PartN` (time slots;

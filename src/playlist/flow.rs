@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::finishing::artist_cap;
 use super::sound::SOUND_WEIGHT;
-use super::space::{dist2, Library, Recordings, DIMS, SOUND_RANGE};
-use super::{display_name, Playlist};
+use super::space::{DIMS, Library, Recordings, SOUND_RANGE, dist2};
+use super::{Playlist, display_name};
 
 /// Tempo within this many BPM of the seed counts as "the same tempo" in an explanation.
 const NEAR_BPM: f64 = 6.0;
@@ -201,11 +201,7 @@ fn progress(a: &[f32; DIMS], b: &[f32; DIMS], x: &[f32; DIMS]) -> f32 {
         dot += (x[d] - a[d]) * (b[d] - a[d]);
         len += (b[d] - a[d]) * (b[d] - a[d]);
     }
-    if len > 0.0 {
-        dot / len
-    } else {
-        0.0
-    }
+    if len > 0.0 { dot / len } else { 0.0 }
 }
 
 /// `path`: `length` tracks from `from` to `to`: each step takes the unused track nearest to

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
-use super::rng::Rng;
-use super::space::{dist2, Library, DIMS};
-use super::vocab::{by_tempo, energy_word, tempo_word, BRIGHT_HZ};
 use super::Playlist;
+use super::rng::Rng;
+use super::space::{DIMS, Library, dist2};
+use super::vocab::{BRIGHT_HZ, by_tempo, energy_word, tempo_word};
 
 const MAX_ITERATIONS: usize = 50;
 

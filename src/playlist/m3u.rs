@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::space::Library;
-use super::{display_name, Playlist};
+use super::{Playlist, display_name};
 
 /// Writes `text` to `target` through a temporary file in the same folder and a rename, so a
 /// reader never sees half a file.

@@ -451,10 +451,11 @@ mod tests {
         assert!(!g.incremental);
         let before = saved_ids(&store);
         assert_eq!(before.len(), 2, "{before:?}");
-        assert!(out
-            .join("all")
-            .join(format!("{}.m3u8", before[0].0))
-            .exists());
+        assert!(
+            out.join("all")
+                .join(format!("{}.m3u8", before[0].0))
+                .exists()
+        );
         // Track 2 leaves the library; tracks 9 and 10 arrive.
         {
             let b = store.batch().unwrap();

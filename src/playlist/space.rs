@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 
-use super::sound::{Sound, SOUND_DIMS};
+use super::sound::{SOUND_DIMS, Sound};
 use crate::features::{PitchClass, Scale};
 use crate::store::StoredTrack;
 
@@ -310,7 +310,7 @@ mod tests {
         assert!(!c.compatible(Camelot::new(2, false))); // D 10B
         assert!(!c.compatible(Camelot::new(4, true))); // E minor 9A
         assert!(!c.compatible(Camelot::new(1, false))); // Db 3B
-                                                        // Across the 12 -> 1 seam: E major 12B and B major 1B.
+        // Across the 12 -> 1 seam: E major 12B and B major 1B.
         assert!(Camelot::new(4, false).compatible(Camelot::new(11, false)));
     }
 }

@@ -140,7 +140,7 @@ fn overflow(lists: &mut Vec<Playlist>, max: usize) {
 mod tests {
     use super::*;
     use crate::playlist::space::tests_support::stored;
-    use crate::playlist::{buckets, Flags};
+    use crate::playlist::{Flags, buckets};
 
     fn saved_from(lib: &Library, lists: &[Playlist]) -> Vec<SavedPlaylist> {
         lists

@@ -5,8 +5,8 @@
 //! [`super::kmeans`] and [`super::finishing`]; it uses only [`super::space`] and the
 //! [`Playlist`] type, so those three never import each other for it.
 
-use super::space::Library;
 use super::Playlist;
+use super::space::Library;
 
 /// What small lists are poured into by [`super::finishing::finish`].
 pub const MIXED: &str = "Mixed_Collection";

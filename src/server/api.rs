@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -26,10 +26,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
+use super::AppState;
 use super::catalog::{Catalog, StoredList, TrackView};
 use super::metrics::gauge;
 use super::rendered::{Body, Key};
-use super::AppState;
 use crate::playlist::flow;
 
 /// Most tracks one similar/path request may ask for.

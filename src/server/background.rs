@@ -21,19 +21,19 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use clap::ValueEnum;
 use serde::Serialize;
 
 use super::metrics::gauge;
-use super::{systemd, AppState};
+use super::{AppState, systemd};
 use crate::board::{Indicator, State};
 use crate::config::Config;
 use crate::job;
 use crate::pipeline::{self, Batch, Progress, Work};
-use crate::playlist::{self, space::Library, Generated, Method};
+use crate::playlist::{self, Generated, Method, space::Library};
 use crate::report;
-use crate::store::{now_s, Status, Store};
+use crate::store::{Status, Store, now_s};
 
 /// Methods kept up to date when the config names none.
 pub const DEFAULT_METHODS: [Method; 5] = [

@@ -17,7 +17,7 @@ use super::rendered::Rendered;
 use crate::features::{PitchClass, Scale};
 use crate::playlist::space::Library;
 use crate::playlist::{self, display_name};
-use crate::store::{now_s, Status, Store, Tuning};
+use crate::store::{Status, Store, Tuning, now_s};
 
 /// One stored playlist, its tracks as indices into [`Catalog::lib`].
 pub struct StoredList {

@@ -32,7 +32,7 @@ use std::net::IpAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use mdns_sd::{
     DaemonEvent, IfKind, IfPredicate, Receiver, ServiceDaemon, ServiceInfo, UnregisterStatus,
 };

@@ -19,10 +19,10 @@ use std::io::Write as _;
 use std::sync::{Mutex, MutexGuard};
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, IntoResponseParts, Response};
-use flate2::write::GzEncoder;
 use flate2::Compression;
+use flate2::write::GzEncoder;
 
 /// Most bytes held per snapshot (plain and gzip copies): ~70 rendered 500-track playlists.
 pub const MAX_BYTES: usize = 16 << 20;

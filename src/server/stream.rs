@@ -6,7 +6,7 @@
 //! lies past the end, 404 for an unknown id. The body streams from disk in 64 KiB reads.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -124,7 +124,7 @@ pub async fn send(catalog: &Catalog, id: i64, headers: &HeaderMap, download: boo
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 [(header::CONTENT_RANGE, format!("bytes */{size}"))],
             )
-                .into_response()
+                .into_response();
         }
     };
     if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {

@@ -13,11 +13,11 @@
 
 use std::sync::OnceLock;
 
+use axum::Router;
 use axum::extract::{Path, RawQuery};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 
 use super::AppState;
 

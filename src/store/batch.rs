@@ -4,11 +4,11 @@
 use std::sync::LazyLock;
 
 use anyhow::Result;
-use rusqlite::{params, ToSql, Transaction};
+use rusqlite::{ToSql, Transaction, params};
 
-use super::{now_s, path_text, FailKind, Store, TrackStatus, FIELD_COLUMNS};
-use crate::features::record::{Value, FIELDS};
-use crate::features::{Record, ANALYSIS_VERSION};
+use super::{FIELD_COLUMNS, FailKind, Store, TrackStatus, now_s, path_text};
+use crate::features::record::{FIELDS, Value};
+use crate::features::{ANALYSIS_VERSION, Record};
 use crate::library::FileEntry;
 use crate::tags::Tags;
 

@@ -8,7 +8,7 @@
 use anyhow::Result;
 use rusqlite::params;
 
-use super::{now_s, Store};
+use super::{Store, now_s};
 
 /// The cache key of a recording: artist and title, ASCII-lower-cased, joined by U+001F.
 /// [`KEY_SQL`] computes the same from the `tracks` columns (SQLite's `lower` is ASCII-only).

@@ -36,12 +36,12 @@ use anyhow::{Context, Result};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
-use crate::features::record::{Kind, Value, FIELDS};
 use crate::features::Record;
+use crate::features::record::{FIELDS, Kind, Value};
 
 pub use crate::analysis::FailKind;
 pub use batch::{Batch, RunTotals};
-pub use lookup_cache::{cache_key, CachedRow, Recording};
+pub use lookup_cache::{CachedRow, Recording, cache_key};
 pub use playlists::{PlaylistRow, SavedPlaylist};
 pub use tracks::{Known, RunSummary, Status, TrackStatus};
 

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use rusqlite::params;
 
-use super::{now_s, Store};
+use super::{Store, now_s};
 
 /// A playlist to store: its tracks in order, each with the reason it is there.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
-use crate::features::{PitchClass, Scale, ANALYSIS_VERSION};
+use crate::features::{ANALYSIS_VERSION, PitchClass, Scale};
 use crate::library::FileEntry;
 use crate::tags::Tags;
 

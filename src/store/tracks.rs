@@ -4,12 +4,12 @@
 
 use anyhow::Result;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{params, OptionalExtension, ToSql};
+use rusqlite::{OptionalExtension, ToSql, params};
 use serde::Serialize;
 
-use super::{field_columns, now_s, read_fields, FailKind, Store, StoredTrack};
+use super::{FailKind, Store, StoredTrack, field_columns, now_s, read_fields};
 use crate::embedding::{EMBEDDING_DIM, N_TAGS};
-use crate::features::{Record, ANALYSIS_VERSION};
+use crate::features::{ANALYSIS_VERSION, Record};
 use crate::tags::Tags;
 
 /// Where a track stands (`tracks.status`).

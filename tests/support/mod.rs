@@ -11,7 +11,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, LazyLock, Once};
+use std::sync::{LazyLock, Once, mpsc};
 use std::time::{Duration, Instant};
 
 use playlista::config::{self, Config, Flags};

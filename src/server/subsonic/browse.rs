@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use super::index::{sort_name, IGNORED_ARTICLES};
-use super::protocol::{iso8601, Error, Node, Params};
 use super::Ctx;
+use super::index::{IGNORED_ARTICLES, sort_name};
+use super::protocol::{Error, Node, Params, iso8601};
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.
@@ -158,9 +158,11 @@ pub fn music_folders(x: &Ctx) -> Node {
         "musicFolders",
         Node::new().many(
             "musicFolder",
-            vec![Node::new()
-                .attr("id", FOLDER_ID)
-                .attr("name", x.server.name.as_str())],
+            vec![
+                Node::new()
+                    .attr("id", FOLDER_ID)
+                    .attr("name", x.server.name.as_str()),
+            ],
         ),
     )
 }

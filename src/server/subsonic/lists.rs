@@ -7,11 +7,11 @@
 //! `distance`: the Euclidean distance in the weighted feature space divided by the largest
 //! distance that space allows, so 0 is the same sound and 1 the farthest apart.
 
-use super::browse::song;
-use super::protocol::{iso8601, Error, Node, Params};
 use super::Ctx;
+use super::browse::song;
+use super::protocol::{Error, Node, Params, iso8601};
 use crate::playlist::flow;
-use crate::playlist::space::{dist2, DIMS, WEIGHTS};
+use crate::playlist::space::{DIMS, WEIGHTS, dist2};
 use crate::server::catalog::StoredList;
 
 /// Most songs one similarity request may ask for.

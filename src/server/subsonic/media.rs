@@ -13,12 +13,12 @@
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use tokio::sync::Semaphore;
 
 use super::protocol::{Error, Params};
-use super::{song_index, Ctx};
+use super::{Ctx, song_index};
 use crate::audio::cover::embedded;
 use crate::server::AppState;
 

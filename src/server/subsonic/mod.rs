@@ -31,11 +31,11 @@ mod lists;
 mod media;
 pub mod protocol;
 
+use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, request::Parts, Method};
+use axum::http::{Method, header, request::Parts};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 use super::catalog::Catalog;
 use super::{AppState, Server};

@@ -11,7 +11,7 @@
 //! Errors are HTTP 200 with `status="failed"` and an `error` element, as the API specifies.
 
 use axum::body::Bytes;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
@@ -553,11 +553,13 @@ mod tests {
             "playlists",
             Node::new().many(
                 "playlist",
-                vec![Node::new()
-                    .attr("id", "1")
-                    .attr("name", "Rock & <Roll> \"x\"\u{1}")
-                    .attr("songCount", 3i64)
-                    .attr("public", true)],
+                vec![
+                    Node::new()
+                        .attr("id", "1")
+                        .attr("name", "Rock & <Roll> \"x\"\u{1}")
+                        .attr("songCount", 3i64)
+                        .attr("public", true),
+                ],
             ),
         );
         let xml = Format::Xml.ok(body.clone());
