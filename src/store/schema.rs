@@ -124,10 +124,85 @@ ALTER TABLE features ADD COLUMN musicnn_tags BLOB;
 ALTER TABLE tracks ADD COLUMN recording_mbid TEXT;
 ALTER TABLE tracks ADD COLUMN isrc TEXT;
 "#,
+    // 5: the disc number tag; what listeners do, per account (the Subsonic API's stars,
+    // ratings, plays, skips, queue, bookmarks and own playlists). These tables are apart from
+    // the analysis: re-analysis, a move (same track id) and playlist regeneration leave them,
+    // a deleted track takes its rows with it (ON DELETE CASCADE).
+    r#"
+ALTER TABLE tracks ADD COLUMN disc_number INTEGER;
+
+CREATE TABLE song_marks (
+    account      TEXT    NOT NULL,
+    track_id     INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    starred_at   INTEGER,
+    rating       INTEGER,
+    plays        INTEGER NOT NULL DEFAULT 0,
+    last_played  INTEGER,
+    skips        INTEGER NOT NULL DEFAULT 0,
+    skip_after_s REAL,
+    PRIMARY KEY (account, track_id)
+);
+CREATE INDEX song_marks_track ON song_marks (track_id);
+
+CREATE TABLE item_marks (
+    account     TEXT    NOT NULL,
+    item        TEXT    NOT NULL,
+    starred_at  INTEGER,
+    rating      INTEGER,
+    PRIMARY KEY (account, item)
+);
+
+CREATE TABLE skipped_after (
+    account     TEXT    NOT NULL,
+    from_track  INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    to_track    INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    skips       INTEGER NOT NULL,
+    PRIMARY KEY (account, from_track, to_track)
+);
+CREATE INDEX skipped_after_to ON skipped_after (to_track);
+
+CREATE TABLE play_queues (
+    account     TEXT    PRIMARY KEY,
+    current     INTEGER,
+    position_ms INTEGER NOT NULL DEFAULT 0,
+    changed     INTEGER NOT NULL,
+    changed_by  TEXT    NOT NULL DEFAULT '',
+    tracks      TEXT    NOT NULL DEFAULT ''
+);
+
+CREATE TABLE bookmarks (
+    account     TEXT    NOT NULL,
+    track_id    INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    position_ms INTEGER NOT NULL,
+    comment     TEXT    NOT NULL DEFAULT '',
+    created     INTEGER NOT NULL,
+    changed     INTEGER NOT NULL,
+    PRIMARY KEY (account, track_id)
+);
+CREATE INDEX bookmarks_track ON bookmarks (track_id);
+
+CREATE TABLE own_playlists (
+    id          INTEGER PRIMARY KEY,
+    account     TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    comment     TEXT    NOT NULL DEFAULT '',
+    public      INTEGER NOT NULL DEFAULT 0,
+    created     INTEGER NOT NULL,
+    changed     INTEGER NOT NULL
+);
+CREATE TABLE own_playlist_tracks (
+    playlist_id INTEGER NOT NULL REFERENCES own_playlists (id) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    track_id    INTEGER NOT NULL REFERENCES tracks (id) ON DELETE CASCADE,
+    PRIMARY KEY (playlist_id, position)
+);
+CREATE INDEX own_playlist_tracks_track ON own_playlist_tracks (track_id);
+"#,
 ];
 
 /// The first rows of [`FIELDS`], whose `features` columns [`MIGRATIONS`] creates. Every row
-/// after them is one generated schema step. Never change this number.
+/// after them is one generated schema step, after all of [`MIGRATIONS`]: so a hand-written
+/// step may be appended only while no row has been (as now). Never change this number.
 const MIGRATED_FIELDS: usize = 15;
 
 /// The schema version this playlista writes and reads.
