@@ -536,3 +536,20 @@ fn watch(roots: &[PathBuf], wake: Sender<Wake>) -> Option<notify::RecommendedWat
     }
     Some(watcher)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rescan_is_asked_only_of_a_running_background() {
+        let activity = Activity::default();
+        assert!(!activity.request_rescan(), "no background: nothing to ask");
+        let (wake, woken) = mpsc::channel();
+        let _ = activity.rescan.set(Rescan(wake));
+        assert!(activity.request_rescan());
+        assert!(matches!(woken.try_recv(), Ok(Wake::Rescan(Work::Changed))));
+        assert!(!activity.scanning());
+        assert_eq!(activity.last_finished_at(), None);
+    }
+}

@@ -2,7 +2,8 @@
 //! snapshot (on the first Subsonic request after a reload) and kept beside it.
 //!
 //! In: the snapshot's tracks and their tags. Out: [`Index`]: artists and albums sorted by
-//! name, each track's album, genres, and what search matches against.
+//! name, each track's album, genres, what search matches against, and (built on first use)
+//! each artist's mean position in the feature space, for similar artists.
 //!
 //! Grouping: a track's artist is its album artist, else its artist, else "Unknown Artist"; its
 //! album is its album tag under that artist, else its folder's name (so untagged files still

@@ -558,6 +558,32 @@ mod tests {
     }
 
     #[test]
+    fn text_tags_with_their_language() {
+        use symphonia::core::meta::{MetadataBuilder, Tag, Value};
+        let mut b = MetadataBuilder::new();
+        let lyrics = Some(StandardTagKey::Lyrics);
+        b.add_tag(Tag::new(
+            lyrics,
+            "USLT!eng",
+            Value::from("Plain words\nMore"),
+        ));
+        b.add_tag(Tag::new(lyrics, "LYRICS", Value::from("[00:01.00]Timed")));
+        b.add_tag(Tag::new(lyrics, "UNSYNCEDLYRICS", Value::from("  ")));
+        b.add_tag(Tag::new(
+            Some(StandardTagKey::Comment),
+            "COMM!eng",
+            Value::from("not lyrics"),
+        ));
+        let mut found = Vec::new();
+        tag_lyrics(&b.metadata(), &mut found);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].lang.as_str(), found[0].synced), ("eng", false));
+        assert_eq!(lines(&found[0]), [(None, "Plain words"), (None, "More")]);
+        assert_eq!((found[1].lang.as_str(), found[1].synced), ("und", true));
+        assert_eq!(lines(&found[1]), [(Some(1000), "Timed")]);
+    }
+
+    #[test]
     fn timestamps() {
         assert_eq!(timestamp("00:12.34"), Some(12_340));
         assert_eq!(timestamp("1:02.5"), Some(62_500));
