@@ -1,14 +1,18 @@
 //! The Subsonic API end to end: the server in-process on loopback ([`support::serve`]), over a
 //! real database
 //! analysed from a generated library whose WAV files carry RIFF INFO tags (two tagged albums,
-//! one untagged folder), plus, when the audio corpus is there, its MP3 with embedded cover art.
+//! one untagged folder, an `.lrc` file beside one song), plus, when the audio corpus is
+//! there, its MP3 with embedded cover art.
 //!
 //! The `py-sonic` client library (`libsonic`) talks to it as an app would: ping, playlists,
 //! a stream compared byte for byte with the file, similar songs, search and an album. Without
 //! py-sonic (or the corpus) those parts skip with a printed reason, except under `CI=true`,
 //! where they fail. The rest checks the protocol from Rust with the tests' HTTP/1.1 client:
-//! XML against JSON, token and password auth, the errors 10, 40 and 70, Range, form posts,
-//! the sonicSimilarity extension, and that malformed requests get answers, not a dead server.
+//! XML against JSON, token and password auth, the errors 10, 40, 50 and 70, Range, form
+//! posts, CORS as web clients preflight it, the extensions (sonicSimilarity's published
+//! shape, songLyrics), the spec fields present when unknown, the artist/album/genre/scan
+//! screens, the empty-by-design lists, and that malformed requests get answers, not a dead
+//! server.
 //! The fixture is built once per run; each test has a server of its own.
 
 mod support;
