@@ -38,7 +38,7 @@ fn none(element: &'static str, item: &'static str) -> Node {
 
 pub fn answer(method: &str, p: &Params) -> Option<Result<Node, Error>> {
     if NOT_AUTHORISED.contains(&method) {
-        return Some(Err(Error::not_authorised(format!(
+        return Some(Err(Error::not_allowed(format!(
             "{method}: this server keeps no users, shares, podcasts, radio stations or chat, \
              and has no jukebox"
         ))));

@@ -276,11 +276,10 @@ impl Error {
         }
     }
 
-    /// Error 50: what this account (or this server) may not do.
-    pub fn not_authorised(message: impl Into<String>) -> Error {
+    pub fn not_allowed(why: impl Into<String>) -> Error {
         Error {
             code: 50,
-            message: message.into(),
+            message: format!("Not authorized: {}", why.into()),
         }
     }
 
