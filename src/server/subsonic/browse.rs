@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 
 use super::Ctx;
 use super::index::{IGNORED_ARTICLES, sort_name};
-use super::protocol::{Error, Node, Params, Val, iso8601};
+use super::protocol::{Error, Node, Params, iso8601};
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.
@@ -63,27 +63,19 @@ pub fn song(x: &Ctx, i: usize) -> Node {
     let t = &x.catalog.lib.tracks[i];
     let m = &t.measured;
     let view = x.catalog.view(i);
-    let ix = x.index();
-    let album = &ix.albums[ix.album_of[i]];
-    let artist = &ix.artists[album.artist];
+    let album = &x.index().albums[x.index().album_of[i]];
+    let artist = &x.index().artists[album.artist];
     let path = Path::new(&t.path);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let facts = file_facts(path);
-    let bit_rate = facts.map_or(0, |(size, _)| {
-        if m.duration_s > 0.0 {
-            (size as f64 * 8.0 / m.duration_s / 1000.0).round() as i64
-        } else {
-            0
-        }
-    });
     let display_artist = view.artist.unwrap_or(&artist.name);
     // The song's own artist when albums are filed under that name, else the album's.
     let song_artist = view
         .artist
-        .and_then(|name| ix.artist_named(name))
+        .and_then(|name| x.index().artist_named(name))
         .unwrap_or(album.artist);
     let replay_gain = Node::new().opt(
         "trackGain",
@@ -91,13 +83,16 @@ pub fn song(x: &Ctx, i: usize) -> Node {
             .filter(|l| l.is_finite())
             .map(|l| ((REPLAY_GAIN_REFERENCE_LUFS - l) * 100.0).round() / 100.0),
     );
+    let bit_rate = facts.and_then(|(size, _)| {
+        (m.duration_s > 0.0).then(|| (size as f64 * 8.0 / m.duration_s / 1000.0).round() as i64)
+    });
     Node::new()
         .attr("id", t.id.to_string())
         .attr("parent", album.id.as_str())
         .attr("isDir", false)
         .attr("title", view.title)
         .attr("album", album.name.as_str())
-        .attr("artist", display_artist)
+        .attr("artist", view.artist.unwrap_or(&artist.name))
         .attr("track", m.tags.track_number.unwrap_or(0))
         .attr("discNumber", m.tags.disc_number.unwrap_or(0))
         .attr("year", m.tags.year.unwrap_or(0))
@@ -107,7 +102,7 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("contentType", content_type(path))
         .attr("suffix", view.format.to_ascii_lowercase())
         .attr("duration", m.duration_s.round() as i64)
-        .attr("bitRate", bit_rate)
+        .attr("bitRate", bit_rate.unwrap_or(0))
         .attr("bitDepth", 0u32)
         .attr("bpm", m.bpm.map_or(0, |b| b.round() as i64))
         .attr("samplingRate", m.sample_rate)
@@ -123,19 +118,13 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("isVideo", false)
         .attr("type", "music")
         .attr("mediaType", "song")
-        .attr(
-            "created",
-            iso8601(facts.map_or(x.catalog.loaded_at, |(_, mtime)| mtime)),
-        )
-        .attr("albumId", album.id.as_str())
-        .attr("artistId", artist.id.as_str())
         .attr("comment", "")
         .attr("sortName", "")
         .attr(
             "musicBrainzId",
             m.tags.musicbrainz_recording_id.as_deref().unwrap_or(""),
         )
-        .values("isrc", m.tags.isrc.iter().map(Val::from).collect())
+        .values("isrc", m.tags.isrc.iter().map(Into::into).collect())
         .many("genres", genre_list(m.tags.genre.as_deref()))
         .many("artists", vec![artist_ref(x, song_artist)])
         .attr("displayArtist", display_artist)
@@ -146,15 +135,20 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .values("moods", Vec::new())
         .one("replayGain", replay_gain)
         .attr("explicitStatus", "")
+        .attr(
+            "created",
+            iso8601(facts.map_or(x.catalog.loaded_at, |(_, mtime)| mtime)),
+        )
+        .attr("albumId", album.id.as_str())
+        .attr("artistId", artist.id.as_str())
 }
 
 pub(super) fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
     tracks.into_iter().map(|i| song(x, i)).collect()
 }
 
-/// An album as `AlbumID3`, with the `Child` fields older clients read from album lists, and
-/// OpenSubsonic's fields (empty where the tags hold nothing).
-pub(super) fn album_node(x: &Ctx, a: usize) -> Node {
+/// An album as `AlbumID3`, with the `Child` fields older clients read from album lists.
+fn album_node(x: &Ctx, a: usize) -> Node {
     let al = &x.index().albums[a];
     let ar = &x.index().artists[al.artist];
     let created = al
@@ -175,6 +169,7 @@ pub(super) fn album_node(x: &Ctx, a: usize) -> Node {
         .attr("songCount", al.tracks.len())
         .attr("duration", al.duration_s.round() as i64)
         .attr("created", iso8601(created))
+        // OpenSubsonic's fields, empty where the tags hold nothing.
         .attr("year", al.year.unwrap_or(0))
         .attr("genre", al.genre.as_deref().unwrap_or(""))
         .attr("version", "")
@@ -193,15 +188,17 @@ pub(super) fn album_node(x: &Ctx, a: usize) -> Node {
         .many("discTitles", Vec::new())
 }
 
-/// An artist as `ArtistID3`: the albums are filed under it, hence its one role.
-pub(super) fn artist_node(x: &Ctx, a: usize) -> Node {
+pub fn artist_node(x: &Ctx, a: usize) -> Node {
     let ar = &x.index().artists[a];
-    artist_ref(x, a)
+    Node::new()
+        .attr("id", ar.id.as_str())
+        .attr("name", ar.name.as_str())
         .attr("albumCount", ar.albums.len())
         .attr("coverArt", ar.id.as_str())
+        // The albums are filed under it, hence its one role.
         .attr("musicBrainzId", "")
         .attr("sortName", "")
-        .values("roles", vec![Val::from("albumartist")])
+        .values("roles", vec!["albumartist".into()])
 }
 
 pub fn user(x: &Ctx, p: &Params) -> Result<Node, Error> {

@@ -154,14 +154,15 @@ pub fn index_of(catalog: &Catalog) -> &Index {
 async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let params = read_params(&parts, body).await;
-    let format = Format::of(&params);
-    let name = method.strip_suffix(".view").unwrap_or(&method).to_string();
     // The spec wants the extensions readable before logging in: clients ask what to offer.
-    if name != "getOpenSubsonicExtensions" {
-        if let Err(e) = protocol::authenticate(s.subsonic.as_ref(), &params) {
-            return format.error(&e);
-        }
+    if method.strip_suffix(".view").unwrap_or(&method) == "getOpenSubsonicExtensions" {
+        return Format::of(&params).ok(extensions());
     }
+    let format = Format::of(&params);
+    if let Err(e) = protocol::authenticate(s.subsonic.as_ref(), &params) {
+        return format.error(&e);
+    }
+    let name = method.strip_suffix(".view").unwrap_or(&method).to_string();
     let result = match name.as_str() {
         "stream" => media::stream(&s, &params, &parts.headers, false).await,
         "download" => media::stream(&s, &params, &parts.headers, true).await,
@@ -207,6 +208,21 @@ async fn read_params(parts: &Parts, body: axum::body::Body) -> Params {
     Params::parse(parts.uri.query(), form.as_ref())
 }
 
+/// `getOpenSubsonicExtensions`: the extensions served.
+fn extensions() -> Node {
+    Node::new().many(
+        "openSubsonicExtensions",
+        EXTENSIONS
+            .into_iter()
+            .map(|name| {
+                Node::new()
+                    .attr("name", name)
+                    .values("versions", vec![Val::Int(1)])
+            })
+            .collect(),
+    )
+}
+
 /// The answer of every endpoint that is not a file.
 fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
     match method {
@@ -217,17 +233,6 @@ fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
                 .attr("valid", true)
                 .attr("email", "")
                 .attr("licenseExpires", "2099-12-31T00:00:00Z"),
-        )),
-        "getOpenSubsonicExtensions" => Ok(Node::new().many(
-            "openSubsonicExtensions",
-            EXTENSIONS
-                .into_iter()
-                .map(|name| {
-                    Node::new()
-                        .attr("name", name)
-                        .values("versions", vec![Val::Int(1)])
-                })
-                .collect(),
         )),
         "getUser" => browse::user(x, p),
         "getMusicFolders" => Ok(browse::music_folders(x)),
