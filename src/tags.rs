@@ -2,8 +2,9 @@
 //!
 //! In: symphonia metadata revisions (ID3v2, Vorbis comments, MP4 atoms, RIFF INFO) and the last
 //! 128 bytes of the file (ID3v1, which symphonia does not read). Out: [`Tags`], the seven fields
-//! playlists use, and the two identifiers the on-line look-ups ask by (MusicBrainz recording
-//! id, ISRC). Earlier sources win: the first value seen for a field is kept.
+//! playlists use, the disc number (Subsonic albums sort by disc, then track), and the two
+//! identifiers the on-line look-ups ask by (MusicBrainz recording id, ISRC). Earlier sources
+//! win: the first value seen for a field is kept.
 
 use serde::{Deserialize, Serialize};
 use symphonia::core::meta::{MetadataRevision, StandardTagKey};
@@ -24,6 +25,9 @@ pub struct Tags {
     pub year: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_number: Option<u32>,
+    /// The disc of a set ("2/3" -> 2): ID3 TPOS, Vorbis DISCNUMBER, MP4 disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_number: Option<u32>,
     /// The MusicBrainz recording id (a UUID), as taggers like Picard write it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub musicbrainz_recording_id: Option<String>,
@@ -42,6 +46,7 @@ impl Tags {
         genre: None,
         year: None,
         track_number: None,
+        disc_number: None,
         musicbrainz_recording_id: None,
         isrc: None,
     };
@@ -70,6 +75,9 @@ impl Tags {
                 }
                 StandardTagKey::TrackNumber if self.track_number.is_none() => {
                     self.track_number = parse_leading_number(value);
+                }
+                StandardTagKey::DiscNumber if self.disc_number.is_none() => {
+                    self.disc_number = parse_leading_number(value);
                 }
                 StandardTagKey::MusicBrainzRecordingId if is_uuid(value) => {
                     set(
@@ -348,6 +356,40 @@ mod tests {
         assert_eq!(clean_genre("(17)"), "Rock");
         assert_eq!(clean_genre("(17)Rock & Roll"), "Rock & Roll");
         assert_eq!(clean_genre("Jazz"), "Jazz");
+    }
+
+    #[test]
+    fn disc_numbers_from_any_container() {
+        use symphonia::core::meta::{MetadataBuilder, Tag, Value as TagValue};
+        let mut b = MetadataBuilder::new();
+        // ID3 TPOS as text ("2/3"), then an MP4 disk atom as a number: the first one wins.
+        b.add_tag(Tag::new(
+            Some(StandardTagKey::DiscNumber),
+            "TPOS",
+            TagValue::from("2/3"),
+        ));
+        b.add_tag(Tag::new(
+            Some(StandardTagKey::DiscNumber),
+            "",
+            TagValue::from(5u8),
+        ));
+        let mut t = Tags::default();
+        t.merge_revision(&b.metadata());
+        assert_eq!(t.disc_number, Some(2));
+        let mut b = MetadataBuilder::new();
+        b.add_tag(Tag::new(
+            Some(StandardTagKey::DiscNumber),
+            "DISCNUMBER",
+            TagValue::from("0"),
+        ));
+        b.add_tag(Tag::new(
+            Some(StandardTagKey::TrackNumber),
+            "TRACKNUMBER",
+            TagValue::from("7"),
+        ));
+        let mut t = Tags::default();
+        t.merge_revision(&b.metadata());
+        assert_eq!((t.disc_number, t.track_number), (None, Some(7)));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `playlista serve` end to end over a real database: the JSON API's shapes, M3U8 that
 //! plays, Range streams, metrics and gzip from the server in-process on the shared demo
 //! ([`support::serve`]); the config's name from the same config code. Process-level, because
-//! only the real binary shows them: the background analysis that builds what is missing and
-//! follows new and deleted files, systemd's READY/STOPPING and SIGTERM (the smoke test of
+//! only the real binary shows them: the background analysis that builds what is missing,
+//! runs when Subsonic's `startScan` asks and follows new and deleted files, systemd's READY/STOPPING and SIGTERM (the smoke test of
 //! the binary), and the exit code of a refused config.
 
 mod support;
@@ -234,7 +234,12 @@ fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
         write_song(&lib, &format!("{i}.wav"), 90.0 + 8.0 * i as f64, i as u8);
     }
     let state = dir.path().join("state");
+    // A Subsonic account, for startScan.
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[subsonic]\nuser = \"u\"\npassword = \"p\"\n").unwrap();
     let args: Vec<String> = [
+        "--config",
+        config.to_str().unwrap(),
         "--library",
         lib.to_str().unwrap(),
         "--cache_dir",
@@ -272,6 +277,21 @@ fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
         state.join("playlists/all").is_dir(),
         "M3U8 files are written too"
     );
+
+    // Subsonic's startScan asks the background for a run; the scan status follows it.
+    let runs = |server: &Process| server.json("/api/v1/status")["analysis"]["runs"].as_u64();
+    let before = runs(&server).unwrap();
+    let started = server.json("/rest/startScan?u=u&p=p&f=json");
+    assert_eq!(
+        started["subsonic-response"]["scanStatus"]["scanning"], true,
+        "{started}"
+    );
+    eventually(Duration::from_secs(60), "the asked-for run", || {
+        let status = server.json("/rest/getScanStatus?u=u&p=p&f=json");
+        let status = &status["subsonic-response"]["scanStatus"];
+        (runs(&server)? > before && status["scanning"] == false && status["count"] == 6)
+            .then_some(())
+    });
 
     // A new file is noticed (file events, debounced) and analysed; a deleted one leaves.
     write_song(&lib, "new.wav", 128.0, 7);

@@ -1,14 +1,18 @@
 //! The Subsonic API end to end: the server in-process on loopback ([`support::serve`]), over a
 //! real database
 //! analysed from a generated library whose WAV files carry RIFF INFO tags (two tagged albums,
-//! one untagged folder), plus, when the audio corpus is there, its MP3 with embedded cover art.
+//! one untagged folder, an `.lrc` file beside one song), plus, when the audio corpus is
+//! there, its MP3 with embedded cover art.
 //!
 //! The `py-sonic` client library (`libsonic`) talks to it as an app would: ping, playlists,
 //! a stream compared byte for byte with the file, similar songs, search and an album. Without
 //! py-sonic (or the corpus) those parts skip with a printed reason, except under `CI=true`,
 //! where they fail. The rest checks the protocol from Rust with the tests' HTTP/1.1 client:
-//! XML against JSON, token and password auth, the errors 10, 40 and 70, Range, form posts,
-//! the sonicSimilarity extension, and that malformed requests get answers, not a dead server.
+//! XML against JSON, token and password auth, the errors 10, 40, 50 and 70, Range, form
+//! posts, CORS as web clients preflight it, the extensions (sonicSimilarity's published
+//! shape, songLyrics), the spec fields present when unknown, the artist/album/genre/scan
+//! screens, the empty-by-design lists, and that malformed requests get answers, not a dead
+//! server.
 //! The fixture is built once per run; each test has a server of its own.
 
 mod support;
@@ -122,6 +126,12 @@ fn library(music: &Path, corpus: Option<&Path>) -> HashMap<String, PathBuf> {
             files.insert(name, path);
         }
     }
+    // Synced lyrics beside "Second Wind 1" (examples_4.wav), as players write them.
+    std::fs::write(
+        music.join("examples").join("examples_4.lrc"),
+        "[ti:Second Wind 1]\n[offset:+250]\n[00:01.50]Second line\n[00:00.25]First <00:00.50>line\n",
+    )
+    .unwrap();
     for (k, bpm) in [95.0, 105.0, 125.0, 150.0].into_iter().enumerate() {
         let name = format!("loose_{k}.wav");
         let path = music.join("loose").join(&name);
@@ -197,6 +207,15 @@ impl Server {
         let v = self.json(method, query);
         assert_eq!(v["status"], "failed", "{method}?{query}: {v}");
         v["error"]["code"].as_i64().unwrap()
+    }
+
+    /// The same call answered in XML (the default format): the body, checked to be ok.
+    fn xml(&self, method: &str, query: &str) -> String {
+        let r = self.get(&format!("/rest/{method}?{}&{query}", auth_hex()));
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        assert!(text.contains(r#"status="ok""#), "{method}?{query}: {text}");
+        text
     }
 }
 
@@ -353,6 +372,396 @@ fn without_an_account_every_call_is_refused() {
     // A server with the account, on the same database, still answers.
     let server = Server::start(&fixture().config);
     server.ok("ping", "");
+}
+
+#[test]
+fn web_clients_pass_cors_and_read_the_extensions_first() {
+    let server = Server::start(&fixture().config);
+    // The preflight Feishin's Electron window sends before a call with its own headers.
+    let pre = server.request(
+        "OPTIONS",
+        "/rest/ping.view?u=anna&f=json",
+        &[
+            ("Origin", "http://localhost:4343"),
+            ("Access-Control-Request-Method", "GET"),
+            (
+                "Access-Control-Request-Headers",
+                "content-type, x-requested-with",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(pre.status, 204, "{}", pre.text());
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    let methods = pre.header("access-control-allow-methods").unwrap();
+    assert!(methods.contains("GET") && methods.contains("POST") && methods.contains("OPTIONS"));
+    assert_eq!(
+        pre.header("access-control-allow-headers"),
+        Some("content-type, x-requested-with")
+    );
+    assert!(pre.header("access-control-max-age").is_some());
+    assert!(pre.body.is_empty());
+    // Without Access-Control-Request-Headers: a sane list.
+    let bare = server.request("OPTIONS", "/rest/getAlbumList2", &[("Origin", "null")], b"");
+    assert_eq!(bare.status, 204);
+    assert!(
+        bare.header("access-control-allow-headers")
+            .unwrap()
+            .contains("Content-Type")
+    );
+
+    // Every answer may be read from any origin: ok, failed, and files.
+    let ok = server.get(&format!("/rest/ping?{}&f=json", auth_hex()));
+    assert_eq!(ok.header("access-control-allow-origin"), Some("*"));
+    let failed = server.get("/rest/ping?u=anna&p=wrong");
+    assert!(failed.text().contains(r#"code="40""#));
+    assert_eq!(failed.header("access-control-allow-origin"), Some("*"));
+
+    // getOpenSubsonicExtensions needs no credentials, in JSON and XML; the others still do.
+    let r = server.get("/rest/getOpenSubsonicExtensions?f=json");
+    let v = r.json()["subsonic-response"].clone();
+    assert_eq!(v["status"], "ok", "{v}");
+    let names: Vec<&str> = v["openSubsonicExtensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["formPost", "sonicSimilarity", "songLyrics"]);
+    assert_eq!(
+        v["openSubsonicExtensions"][2]["versions"],
+        serde_json::json!([1])
+    );
+    let xml = server.get("/rest/getOpenSubsonicExtensions.view").text();
+    assert!(
+        xml.contains(r#"<openSubsonicExtensions name="songLyrics"><versions>1</versions>"#),
+        "{xml}"
+    );
+    let r = server.get("/rest/getGenres?f=json");
+    assert_eq!(r.json()["subsonic-response"]["error"]["code"], 10);
+}
+
+#[test]
+fn every_spec_field_is_there_even_when_unknown() {
+    let (server, song_id) = start();
+    let tagged = server.ok("getSong", &format!("id={}", song_id("ada_4.wav")))["song"].clone();
+    let loose = server.ok("getSong", &format!("id={}", song_id("loose_1.wav")))["song"].clone();
+    for song in [&tagged, &loose] {
+        for field in [
+            "size",
+            "bpm",
+            "duration",
+            "bitRate",
+            "bitDepth",
+            "samplingRate",
+            "channelCount",
+            "year",
+            "genre",
+            "track",
+            "discNumber",
+            "created",
+            "comment",
+            "sortName",
+            "musicBrainzId",
+            "displayArtist",
+            "displayAlbumArtist",
+            "displayComposer",
+            "explicitStatus",
+            "mediaType",
+        ] {
+            assert!(!song[field].is_null(), "{field} missing: {song}");
+        }
+        for list in [
+            "genres",
+            "artists",
+            "albumArtists",
+            "moods",
+            "isrc",
+            "contributors",
+        ] {
+            assert!(song[list].is_array(), "{list} not a list: {song}");
+        }
+        assert!(song["replayGain"].is_object(), "{song}");
+        assert!(song["size"].as_u64().unwrap() > 1000);
+        assert!(song["bitRate"].as_u64().unwrap() > 0);
+        assert!(song["bpm"].as_u64().unwrap() > 0);
+        assert_eq!(song["discNumber"], 0, "WAV INFO has no disc tag");
+        assert_eq!(song["albumArtists"][0]["id"], song["artistId"]);
+    }
+    assert_eq!(
+        tagged["genres"],
+        serde_json::json!([{"name": "Electronic"}])
+    );
+    assert_eq!(tagged["artists"][0]["name"], "Ada Example");
+    assert_eq!(tagged["track"], 1);
+    assert_eq!(loose["year"], 0);
+    assert_eq!(loose["genre"], "");
+    assert_eq!(loose["track"], 0);
+    assert_eq!(loose["genres"], serde_json::json!([]));
+    // The gain from the measured loudness (ReplayGain 2's -18 LUFS reference).
+    assert!(tagged["replayGain"]["trackGain"].is_number(), "{tagged}");
+
+    // XML: the same fields as attributes, the lists as elements.
+    let xml = server.xml("getSong", &format!("id={}", song_id("loose_1.wav")));
+    for attr in [
+        r#" year="0""#,
+        r#" genre="""#,
+        r#" track="0""#,
+        r#" discNumber="0""#,
+        r#" size=""#,
+    ] {
+        assert!(xml.contains(attr), "{attr}: {xml}");
+    }
+    assert!(
+        xml.contains("<albumArtists id=\"ar-") && xml.contains("<replayGain"),
+        "{xml}"
+    );
+
+    let album_id = tagged["albumId"].as_str().unwrap();
+    let album = server.ok("getAlbum", &format!("id={album_id}"))["album"].clone();
+    for field in [
+        "year",
+        "genre",
+        "created",
+        "musicBrainzId",
+        "displayArtist",
+        "sortName",
+        "isCompilation",
+        "explicitStatus",
+        "version",
+    ] {
+        assert!(!album[field].is_null(), "{field} missing: {album}");
+    }
+    for list in [
+        "genres",
+        "artists",
+        "releaseTypes",
+        "moods",
+        "recordLabels",
+        "discTitles",
+    ] {
+        assert!(album[list].is_array(), "{list} not a list: {album}");
+    }
+    assert_eq!(album["originalReleaseDate"]["year"], 2021);
+    assert_eq!(album["artists"][0]["name"], "Ada Example");
+    let artist = server.ok(
+        "getArtist",
+        &format!("id={}", album["artistId"].as_str().unwrap()),
+    );
+    assert_eq!(
+        artist["artist"]["roles"],
+        serde_json::json!(["albumartist"])
+    );
+    assert_eq!(artist["artist"]["musicBrainzId"], "");
+}
+
+#[test]
+fn artist_album_genre_and_scan_screens() {
+    let (server, song_id) = start();
+    let song = server.ok("getSong", &format!("id={}", song_id("ada_4.wav")))["song"].clone();
+    let ada = song["artistId"].as_str().unwrap();
+    let examples =
+        server.ok("getSong", &format!("id={}", song_id("examples_1.wav")))["song"]["artistId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+    // Similar artists from the sound: the other tagged artist, never itself, never the
+    // unknown; by artist, album or song id; count honoured.
+    for (method, element) in [
+        ("getArtistInfo2", "artistInfo2"),
+        ("getArtistInfo", "artistInfo"),
+    ] {
+        for id in [
+            ada,
+            song["albumId"].as_str().unwrap(),
+            song["id"].as_str().unwrap(),
+        ] {
+            let info = server.ok(method, &format!("id={id}"))[element].clone();
+            assert_eq!(info["biography"], "", "{info}");
+            // (With the corpus, its MP3's artist is a third one.)
+            let similar = ids(&info["similarArtist"]);
+            assert!(
+                similar.contains(&examples) && !similar.contains(&ada.to_string()),
+                "{method}?id={id}: {info}"
+            );
+            assert!(similar.len() <= 2, "{info}");
+        }
+    }
+    let none = server.ok("getArtistInfo2", &format!("id={ada}&count=0"));
+    assert_eq!(none["artistInfo2"]["similarArtist"], serde_json::json!([]));
+    let xml = server.xml(
+        "getArtistInfo2",
+        &format!("id={ada}&includeNotPresent=true"),
+    );
+    assert!(xml_ids(&xml, "similarArtist").contains(&examples), "{xml}");
+    assert!(xml.contains("<biography></biography>"), "{xml}");
+
+    let info = server.ok(
+        "getAlbumInfo2",
+        &format!("id={}", song["albumId"].as_str().unwrap()),
+    );
+    assert_eq!(info["albumInfo"]["notes"], "");
+    assert!(
+        info["albumInfo"]["musicBrainzId"].is_null(),
+        "not known: left out"
+    );
+    server.ok(
+        "getAlbumInfo",
+        &format!("id={}", song["id"].as_str().unwrap()),
+    );
+    server.xml(
+        "getAlbumInfo2",
+        &format!("id={}", song["albumId"].as_str().unwrap()),
+    );
+
+    let page = |query: &str| ids(&server.ok("getSongsByGenre", query)["songsByGenre"]["song"]);
+    let all = page("genre=Electronic&count=50");
+    assert_eq!(all.len(), 8);
+    assert_eq!(page("genre=Electronic&count=3"), all[..3]);
+    assert_eq!(page("genre=Electronic&count=3&offset=6"), all[6..]);
+    assert!(page("genre=Polka").is_empty());
+    let xml = server.xml("getSongsByGenre", "genre=Electronic&count=2");
+    assert_eq!(xml_ids(&xml, "song"), all[..2]);
+
+    // The scan is the background analysis: none in an in-process server.
+    let status = server.ok("getScanStatus", "")["scanStatus"].clone();
+    assert_eq!(status["scanning"], false);
+    assert_eq!(status["count"].as_u64(), Some(fixture().files.len() as u64));
+    assert!(
+        status["lastScan"].as_str().unwrap().ends_with('Z'),
+        "{status}"
+    );
+    assert!(
+        server
+            .xml("getScanStatus", "")
+            .contains(r#"<scanStatus scanning="false""#)
+    );
+    assert_eq!(server.error_code("startScan", ""), 0);
+
+    for (method, query) in [
+        ("getArtistInfo2", ""),
+        ("getArtistInfo", ""),
+        ("getAlbumInfo2", ""),
+        ("getSongsByGenre", ""),
+        ("getLyricsBySongId", ""),
+    ] {
+        assert_eq!(server.error_code(method, query), 10, "{method}?{query}");
+    }
+    for (method, query) in [
+        ("getArtistInfo2", "id=ar-0000000000000000"),
+        ("getArtistInfo", "id=987654"),
+        ("getAlbumInfo2", "id=al-0000000000000000"),
+        ("getAlbumInfo", "id=ar-zz"),
+        ("getLyricsBySongId", "id=987654"),
+    ] {
+        assert_eq!(server.error_code(method, query), 70, "{method}?{query}");
+    }
+    assert_eq!(
+        server.error_code("getSongsByGenre", "genre=Electronic&count=x"),
+        0
+    );
+}
+
+#[test]
+fn lyrics_from_lrc_files_synced_and_as_text() {
+    let (server, song_id) = start();
+    let id = song_id("examples_4.wav");
+    let list = server.ok("getLyricsBySongId", &format!("id={id}"))["lyricsList"].clone();
+    let sets = list["structuredLyrics"].as_array().unwrap();
+    assert_eq!(sets.len(), 1, "{list}");
+    let l = &sets[0];
+    assert_eq!(l["synced"], true);
+    assert_eq!(l["lang"], "und");
+    assert_eq!(l["offset"], 250);
+    assert_eq!(l["displayTitle"], "Second Wind 1");
+    assert_eq!(l["displayArtist"], "The Examples");
+    assert_eq!(
+        l["line"],
+        serde_json::json!([
+            {"start": 250, "value": "First line"},
+            {"start": 1500, "value": "Second line"}
+        ])
+    );
+    let xml = server.xml("getLyricsBySongId", &format!("id={id}"));
+    assert!(
+        xml.contains(r#"<line start="250">First line</line><line start="1500">Second line</line>"#),
+        "{xml}"
+    );
+    // A song without lyrics: a valid empty list.
+    let none = server.ok("getLyricsBySongId", &format!("id={}", song_id("ada_1.wav")));
+    assert_eq!(
+        none["lyricsList"]["structuredLyrics"],
+        serde_json::json!([])
+    );
+
+    let text = server.ok("getLyrics", "artist=the+examples&title=SECOND+WIND+1")["lyrics"].clone();
+    assert_eq!(text["value"], "First line\nSecond line");
+    assert_eq!(text["artist"], "The Examples");
+    assert_eq!(text["title"], "Second Wind 1");
+    let xml = server.xml("getLyrics", "title=Second+Wind+1");
+    assert!(xml.contains("First line&#10;Second line</lyrics>"), "{xml}");
+    let missing = server.ok("getLyrics", "artist=Nobody&title=Nothing")["lyrics"].clone();
+    assert_eq!(missing["value"], "");
+    assert_eq!(server.ok("getLyrics", "")["lyrics"]["value"], "");
+}
+
+#[test]
+fn empty_by_design_and_not_authorised() {
+    let server = Server::start(&fixture().config);
+    for (method, element, list) in [
+        ("getPodcasts", "podcasts", "channel"),
+        ("getNewestPodcasts", "newestPodcasts", "episode"),
+        (
+            "getInternetRadioStations",
+            "internetRadioStations",
+            "internetRadioStation",
+        ),
+        ("getShares", "shares", "share"),
+        ("getChatMessages", "chatMessages", "chatMessage"),
+        ("getVideos", "videos", "video"),
+    ] {
+        let v = server.ok(method, "");
+        assert_eq!(v[element][list], serde_json::json!([]), "{method}: {v}");
+        let xml = server.xml(method, "");
+        assert!(
+            xml.contains(&format!("<{element}></{element}>")),
+            "{method}: {xml}"
+        );
+    }
+    assert_eq!(server.error_code("getPodcasts", "id=7"), 70);
+    assert_eq!(server.error_code("getPodcastEpisode", "id=7"), 70);
+    assert_eq!(server.error_code("getPodcastEpisode", ""), 10);
+    for (method, query) in [
+        ("createShare", "id=1"),
+        ("updateShare", "id=1"),
+        ("deleteShare", "id=1"),
+        (
+            "createPodcastChannel",
+            "url=http%3A%2F%2Fexample.org%2Ffeed",
+        ),
+        ("deletePodcastChannel", "id=1"),
+        ("deletePodcastEpisode", "id=1"),
+        ("downloadPodcastEpisode", "id=1"),
+        ("refreshPodcasts", ""),
+        ("createInternetRadioStation", "streamUrl=x&name=y"),
+        ("updateInternetRadioStation", "id=1"),
+        ("deleteInternetRadioStation", "id=1"),
+        ("getUsers", ""),
+        ("createUser", "username=bob&password=x&email=b%40x"),
+        ("updateUser", "username=anna"),
+        ("deleteUser", "username=anna"),
+        ("changePassword", "username=anna&password=new"),
+        ("jukeboxControl", "action=status"),
+        ("addChatMessage", "message=hi"),
+    ] {
+        assert_eq!(server.error_code(method, query), 50, "{method}?{query}");
+    }
+    let xml = server
+        .get(&format!("/rest/createShare.view?{}&id=1", auth_hex()))
+        .text();
+    assert!(xml.contains(r#"<error code="50""#), "{xml}");
+    assert_eq!(server.error_code("noSuchMethod", ""), 0);
 }
 
 fn check_browsing(server: &Server, song_id: &dyn Fn(&str) -> String) {
@@ -668,35 +1077,45 @@ fn check_similarity(server: &Server, song_id: &dyn Fn(&str) -> String) {
     assert!(!similar.contains(&seed));
 
     let sonic = server.ok("getSonicSimilarTracks", &format!("id={seed}&count=4"));
-    let matches = sonic["sonicSimilarTracksResult"]["sonicMatch"]
-        .as_array()
-        .unwrap();
+    let matches = sonic["sonicMatch"].as_array().unwrap();
     assert_eq!(matches.len(), 4, "{sonic}");
-    let distances: Vec<f64> = matches
+    let similarity: Vec<f64> = matches
         .iter()
-        .map(|m| m["distance"].as_f64().unwrap())
+        .map(|m| m["similarity"].as_f64().unwrap())
         .collect();
-    assert!(distances.windows(2).all(|w| w[0] <= w[1]), "{distances:?}");
-    assert!(distances.iter().all(|d| (0.0..=1.0).contains(d)));
+    assert!(
+        similarity.windows(2).all(|w| w[0] >= w[1]),
+        "{similarity:?}"
+    );
+    assert!(
+        similarity.iter().all(|d| (0.0..1.0).contains(d)),
+        "{similarity:?}"
+    );
     assert!(
         matches
             .iter()
-            .all(|m| m["id"] != seed.as_str() && m["title"].is_string())
+            .all(|m| m["entry"]["id"] != seed.as_str() && m["entry"]["title"].is_string())
     );
+    // In XML: <sonicMatch similarity="…"><entry id="…" …/></sonicMatch>, the same songs.
+    let xml = server.xml("getSonicSimilarTracks", &format!("id={seed}&count=4"));
+    assert_eq!(xml.matches("<sonicMatch similarity=").count(), 4, "{xml}");
+    let json_ids: Vec<String> = matches
+        .iter()
+        .map(|m| m["entry"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(xml_ids(&xml, "entry"), json_ids);
 
     let to = song_id("loose_3.wav");
     let path = server.ok(
         "findSonicPath",
         &format!("startSongId={seed}&endSongId={to}&count=5"),
     );
-    let steps = path["findSonicPathResult"]["sonicMatch"]
-        .as_array()
-        .unwrap();
+    let steps = path["sonicMatch"].as_array().unwrap();
     assert_eq!(steps.len(), 5, "{path}");
-    assert_eq!(steps[0]["id"], seed.as_str());
-    assert_eq!(steps[0]["distance"], 0.0);
-    assert_eq!(steps[4]["id"], to.as_str());
-    assert!(steps[4]["distance"].as_f64().unwrap() > 0.0);
+    assert_eq!(steps[0]["entry"]["id"], seed.as_str());
+    assert_eq!(steps[0]["similarity"], 1.0, "the start song is itself");
+    assert_eq!(steps[4]["entry"]["id"], to.as_str());
+    assert!(steps[4]["similarity"].as_f64().unwrap() < 1.0);
 }
 
 const PY_SONIC: &str = r#"

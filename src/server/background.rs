@@ -5,7 +5,8 @@
 //! debounced), a periodic rescan for mounts that send none (NFS, SMB), the stop flag. Out:
 //! pipeline runs into the database, playlists regenerated (incrementally) after changes, the
 //! server's catalog swapped, and [`Activity`] for `/api/v1/status`, `/metrics`, the page and
-//! the status LED ([`Activity::led`]). The board's button asks for runs through [`Rescan`].
+//! the status LED ([`Activity::led`]). The board's button asks for runs through [`Rescan`],
+//! Subsonic's `startScan` through [`Activity::request_rescan`].
 //!
 //! Runs on one dedicated thread; the analysis workers are its child processes and inherit its
 //! priority. During a long first analysis the playlists are refreshed every few minutes, so a
@@ -17,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -52,12 +53,14 @@ const POLL: Duration = Duration::from_secs(2);
 /// How often playlists are refreshed during a long run (and during long look-ups).
 const REFRESH: Duration = Duration::from_secs(600);
 
-/// What the background is doing, for the status page and `/metrics`.
+/// What the background is doing, for the status page, `/metrics` and Subsonic's scan status,
+/// and the way to ask it for a run (set when the background starts).
 #[derive(Default)]
 pub struct Activity {
     running: AtomicBool,
     runs: AtomicU64,
     state: Mutex<ActivityState>,
+    rescan: OnceLock<Rescan>,
     /// What the status LED shows: analysing during a run, serving between runs, error after
     /// a failed run (src/board drives the pin).
     pub led: Indicator,
@@ -86,6 +89,25 @@ impl Activity {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Whether an analysis run is under way.
+    pub fn scanning(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// When the last analysis run ended (Unix seconds), if one did since the start.
+    pub fn last_finished_at(&self) -> Option<i64> {
+        self.snapshot().last_finished_at
+    }
+
+    /// Asks the background for a run of what changed (as the button's short press does);
+    /// false when this process runs no background analysis (an in-process server).
+    pub fn request_rescan(&self) -> bool {
+        self.rescan
+            .get()
+            .map(|r| r.request(Work::Changed))
+            .is_some()
     }
 
     /// The JSON of `/api/v1/status`'s `analysis`.
@@ -192,6 +214,7 @@ pub fn spawn(
 ) -> Result<Handle> {
     let (wake, wake_rx) = mpsc::channel();
     let events = wake.clone();
+    let _ = state.activity.rescan.set(Rescan(wake.clone()));
     let thread = std::thread::Builder::new()
         .name("background".into())
         .spawn(move || {
@@ -512,4 +535,21 @@ fn watch(roots: &[PathBuf], wake: Sender<Wake>) -> Option<notify::RecommendedWat
         }
     }
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rescan_is_asked_only_of_a_running_background() {
+        let activity = Activity::default();
+        assert!(!activity.request_rescan(), "no background: nothing to ask");
+        let (wake, woken) = mpsc::channel();
+        let _ = activity.rescan.set(Rescan(wake));
+        assert!(activity.request_rescan());
+        assert!(matches!(woken.try_recv(), Ok(Wake::Rescan(Work::Changed))));
+        assert!(!activity.scanning());
+        assert_eq!(activity.last_finished_at(), None);
+    }
 }

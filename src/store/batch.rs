@@ -88,8 +88,8 @@ impl Batch<'_> {
         let id = self.tx.prepare_cached(
             "INSERT INTO tracks (path, size, mtime_ns, fingerprint, format, status, title, artist,
                                  album, album_artist, genre, year, track_number, added_at, updated_at,
-                                 recording_mbid, isrc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)
+                                 recording_mbid, isrc, disc_number)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)
              ON CONFLICT (path) DO UPDATE SET
                  size = excluded.size, mtime_ns = excluded.mtime_ns,
                  fingerprint = coalesce(excluded.fingerprint, fingerprint),
@@ -99,6 +99,7 @@ impl Batch<'_> {
                  album_artist = coalesce(excluded.album_artist, album_artist),
                  genre = coalesce(excluded.genre, genre), year = coalesce(excluded.year, year),
                  track_number = coalesce(excluded.track_number, track_number),
+                 disc_number = coalesce(excluded.disc_number, disc_number),
                  recording_mbid = coalesce(excluded.recording_mbid, recording_mbid),
                  isrc = coalesce(excluded.isrc, isrc),
                  updated_at = excluded.updated_at
@@ -121,7 +122,8 @@ impl Batch<'_> {
                 t.track_number,
                 now,
                 t.musicbrainz_recording_id,
-                t.isrc
+                t.isrc,
+                t.disc_number
             ],
             |r| r.get(0),
         )?;
@@ -216,9 +218,10 @@ impl Batch<'_> {
         let id = self.upsert_track(entry, Some(fingerprint), TrackStatus::Analyzed, None)?;
         self.tx.execute(
             "UPDATE tracks SET (title, artist, album, album_artist, genre, year, track_number,
-                                attempts, last_attempt, recording_mbid, isrc) =
-                 (SELECT title, artist, album, album_artist, genre, year, track_number, 0,
-                         last_attempt, recording_mbid, isrc FROM tracks WHERE id = ?2)
+                                disc_number, attempts, last_attempt, recording_mbid, isrc) =
+                 (SELECT title, artist, album, album_artist, genre, year, track_number,
+                         disc_number, 0, last_attempt, recording_mbid, isrc
+                  FROM tracks WHERE id = ?2)
              WHERE id = ?1",
             params![id, from],
         )?;

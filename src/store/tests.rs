@@ -36,6 +36,9 @@ fn record() -> Record {
             artist: Some("Ann".into()),
             title: Some("Song".into()),
             year: Some(1994),
+            disc_number: Some(2),
+            musicbrainz_recording_id: Some("b1a9c0e9-d987-4042-ae91-78d6a3267d69".into()),
+            isrc: Some("USRC17607839".into()),
             ..Tags::default()
         },
         embedding: Some((0..EMBEDDING_DIM).map(|i| i as f32 / 7.0).collect()),

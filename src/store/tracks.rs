@@ -205,7 +205,7 @@ impl Store {
     pub fn analysed(&self) -> Result<Vec<StoredTrack>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.album_artist, t.genre, t.year,
-                    t.track_number, {}
+                    t.track_number, t.disc_number, t.recording_mbid, t.isrc, {}
              FROM tracks t JOIN features f ON f.track_id = t.id
              WHERE t.status = 'analyzed' ORDER BY t.path",
             field_columns("f.")
@@ -220,11 +220,13 @@ impl Store {
                     genre: r.get(6)?,
                     year: r.get(7)?,
                     track_number: r.get(8)?,
-                    ..Tags::EMPTY
+                    disc_number: r.get(9)?,
+                    musicbrainz_recording_id: r.get(10)?,
+                    isrc: r.get(11)?,
                 },
                 ..Record::default()
             };
-            read_fields(r, 9, &mut measured)?;
+            read_fields(r, 12, &mut measured)?;
             Ok(StoredTrack {
                 id: r.get(0)?,
                 path: r.get(1)?,

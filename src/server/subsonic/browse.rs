@@ -38,7 +38,28 @@ fn segment(name: &str) -> String {
     name.replace(['/', '\\'], "_")
 }
 
-/// A song as the `Child` element.
+/// ReplayGain 2.0's reference loudness: a track's gain is this minus its loudness.
+const REPLAY_GAIN_REFERENCE_LUFS: f64 = -18.0;
+
+/// `{id, name}`: an artist as the `artists`/`albumArtists` lists of songs and albums carry it.
+fn artist_ref(x: &Ctx, a: usize) -> Node {
+    let ar = &x.index().artists[a];
+    Node::new()
+        .attr("id", ar.id.as_str())
+        .attr("name", ar.name.as_str())
+}
+
+/// `genres`: the one genre tag, as OpenSubsonic's list.
+fn genre_list(genre: Option<&str>) -> Vec<Node> {
+    genre
+        .map(|g| Node::new().attr("name", g))
+        .into_iter()
+        .collect()
+}
+
+/// A song as the `Child` element. Every field OpenSubsonic defines that the box can know is
+/// present, 0 or empty when unknown (clients read presence as support); `replayGain` holds
+/// the track gain from the measured loudness.
 pub fn song(x: &Ctx, i: usize) -> Node {
     let t = &x.catalog.lib.tracks[i];
     let m = &t.measured;
@@ -51,6 +72,18 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let facts = file_facts(path);
+    let display_artist = view.artist.unwrap_or(&artist.name);
+    // The song's own artist when albums are filed under that name, else the album's.
+    let song_artist = view
+        .artist
+        .and_then(|name| x.index().artist_named(name))
+        .unwrap_or(album.artist);
+    let replay_gain = Node::new().opt(
+        "trackGain",
+        m.loudness_lufs
+            .filter(|l| l.is_finite())
+            .map(|l| ((REPLAY_GAIN_REFERENCE_LUFS - l) * 100.0).round() / 100.0),
+    );
     let bit_rate = facts.and_then(|(size, _)| {
         (m.duration_s > 0.0).then(|| (size as f64 * 8.0 / m.duration_s / 1000.0).round() as i64)
     });
@@ -61,16 +94,18 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("title", view.title)
         .attr("album", album.name.as_str())
         .attr("artist", view.artist.unwrap_or(&artist.name))
-        .opt("track", m.tags.track_number)
-        .opt("year", m.tags.year)
-        .opt("genre", m.tags.genre.as_deref())
+        .attr("track", m.tags.track_number.unwrap_or(0))
+        .attr("discNumber", m.tags.disc_number.unwrap_or(0))
+        .attr("year", m.tags.year.unwrap_or(0))
+        .attr("genre", m.tags.genre.as_deref().unwrap_or(""))
         .attr("coverArt", t.id.to_string())
-        .opt("size", facts.map(|(size, _)| size))
+        .attr("size", facts.map_or(0, |(size, _)| size))
         .attr("contentType", content_type(path))
         .attr("suffix", view.format.to_ascii_lowercase())
         .attr("duration", m.duration_s.round() as i64)
-        .opt("bitRate", bit_rate)
-        .opt("bpm", m.bpm.map(|b| b.round() as i64))
+        .attr("bitRate", bit_rate.unwrap_or(0))
+        .attr("bitDepth", 0u32)
+        .attr("bpm", m.bpm.map_or(0, |b| b.round() as i64))
         .attr("samplingRate", m.sample_rate)
         .attr("channelCount", m.channels)
         .attr(
@@ -84,13 +119,33 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("isVideo", false)
         .attr("type", "music")
         .attr("mediaType", "song")
-        .opt("created", facts.map(|(_, mtime)| iso8601(mtime)))
+        .attr("comment", "")
+        .attr("sortName", "")
+        .attr(
+            "musicBrainzId",
+            m.tags.musicbrainz_recording_id.as_deref().unwrap_or(""),
+        )
+        .values("isrc", m.tags.isrc.iter().map(Into::into).collect())
+        .many("genres", genre_list(m.tags.genre.as_deref()))
+        .many("artists", vec![artist_ref(x, song_artist)])
+        .attr("displayArtist", display_artist)
+        .many("albumArtists", vec![artist_ref(x, album.artist)])
+        .attr("displayAlbumArtist", artist.name.as_str())
+        .many("contributors", Vec::new())
+        .attr("displayComposer", "")
+        .values("moods", Vec::new())
+        .one("replayGain", replay_gain)
+        .attr("explicitStatus", "")
+        .attr(
+            "created",
+            iso8601(facts.map_or(x.catalog.loaded_at, |(_, mtime)| mtime)),
+        )
         .attr("albumId", album.id.as_str())
         .attr("artistId", artist.id.as_str());
     with_song_marks(node, x.marks().songs.get(&t.id))
 }
 
-fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
+pub(super) fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
     tracks.into_iter().map(|i| song(x, i)).collect()
 }
 
@@ -120,8 +175,23 @@ pub fn album_node(x: &Ctx, a: usize) -> Node {
         .attr("songCount", al.tracks.len())
         .attr("duration", al.duration_s.round() as i64)
         .attr("created", iso8601(created))
-        .opt("year", al.year)
-        .opt("genre", al.genre.as_deref())
+        // OpenSubsonic's fields, empty where the tags hold nothing.
+        .attr("year", al.year.unwrap_or(0))
+        .attr("genre", al.genre.as_deref().unwrap_or(""))
+        .attr("version", "")
+        .many("recordLabels", Vec::new())
+        .attr("musicBrainzId", "")
+        .many("genres", genre_list(al.genre.as_deref()))
+        .many("artists", vec![artist_ref(x, al.artist)])
+        .attr("displayArtist", ar.name.as_str())
+        .values("releaseTypes", Vec::new())
+        .values("moods", Vec::new())
+        .attr("sortName", "")
+        .one("originalReleaseDate", Node::new().opt("year", al.year))
+        .one("releaseDate", Node::new().opt("year", al.year))
+        .attr("isCompilation", false)
+        .attr("explicitStatus", "")
+        .many("discTitles", Vec::new())
         .attr("playCount", plays)
         .opt("played", last.map(iso8601))
 }
@@ -133,6 +203,10 @@ pub fn artist_node(x: &Ctx, a: usize) -> Node {
         .attr("name", ar.name.as_str())
         .attr("albumCount", ar.albums.len())
         .attr("coverArt", ar.id.as_str())
+        // The albums are filed under it, hence its one role.
+        .attr("musicBrainzId", "")
+        .attr("sortName", "")
+        .values("roles", vec!["albumartist".into()])
 }
 
 pub fn user(x: &Ctx, p: &Params) -> Result<Node, Error> {

@@ -2,7 +2,8 @@
 //! snapshot (on the first Subsonic request after a reload) and kept beside it.
 //!
 //! In: the snapshot's tracks and their tags. Out: [`Index`]: artists and albums sorted by
-//! name, each track's album, genres, and what search matches against.
+//! name, each track's album, genres, what search matches against, and (built on first use)
+//! each artist's mean position in the feature space, for similar artists.
 //!
 //! Grouping: a track's artist is its album artist, else its artist, else "Unknown Artist"; its
 //! album is its album tag under that artist, else its folder's name (so untagged files still
@@ -13,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::playlist::space::Library;
+use crate::playlist::space::{DIMS, Library, dist2};
 
 pub const UNKNOWN_ARTIST: &str = "Unknown Artist";
 /// Leading words left out when sorting and indexing artist names.
@@ -33,7 +34,7 @@ pub struct Album {
     pub name: String,
     /// Index into [`Index::artists`].
     pub artist: usize,
-    /// Track indices in play order (track number, then file name).
+    /// Track indices in play order (disc, track number, then file name).
     pub tracks: Vec<usize>,
     pub year: Option<u32>,
     pub genre: Option<String>,
@@ -61,6 +62,9 @@ pub struct Index {
     album_by_key: HashMap<u64, usize>,
     /// Per track: lower-case title, artists, album and file name; built by the first search.
     search: OnceLock<Vec<String>>,
+    /// Per artist, the mean of its tracks' scaled feature vectors; built by the first request
+    /// for similar artists.
+    centroids: OnceLock<Vec<[f32; DIMS]>>,
 }
 
 fn hash(parts: &[&[u8]]) -> u64 {
@@ -207,8 +211,14 @@ impl Index {
             let group = &mut groups[g];
             let mut tracks = std::mem::take(&mut group.tracks);
             tracks.sort_by(|&a, &b| {
-                let number =
-                    |i: usize| lib.tracks[i].measured.tags.track_number.unwrap_or(u32::MAX);
+                // An untagged disc is the first; an untagged track goes after the numbered.
+                let number = |i: usize| {
+                    let tags = &lib.tracks[i].measured.tags;
+                    (
+                        tags.disc_number.unwrap_or(0),
+                        tags.track_number.unwrap_or(u32::MAX),
+                    )
+                };
                 number(a)
                     .cmp(&number(b))
                     .then_with(|| lib.tracks[a].path.cmp(&lib.tracks[b].path))
@@ -268,6 +278,7 @@ impl Index {
             artist_by_key,
             album_by_key,
             search: OnceLock::new(),
+            centroids: OnceLock::new(),
         }
     }
 
@@ -279,6 +290,47 @@ impl Index {
     pub fn album(&self, id: &str) -> Option<usize> {
         let key = u64::from_str_radix(id.strip_prefix("al-")?, 16).ok()?;
         self.album_by_key.get(&key).copied()
+    }
+
+    /// The artist of this name (case and surrounding space ignored), if albums are filed
+    /// under it.
+    pub fn artist_named(&self, name: &str) -> Option<usize> {
+        let key = hash(&[name.trim().to_lowercase().as_bytes()]);
+        self.artist_by_key.get(&key).copied()
+    }
+
+    /// Up to `count` artists whose music sits nearest artist `a`'s in the feature space of
+    /// `lib` (the library this index was built from), nearest first: the distance between
+    /// the means of their tracks' scaled vectors. Neither `a` nor the unknown artist (a mix
+    /// of whatever is untagged) is among them.
+    pub fn similar_artists(&self, lib: &Library, a: usize, count: usize) -> Vec<usize> {
+        let centroids = self.centroids.get_or_init(|| {
+            self.artists
+                .iter()
+                .map(|artist| {
+                    let mut mean = [0f32; DIMS];
+                    let tracks = artist.albums.iter().flat_map(|&al| &self.albums[al].tracks);
+                    let n = tracks.clone().count().max(1) as f32;
+                    for &i in tracks {
+                        for (m, v) in mean.iter_mut().zip(&lib.scaled[i]) {
+                            *m += v / n;
+                        }
+                    }
+                    mean
+                })
+                .collect()
+        });
+        let Some(from) = centroids.get(a) else {
+            return Vec::new();
+        };
+        let mut near: Vec<(f32, usize)> = centroids
+            .iter()
+            .enumerate()
+            .filter(|&(b, _)| b != a && self.artists[b].name != UNKNOWN_ARTIST)
+            .map(|(b, c)| (dist2(from, c), b))
+            .collect();
+        near.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        near.into_iter().take(count).map(|(_, b)| b).collect()
     }
 
     /// Whether track `i` of `lib` (the library this index was built from) matches every word
@@ -440,6 +492,69 @@ mod tests {
         assert!(!ix.track_matches(&lib, 0, &words("beatles abba")));
         assert!(ix.track_matches(&lib, 2, &words("a.mp3")));
         assert!(ix.artist_matches(0, &words("ab")));
+    }
+
+    #[test]
+    fn discs_then_tracks() {
+        let mut tracks = Vec::new();
+        for (id, disc, n) in [
+            (1, Some(2), 1),
+            (2, Some(1), 2),
+            (3, Some(1), 1),
+            (4, None, 3),
+        ] {
+            let mut t = track(
+                id,
+                &format!("/m/s/{id}.flac"),
+                Some("A"),
+                Some("Set"),
+                Some(n),
+            );
+            t.measured.tags.disc_number = disc;
+            tracks.push(t);
+        }
+        let lib = Library::new(tracks, &[]);
+        let ix = Index::build(&lib);
+        let ids: Vec<i64> = ix.albums[0]
+            .tracks
+            .iter()
+            .map(|&i| lib.tracks[i].id)
+            .collect();
+        assert_eq!(ids, [4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn similar_artists_are_the_nearest_in_sound() {
+        let mut tracks = Vec::new();
+        for (id, artist, bpm) in [
+            (1, "Slow", 80.0),
+            (2, "Slow", 84.0),
+            (3, "Slower", 78.0),
+            (4, "Fast", 170.0),
+            (5, "Middle", 120.0),
+        ] {
+            let mut t = stored(id, Some(bpm), "C", false, 0.5);
+            t.path = format!("/m/{id}.flac");
+            t.measured.tags.artist = Some(artist.into());
+            tracks.push(t);
+        }
+        tracks.push(stored(6, Some(81.0), "C", false, 0.5));
+        let lib = Library::new(tracks, &[]);
+        let ix = Index::build(&lib);
+        let slow = ix.artist_named(" slow").unwrap();
+        let names: Vec<&str> = ix
+            .similar_artists(&lib, slow, 10)
+            .into_iter()
+            .map(|a| ix.artists[a].name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Slower", "Middle", "Fast"],
+            "nearest first, no unknown"
+        );
+        assert_eq!(ix.similar_artists(&lib, slow, 1).len(), 1);
+        assert_eq!(ix.similar_artists(&lib, 99, 5), Vec::<usize>::new());
+        assert_eq!(ix.artist_named("nobody"), None);
     }
 
     #[test]

@@ -3,15 +3,17 @@
 //! `getSonicSimilarTracks` (nearest tracks in the feature space, by distance) and
 //! `findSonicPath` ([`flow::path`]).
 //!
-//! In: a [`Ctx`] and parameters. Out: response trees. A `sonicMatch` is a song plus its
-//! `distance`: the Euclidean distance in the weighted feature space divided by the largest
-//! distance that space allows, so 0 is the same sound and 1 the farthest apart.
+//! In: a [`Ctx`] and parameters. Out: response trees. The sonic answers are the published
+//! shape: a top-level `sonicMatch` list, each `{entry: Child, similarity}`, the similarity
+//! 0..1 from the distance in the weighted feature space (1.0 the same song; see
+//! [`similarity`]).
 
 use super::Ctx;
 use super::browse::song;
 use super::own;
 use super::protocol::{Error, Node, Params, iso8601};
 use crate::playlist::flow;
+use crate::playlist::sound::SOUND_WEIGHT;
 use crate::playlist::space::{DIMS, WEIGHTS, dist2};
 use crate::server::catalog::StoredList;
 
@@ -112,42 +114,60 @@ pub fn similar(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error
     Ok(Node::new().one(element, Node::new().many("song", tracks)))
 }
 
-/// Distance between two tracks, 0..1.
-fn distance(x: &Ctx, a: usize, b: usize) -> f64 {
-    let largest: f32 = WEIGHTS.iter().map(|w| w * w).sum::<f32>().sqrt();
-    let d = x.catalog.lib.dist2(a, b).sqrt() / largest;
-    (f64::from(d.clamp(0.0, 1.0)) * 10_000.0).round() / 10_000.0
+/// How alike two tracks sound, 0..1: 1 less their Euclidean distance in the weighted feature
+/// space over the largest distance that space allows (the DSP features' weights; with sounds,
+/// twice the sound's root mean squared length too), so 1.0 is the same song and 0.0 the
+/// farthest apart; four decimals.
+fn similarity(x: &Ctx, a: usize, b: usize) -> f64 {
+    let lib = &x.catalog.lib;
+    let sound = if lib.sound.iter().any(Option::is_some) {
+        (2.0 * SOUND_WEIGHT).powi(2)
+    } else {
+        0.0
+    };
+    let largest = (WEIGHTS.iter().map(|w| w * w).sum::<f32>() + sound).sqrt();
+    let d = lib.dist2(a, b).sqrt() / largest;
+    ((1.0 - f64::from(d.clamp(0.0, 1.0))) * 10_000.0).round() / 10_000.0
 }
 
-fn sonic_match(x: &Ctx, from: usize, i: usize) -> Node {
-    song(x, i).attr("distance", distance(x, from, i))
+/// The published answer: a top-level `sonicMatch` list of `{entry: Child, similarity}`.
+fn sonic_matches(x: &Ctx, matches: impl IntoIterator<Item = (usize, f64)>) -> Node {
+    let matches = matches
+        .into_iter()
+        .map(|(i, similarity)| {
+            Node::new()
+                .attr("similarity", similarity)
+                .one("entry", song(x, i))
+        })
+        .collect();
+    Node::new().many("sonicMatch", matches)
 }
 
+/// `getSonicSimilarTracks`: the radio's candidates, most similar first, without the seed.
 pub fn sonic_similar(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let start = seed(x, p.required("id")?)?;
     let count = p.count("count", 10, MAX_SONGS)?;
     let taste = x.taste();
     let radio = flow::radio(&x.catalog.lib, start, count + 1, &taste);
-    let mut near: Vec<(f64, usize)> = radio
+    let mut near: Vec<(usize, f64)> = radio
         .entries
         .iter()
         .filter(|e| e.track != start)
-        .map(|e| (distance(x, start, e.track), e.track))
+        .map(|e| (e.track, similarity(x, start, e.track)))
         .collect();
-    near.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Nearest first, moved by what this listener skips and likes.
-    let matches = taste
-        .rerank(near.into_iter().map(|(_, i)| i).collect())
-        .into_iter()
-        .take(count)
-        .map(|i| sonic_match(x, start, i))
-        .collect();
-    Ok(Node::new().one(
-        "sonicSimilarTracksResult",
-        Node::new().many("sonicMatch", matches),
+    near.sort_by(|a, b| b.1.total_cmp(&a.1));
+    // Most similar first, moved by what this listener skips and likes.
+    let order = taste.rerank(near.iter().map(|&(i, _)| i).collect());
+    Ok(sonic_matches(
+        x,
+        order
+            .into_iter()
+            .take(count)
+            .map(|i| (i, similarity(x, start, i))),
     ))
 }
 
+/// `findSonicPath`: from the start song to the end song, each step's similarity to the start.
 pub fn sonic_path(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let (from, to) = (p.required("startSongId")?, p.required("endSongId")?);
     let (from, to) = (x.song(from)?, x.song(to)?);
@@ -158,13 +178,10 @@ pub fn sonic_path(x: &Ctx, p: &Params) -> Result<Node, Error> {
     }
     let count = p.count("count", 25, MAX_SONGS)?.max(2);
     let path = flow::path(&x.catalog.lib, from, to, count, &x.taste());
-    let matches = path
-        .entries
-        .iter()
-        .map(|e| sonic_match(x, from, e.track))
-        .collect();
-    Ok(Node::new().one(
-        "findSonicPathResult",
-        Node::new().many("sonicMatch", matches),
+    Ok(sonic_matches(
+        x,
+        path.entries
+            .iter()
+            .map(|e| (e.track, similarity(x, from, e.track))),
     ))
 }

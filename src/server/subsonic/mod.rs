@@ -1,12 +1,16 @@
 //! `/rest/*`: the OpenSubsonic subset that phone apps (DSub, Symfonium, Substreamer,
 //! play:Sub, Feishin…) use to browse, search, play and download the library and its
-//! playlists, plus the `sonicSimilarity` extension backed by our feature space.
+//! playlists, plus the extensions `sonicSimilarity` (backed by our feature space),
+//! `songLyrics` and `formPost`.
 //!
 //! In: `GET` or `POST` (form body: the `formPost` extension) to `/rest/NAME` or
 //! `/rest/NAME.view`, with `u` and `t`+`s` (or `p`) and `f=xml|json|jsonp`; the account is
-//! `[subsonic] user/password` (without one every call fails with error 40). Out: the
-//! Subsonic response in XML or JSON ([`protocol`]), or the file for `stream`/`download`
-//! (through [`super::stream::send`], with Range) and the embedded picture for `getCoverArt`.
+//! `[subsonic] user/password` (without one every call fails with error 40);
+//! `getOpenSubsonicExtensions` needs no credentials, as the spec asks. `OPTIONS` is the CORS
+//! preflight, and every answer allows any origin, so that web clients on their own origin
+//! can log in. Out: the Subsonic response in XML or JSON ([`protocol`]), or the file for
+//! `stream`/`download` (through [`super::stream::send`], with Range) and the embedded
+//! picture for `getCoverArt`.
 //!
 //! - [`protocol`]: parameters, authentication, errors, rendering.
 //! - [`index`]: artists and albums of a snapshot, built once per snapshot.
@@ -15,6 +19,11 @@
 //! - [`lists`]: stored playlists, similar songs (our radio), `getSonicSimilarTracks`,
 //!   `findSonicPath`.
 //! - [`media`]: `stream`, `download`, `getCoverArt`.
+//! - [`info`]: artist info (similar artists by sound), album info, songs by genre, the
+//!   scan status and `startScan` (a run of the background analysis).
+//! - [`lyrics`]: `getLyrics`, `getLyricsBySongId`, from embedded tags and `.lrc` files.
+//! - [`empty`]: what a library box has none of (podcasts, radio stations, shares, chat,
+//!   videos): valid empty answers; and the writes to them, error 50.
 //!
 //! Ids: songs are track ids, playlists their stored ids, artists `ar-…`, albums `al-…`; cover
 //! art is asked for by song, album or artist id. Paths are never shown: a song's `path` is
@@ -23,11 +32,15 @@
 //!
 //! Read-only: no playlist editing, stars, ratings or play counts (`scrobble` is accepted and
 //! ignored, the starred lists are empty), no transcoding (`stream` sends the original file
-//! whatever `format`/`maxBitRate` say). An unknown method is error 0.
+//! whatever `format`/`maxBitRate` say). What a read-only library cannot do (users, shares,
+//! podcasts, radio stations, jukebox, chat) is error 50; an unknown method is error 0.
 
 mod browse;
+mod empty;
 pub mod index;
+mod info;
 mod lists;
+mod lyrics;
 mod marks;
 mod media;
 mod own;
@@ -36,7 +49,7 @@ mod saved;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
-use axum::http::{Method, header, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::Response;
 use axum::routing::get;
 
@@ -52,8 +65,66 @@ use protocol::{Error, Format, Node, Params, Val};
 /// Longest form body read (parameters only: a few hundred bytes in practice).
 const MAX_FORM: usize = 64 << 10;
 
+/// How long a browser may keep a preflight answer.
+const PREFLIGHT_MAX_AGE_S: &str = "86400";
+/// Request headers allowed when a preflight names none (or names them unreadably).
+const ALLOWED_HEADERS: &str = "Authorization, Content-Type, Range, Accept";
+/// The extensions served, each at version 1.
+const EXTENSIONS: [&str; 3] = ["formPost", "sonicSimilarity", "songLyrics"];
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/rest/{method}", get(call).post(call))
+    Router::new()
+        .route("/rest/{method}", get(call).post(call).options(preflight))
+        .layer(axum::middleware::map_response(any_origin))
+}
+
+/// Every answer under `/rest/` may be read by a page from any origin (web clients such as
+/// Feishin or Sonixd run on their own origin): the API carries its credentials in the
+/// parameters, not in cookies, so there is nothing a foreign page could borrow.
+async fn any_origin(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "Content-Length, Content-Range, Accept-Ranges, Content-Disposition",
+        ),
+    );
+    response
+}
+
+/// The CORS preflight: 204 with the methods served and the headers the page asked to send.
+async fn preflight(headers: HeaderMap) -> Response {
+    let asked = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .filter(|v| {
+            v.len() <= 1024
+                && v.as_bytes()
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b" ,-_".contains(&b))
+        })
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(ALLOWED_HEADERS));
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static(PREFLIGHT_MAX_AGE_S),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Access-Control-Request-Headers"),
+    );
+    response
 }
 
 /// What an endpoint reads: the server, the snapshot and who asks.
@@ -111,6 +182,10 @@ pub fn index_of(catalog: &Catalog) -> &Index {
 async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let params = read_params(&parts, body).await;
+    // The spec wants the extensions readable before logging in: clients ask what to offer.
+    if method.strip_suffix(".view").unwrap_or(&method) == "getOpenSubsonicExtensions" {
+        return Format::of(&params).ok(extensions());
+    }
     let format = Format::of(&params);
     let account = match protocol::authenticate(&s.accounts, &params) {
         Ok(a) => a.clone(),
@@ -163,6 +238,21 @@ async fn read_params(parts: &Parts, body: axum::body::Body) -> Params {
     Params::parse(parts.uri.query(), form.as_ref())
 }
 
+/// `getOpenSubsonicExtensions`: the extensions served.
+fn extensions() -> Node {
+    Node::new().many(
+        "openSubsonicExtensions",
+        EXTENSIONS
+            .into_iter()
+            .map(|name| {
+                Node::new()
+                    .attr("name", name)
+                    .values("versions", vec![Val::Int(1)])
+            })
+            .collect(),
+    )
+}
+
 /// The answer of every endpoint that is not a file.
 fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
     match method {
@@ -173,17 +263,6 @@ fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
                 .attr("valid", true)
                 .attr("email", "")
                 .attr("licenseExpires", "2099-12-31T00:00:00Z"),
-        )),
-        "getOpenSubsonicExtensions" => Ok(Node::new().many(
-            "openSubsonicExtensions",
-            ["formPost", "sonicSimilarity"]
-                .into_iter()
-                .map(|name| {
-                    Node::new()
-                        .attr("name", name)
-                        .values("versions", vec![Val::Int(1)])
-                })
-                .collect(),
         )),
         "getUser" => browse::user(x, p),
         "getMusicFolders" => Ok(browse::music_folders(x)),
@@ -221,6 +300,15 @@ fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
         "getSimilarSongs2" => lists::similar(x, p, "similarSongs2"),
         "getSonicSimilarTracks" => lists::sonic_similar(x, p),
         "findSonicPath" => lists::sonic_path(x, p),
-        _ => Err(Error::generic(format!("Unknown method: {method}"))),
+        "getArtistInfo" => info::artist_info(x, p, "artistInfo"),
+        "getArtistInfo2" => info::artist_info(x, p, "artistInfo2"),
+        "getAlbumInfo" | "getAlbumInfo2" => info::album_info(x, p),
+        "getSongsByGenre" => info::songs_by_genre(x, p),
+        "getScanStatus" => Ok(info::scan_status(x, x.server.activity.scanning())),
+        "startScan" => info::start_scan(x),
+        "getLyrics" => lyrics::by_artist_and_title(x, p),
+        "getLyricsBySongId" => lyrics::by_song(x, p),
+        other => empty::answer(other, p)
+            .unwrap_or_else(|| Err(Error::generic(format!("Unknown method: {method}")))),
     }
 }

@@ -7,7 +7,8 @@
 //! One tree serves both formats, as the API defines them: a node's attributes are XML
 //! attributes and JSON fields; a child given with [`Node::one`] is an XML element and a JSON
 //! object; children given with [`Node::many`] are repeated XML elements and one JSON array
-//! (also when there are none or one); [`Node::text`] is XML text and the JSON field `value`.
+//! (also when there are none or one); [`Node::element`] is an XML element with text and a
+//! JSON field; [`Node::text`] is XML text and the JSON field `value`.
 //! Errors are HTTP 200 with `status="failed"` and an `error` element, as the API specifies.
 
 use axum::body::Bytes;
@@ -105,6 +106,7 @@ enum Kids {
     One(Node),
     Many(Vec<Node>),
     Values(Vec<Val>),
+    Text(Val),
 }
 
 /// One element of a response.
@@ -149,6 +151,13 @@ impl Node {
         self
     }
 
+    /// A scalar as an XML element with text (`<biography>…</biography>`) and a plain JSON
+    /// field: how the API gives the texts of artist and album info.
+    pub fn element(mut self, name: &'static str, value: impl Into<Val>) -> Node {
+        self.kids.push((name, Kids::Text(value.into())));
+        self
+    }
+
     pub fn text(mut self, text: impl Into<String>) -> Node {
         self.text = Some(text.into());
         self
@@ -176,17 +185,8 @@ impl Node {
             match kids {
                 Kids::One(n) => n.xml(k, out),
                 Kids::Many(ns) => ns.iter().for_each(|n| n.xml(k, out)),
-                Kids::Values(vs) => {
-                    for v in vs {
-                        out.push('<');
-                        out.push_str(k);
-                        out.push('>');
-                        escape_xml(&v.text(), out);
-                        out.push_str("</");
-                        out.push_str(k);
-                        out.push('>');
-                    }
-                }
+                Kids::Values(vs) => vs.iter().for_each(|v| text_element(k, v, out)),
+                Kids::Text(v) => text_element(k, v, out),
             }
         }
         out.push_str("</");
@@ -209,11 +209,23 @@ impl Node {
                     Value::Array(ns.iter().map(|n| Value::Object(n.json())).collect())
                 }
                 Kids::Values(vs) => Value::Array(vs.iter().map(Val::json).collect()),
+                Kids::Text(v) => v.json(),
             };
             m.insert((*k).into(), v);
         }
         m
     }
+}
+
+/// `<name>value</name>`.
+fn text_element(name: &str, value: &Val, out: &mut String) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    escape_xml(&value.text(), out);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
 }
 
 /// Text as XML attribute or element content: markup escaped, and the control characters that
@@ -632,20 +644,22 @@ mod tests {
                 .many("playlist", vec![Node::new().attr("songCount", 3i64)])
                 .many("empty", vec![])
                 .values("versions", vec![Val::Int(1)])
+                .element("notes", "")
                 .json(),
         );
         assert_eq!(
             v,
-            serde_json::json!({"playlist": [{"songCount": 3}], "empty": [], "versions": [1]})
+            serde_json::json!({"playlist": [{"songCount": 3}], "empty": [], "versions": [1], "notes": ""})
         );
         let mut out = String::new();
         Node::new()
             .values("versions", vec![Val::Int(1), Val::Int(2)])
             .one("genre", Node::new().attr("songCount", 2i64).text("Jazz"))
+            .element("notes", "a < b")
             .xml("e", &mut out);
         assert_eq!(
             out,
-            r#"<e><versions>1</versions><versions>2</versions><genre songCount="2">Jazz</genre></e>"#
+            r#"<e><versions>1</versions><versions>2</versions><genre songCount="2">Jazz</genre><notes>a &lt; b</notes></e>"#
         );
     }
 
