@@ -141,9 +141,20 @@ function showError(message) {
   p.hidden = !message;
 }
 
-// What was just done ("Added 3 tracks to Road trip"), read out by screen readers.
+// What was just done ("Added 3 tracks to Road trip"), read out by screen readers; a new view
+// clears it.
 function notify(message) {
   $("notice").textContent = message;
+}
+
+// Back to the home view, telling what happened once it shows.
+function goHome(message) {
+  if (location.hash === "#/") {
+    notify(message);
+    return;
+  }
+  window.addEventListener("hashchange", () => notify(message), { once: true });
+  location.hash = "#/";
 }
 
 // ---------- the account and the Subsonic API ----------
@@ -352,15 +363,15 @@ function signOut(message) {
   starred = new Map();
   mine = [];
   renderAccount();
-  notify(message);
   const view = parseRoute(location.hash);
   if (view && (view.kind === "mine" || view.kind === "starred")) {
     shown = null;
     $("tracks").replaceChildren();
-    location.hash = "#/";
-  } else if (shown) {
-    renderList(shown);
+    goHome(message);
+    return;
   }
+  if (shown) renderList(shown);
+  notify(message);
 }
 
 $("sign-out").addEventListener("click", () => {
@@ -637,8 +648,7 @@ $("delete-list").addEventListener("click", async () => {
     failed(`Cannot delete ${p.name}`, e);
     return;
   }
-  notify(`Deleted ${p.name}.`);
-  location.hash = "#/";
+  goHome(`Deleted ${p.name}.`);
   loadMine();
 });
 
@@ -905,6 +915,7 @@ async function route() {
   const home = $("home-view");
   const detail = $("list-view");
   showError("");
+  notify("");
   if (!view) {
     const back = !detail.hidden;
     detail.hidden = true;
