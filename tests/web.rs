@@ -710,10 +710,20 @@ fn chromium_signs_in_stars_a_track_and_makes_a_playlist_named_as_text() {
         password = serde_json::to_string(PASSWORD).expect("JSON"),
         name = serde_json::to_string(OWN_NAME).expect("JSON"),
     ));
-    assert_eq!(seen["starsSignedOut"], 0, "stars without an account: {seen}");
-    assert_eq!(seen["starred"], serde_json::json!([tracks[0]["title"]]), "{seen}");
+    assert_eq!(
+        seen["starsSignedOut"], 0,
+        "stars without an account: {seen}"
+    );
+    assert_eq!(
+        seen["starred"],
+        serde_json::json!([tracks[0]["title"]]),
+        "{seen}"
+    );
     assert_eq!(seen["cardName"], OWN_NAME, "{seen}");
-    assert_eq!(seen["markup"], false, "a playlist name became markup: {seen}");
+    assert_eq!(
+        seen["markup"], false,
+        "a playlist name became markup: {seen}"
+    );
     assert!(
         seen["stored"].as_str().unwrap_or_default().contains(USER),
         "{seen}"
