@@ -283,9 +283,9 @@ function fromChild(c) {
   };
 }
 
-// The account's own playlists: its own, and not one the box generated (those are read-only;
-// their ids are numbers, own ones start with "u").
-const ownPlaylist = (p) => p.owner === account.user && /^u/.test(String(p.id));
+// The account's own playlists: owned by it and writable. The box's generated playlists are
+// `readonly` (and have numeric ids; own ones are "u" + a number).
+const ownPlaylist = (p) => p.owner === account.user && !p.readonly;
 
 // Song id → track, from getStarred2; and the own playlists from getPlaylists.
 let starred = new Map();
