@@ -631,3 +631,127 @@ fn chromium_plays_a_playlist_in_order_and_a_radio_at_360_px() {
     assert_eq!(radio["rows"], expected_rows, "{radio}");
     assert_eq!(radio["highlighted"], 0, "{radio}");
 }
+
+/// The Subsonic account the page signs in with; not ASCII, so the page's MD5 must hash UTF-8.
+const USER: &str = "ann";
+const PASSWORD: &str = "pässwörd 1";
+/// An own playlist's name that is markup.
+const OWN_NAME: &str = "<b>x</b> & \"mine\"";
+
+/// `p=enc:HEX` of [`PASSWORD`], for asking the server what the page stored.
+fn rest(s: &Service, method: &str, query: &str) -> Value {
+    let hex: String = PASSWORD.bytes().map(|b| format!("{b:02x}")).collect();
+    let r = s
+        .get(&format!(
+            "/rest/{method}?u={USER}&p=enc:{hex}&v=1.16.1&c=test&f=json&{query}"
+        ))
+        .json();
+    let answer = r["subsonic-response"].clone();
+    assert_eq!(answer["status"], "ok", "{method}: {r}");
+    answer
+}
+
+#[test]
+fn chromium_signs_in_stars_a_track_and_makes_a_playlist_named_as_text() {
+    let Some(chromium) = chromium() else { return };
+    // Its own copy of the database: this test writes stars and a playlist.
+    let copy = demo().copy();
+    let s = support::serve(&copy.config(&format!(
+        "[subsonic]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"
+    )));
+    let lists = s.get("/api/v1/playlists").json();
+    let list = lists
+        .as_array()
+        .and_then(|ls| ls.iter().find(|p| p["track_count"].as_u64() >= Some(2)))
+        .expect("a playlist of 2 tracks or more")
+        .clone();
+    let detail = s.get(&format!("/api/v1/playlists/{}", list["id"])).json();
+    let tracks = detail["tracks"].as_array().expect("tracks").clone();
+    let work = tempfile::tempdir().expect("work dir");
+    let url = s.url(&format!("/#/playlist/{}", list["id"]));
+    let mut page = Devtools::open(&chromium, work.path(), &url, 360, 740);
+
+    // Sign in on a playlist, star its first track, see it in Starred; make a playlist whose
+    // name is markup and add the playlist's tracks to it.
+    let seen = page.run(&format!(
+        r##"const $ = (id) => document.getElementById(id);
+        await wait(() => rows().length === {count}, "the tracks");
+        const starsSignedOut = document.querySelectorAll("[data-star]").length;
+        $("sign-in-open").click();
+        $("user").value = {user};
+        $("password").value = {password};
+        $("sign-in").requestSubmit();
+        await wait(() => rows()[0].querySelector("[data-star]"), "stars once signed in");
+        const star = rows()[0].querySelector("[data-star]");
+        star.click();
+        await wait(() => star.getAttribute("aria-pressed") === "true", "the star to be set");
+        location.hash = "#/starred";
+        await wait(() => $("list-title").textContent === "Starred tracks", "the starred list");
+        const starred = rows().map((r) => r.querySelector(".track-title").textContent);
+        location.hash = "#/";
+        await wait(() => !$("home-view").hidden, "home");
+        $("new-name").value = {name};
+        $("new-list").requestSubmit();
+        await wait(() => document.querySelector("#mine-cards .card-name"), "the new playlist");
+        const cardName = document.querySelector("#mine-cards .card-name").textContent;
+        const markup = document.querySelector("#mine b, #add-to b") !== null;
+        location.hash = "#/playlist/{id}";
+        await wait(() => !$("add-form").hidden && rows().length === {count}, "the add form");
+        $("add-form").requestSubmit();
+        await wait(() => $("notice").textContent.startsWith("Added"), "the tracks to be added");
+        document.querySelector("#mine-cards .card-main").click();
+        await wait(() => $("list-title").textContent === {name} && rows().length === {count},
+          "the own playlist with its tracks");
+        return {{ starsSignedOut, starred, cardName, markup,
+          option: $("add-to").options.length, stored: localStorage.getItem("playlista.account") }};"##,
+        count = tracks.len(),
+        id = list["id"],
+        user = serde_json::to_string(USER).expect("JSON"),
+        password = serde_json::to_string(PASSWORD).expect("JSON"),
+        name = serde_json::to_string(OWN_NAME).expect("JSON"),
+    ));
+    assert_eq!(
+        seen["starsSignedOut"], 0,
+        "stars without an account: {seen}"
+    );
+    assert_eq!(
+        seen["starred"],
+        serde_json::json!([tracks[0]["title"]]),
+        "{seen}"
+    );
+    assert_eq!(seen["cardName"], OWN_NAME, "{seen}");
+    assert_eq!(
+        seen["markup"], false,
+        "a playlist name became markup: {seen}"
+    );
+    assert!(
+        seen["stored"].as_str().unwrap_or_default().contains(USER),
+        "{seen}"
+    );
+
+    // The server kept what the page did, for this account.
+    let stars = rest(&s, "getStarred2", "");
+    let ids: Vec<&Value> = stars["starred2"]["song"]
+        .as_array()
+        .map_or(vec![], |v| v.iter().map(|s| &s["id"]).collect());
+    let first = Value::from(tracks[0]["id"].to_string());
+    assert_eq!(ids, vec![&first], "{stars}");
+    let own = rest(&s, "getPlaylists", "");
+    let own = own["playlists"]["playlist"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == OWN_NAME))
+        .unwrap_or_else(|| panic!("no playlist {OWN_NAME:?}: {own}"))
+        .clone();
+    assert_eq!(own["songCount"], tracks.len(), "{own}");
+
+    // Signing out forgets the account and takes the stars off the rows.
+    let out = page.run(
+        r##"document.getElementById("sign-out").click();
+        return { stars: document.querySelectorAll("[data-star]").length,
+          stored: localStorage.getItem("playlista.account"), home: location.hash };"##,
+    );
+    assert_eq!(
+        out,
+        serde_json::json!({ "stars": 0, "stored": null, "home": "#/" })
+    );
+}

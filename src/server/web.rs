@@ -1,7 +1,9 @@
 //! The web page: `/` and `/static/*`, a small mobile page (plain HTML, CSS and JavaScript in
 //! `src/server/web/`, embedded with `include_str!`: no build step, nothing fetched from
 //! elsewhere) that shows the box's analysis progress and playlists and plays them in the
-//! browser, all through the JSON API of [`super::api`].
+//! browser, through the JSON API of [`super::api`]; signed in with a Subsonic account, it sets
+//! stars and keeps that account's own playlists through `/rest/` ([`super::subsonic`]), as any
+//! client does.
 //!
 //! In: `GET`/`HEAD` requests. Out: the embedded files with their Content-Type, an `ETag`, the
 //! security headers (a Content-Security-Policy that allows nothing but this origin, `nosniff`,

@@ -1,10 +1,14 @@
 // playlista's page: the box's status, its playlists by method, a playlist's tracks, and a
 // player that plays a list in order (or a radio from one track) with an <audio> element.
+// Signed in with the Subsonic account, it also shows and sets stars and keeps the account's
+// own playlists (create, add, remove, rename, delete).
 //
-// Reads the JSON API only (/api/v1/status, /api/v1/playlists, /api/v1/playlists/ID,
-// /api/v1/tracks/ID/similar); plays /stream/ID. Views follow the URL hash (#/, #/playlist/ID,
-// #/radio/ID) so the phone's back button works. Every text from the API goes into the page
-// through textContent or createTextNode, never as markup.
+// Reads the JSON API (/api/v1/status, /api/v1/playlists, /api/v1/playlists/ID,
+// /api/v1/tracks/ID/similar); plays /stream/ID; with an account, talks to /rest/ as any
+// Subsonic client does (getStarred2, star, unstar, getPlaylists, getPlaylist, createPlaylist,
+// updatePlaylist, deletePlaylist). Views follow the URL hash (#/, #/playlist/ID, #/radio/ID,
+// #/starred, #/mine/ID) so the phone's back button works. Every text from the API, playlist
+// names included, goes into the page through textContent or createTextNode, never as markup.
 "use strict";
 
 const STATUS_BUSY_MS = 3000; // status refresh while the box analyses
@@ -47,6 +51,8 @@ const ICONS = {
   why: ["M12 3.5a8.5 8.5 0 1 1 0 17a8.5 8.5 0 1 1 0-17z", "M12 11v5.5M12 7.6v.1"],
   download: ["M12 4v11m-5-5 5 5 5-5M5 20h14"],
   chevron: ["M9 5l7 7-7 7"],
+  star: ["M12 3.5l2.6 5.3 5.9.9-4.3 4.1 1 5.8-5.2-2.7-5.2 2.7 1-5.8-4.3-4.1 5.9-.9z"],
+  remove: ["M7 7l10 10M17 7L7 17"],
 };
 
 function icon(name) {
@@ -60,6 +66,16 @@ function icon(name) {
     svg.append(p);
   }
   return svg;
+}
+
+// A card of the home page: a link that opens a view, then any extra buttons.
+function card(href, name, meta, ...extra) {
+  return el("li", { class: "card" },
+    el("a", { class: "card-main", href },
+      el("span", { class: "card-name" }, name),
+      el("span", { class: "card-meta" }, meta),
+      icon("chevron")),
+    ...extra);
 }
 
 // ---------- formatting ----------
@@ -124,6 +140,304 @@ function showError(message) {
   p.textContent = message;
   p.hidden = !message;
 }
+
+// What was just done ("Added 3 tracks to Road trip"), read out by screen readers; a new view
+// clears it.
+function notify(message) {
+  $("notice").textContent = message;
+}
+
+// Back to the home view, telling what happened once it shows.
+function goHome(message) {
+  if (location.hash === "#/") {
+    notify(message);
+    return;
+  }
+  window.addEventListener("hashchange", () => notify(message), { once: true });
+  location.hash = "#/";
+}
+
+// ---------- the account and the Subsonic API ----------
+
+const ACCOUNT_KEY = "playlista.account";
+const CLIENT = "playlista-web";
+const API_VERSION = "1.16.1";
+
+// {user, password} of the signed-in account, kept in localStorage, or null.
+let account = loadAccount();
+
+function loadAccount() {
+  try {
+    const a = JSON.parse(localStorage.getItem(ACCOUNT_KEY) || "null");
+    if (a && typeof a.user === "string" && typeof a.password === "string") return a;
+  } catch (_) {
+    // storage off (private mode) or not ours: signed out
+  }
+  return null;
+}
+
+function storeAccount(a) {
+  try {
+    if (a) localStorage.setItem(ACCOUNT_KEY, JSON.stringify(a));
+    else localStorage.removeItem(ACCOUNT_KEY);
+  } catch (_) {
+    // storage off: signed in for this visit only
+  }
+}
+
+// MD5 (RFC 1321) of bytes, as lowercase hex. Subsonic's token auth is t = md5(password +
+// salt) with a fresh salt on every call: the password itself never goes over the wire (the
+// page is plain HTTP on the home network), and a token seen once is tied to its salt. The
+// other way, p=enc:HEX, is the password merely hex-coded in every request. MD5 is weak, but it
+// is what the protocol asks for, and no browser offers it.
+const MD5_SHIFT = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+const MD5_K = Array.from({ length: 64 }, (_, i) => Math.floor(Math.abs(Math.sin(i + 1)) * 2 ** 32));
+
+function md5(bytes) {
+  const blocks = ((bytes.length + 8) >> 6) + 1; // the bytes, 0x80, then the 64-bit length
+  const w = new Uint32Array(blocks * 16);
+  bytes.forEach((b, i) => { w[i >> 2] |= b << ((i % 4) * 8); });
+  w[bytes.length >> 2] |= 0x80 << ((bytes.length % 4) * 8);
+  w[blocks * 16 - 2] = bytes.length * 8;
+  w[blocks * 16 - 1] = Math.floor(bytes.length / 2 ** 29);
+  const h = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+  for (let at = 0; at < w.length; at += 16) {
+    let [a, b, c, d] = h;
+    for (let i = 0; i < 64; i++) {
+      const round = i >> 4;
+      const [f, g] = [
+        [(b & c) | (~b & d), i],
+        [(d & b) | (~d & c), (5 * i + 1) % 16],
+        [b ^ c ^ d, (3 * i + 5) % 16],
+        [c ^ (b | ~d), (7 * i) % 16],
+      ][round];
+      const s = MD5_SHIFT[round * 4 + (i % 4)];
+      const x = (a + f + MD5_K[i] + w[at + g]) | 0;
+      [a, d, c] = [d, c, b];
+      b = (b + ((x << s) | (x >>> (32 - s)))) | 0;
+    }
+    [a, b, c, d].forEach((v, i) => { h[i] = (h[i] + v) | 0; });
+  }
+  return h.map((v) => [0, 8, 16, 24].map((s) => ((v >>> s) & 255).toString(16).padStart(2, "0")).join("")).join("");
+}
+
+function randomHex(bytes) {
+  return [...crypto.getRandomValues(new Uint8Array(bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+class SubsonicError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// One Subsonic call: params are [name, value] pairs (a name may repeat: songIdToAdd). Sent as
+// a form POST (the formPost extension) so that tokens and long lists of ids stay out of URLs
+// and logs. Answers the "subsonic-response" object; a failed call throws a SubsonicError with
+// the Subsonic code (40: wrong user or password).
+async function rest(method, params = [], who = account) {
+  const salt = randomHex(8);
+  const body = new URLSearchParams([
+    ["u", who.user],
+    ["t", md5(new TextEncoder().encode(who.password + salt))],
+    ["s", salt],
+    ["v", API_VERSION],
+    ["c", CLIENT],
+    ["f", "json"],
+    ...params.map(([k, v]) => [k, String(v)]),
+  ]);
+  let answer = null;
+  let status = "no answer";
+  try {
+    const response = await fetch(`/rest/${method}`, {
+      method: "POST", body, headers: { Accept: "application/json" },
+    });
+    status = response.status;
+    answer = (await response.json())["subsonic-response"];
+  } catch (_) {
+    // no answer, or not JSON: reported below
+  }
+  if (!answer) throw new SubsonicError(0, `${method}: ${status}`);
+  if (answer.status !== "ok") {
+    const e = answer.error || {};
+    throw new SubsonicError(e.code, `${method}: ${e.message || "failed"}`);
+  }
+  return answer;
+}
+
+// JSON answers hold lists as arrays; an older server may send one item bare or leave it out.
+const asList = (v) => (Array.isArray(v) ? v : v ? [v] : []);
+
+// A Subsonic song as the page's track.
+function fromChild(c) {
+  return {
+    id: String(c.id),
+    title: c.title,
+    artist: c.artist,
+    album: c.album,
+    duration_s: c.duration,
+    format: c.suffix,
+    bpm: c.bpm > 0 ? c.bpm : undefined,
+  };
+}
+
+// The account's own playlists: owned by it and writable. The box's generated playlists are
+// `readonly` (and have numeric ids; own ones are "u" + a number).
+const ownPlaylist = (p) => p.owner === account.user && !p.readonly;
+
+// Song id → track, from getStarred2; and the own playlists from getPlaylists.
+let starred = new Map();
+let mine = [];
+
+// A call failed: wrong credentials sign out, anything else is shown.
+function failed(what, e) {
+  if (e.code === 40) signOut("Signed out: the box no longer accepts this user name and password.");
+  else showError(`${what} (${e.message}).`);
+}
+
+async function loadMine() {
+  if (!account) return;
+  try {
+    const [s, p] = await Promise.all([rest("getStarred2"), rest("getPlaylists")]);
+    setStarred(s);
+    mine = asList((p.playlists || {}).playlist).filter(ownPlaylist);
+  } catch (e) {
+    failed("Cannot load your stars and playlists", e);
+    return;
+  }
+  renderMine();
+  refreshStars();
+}
+
+function setStarred(answer) {
+  starred = new Map(asList((answer.starred2 || {}).song).map((c) => [String(c.id), fromChild(c)]));
+}
+
+function renderAccount() {
+  const name = $("account-name");
+  name.textContent = account ? account.user : "";
+  name.hidden = !account;
+  $("sign-out").hidden = !account;
+  $("sign-in-open").hidden = Boolean(account);
+  $("sign-in").hidden = true;
+  $("sign-in-open").setAttribute("aria-expanded", "false");
+  $("mine").hidden = !account;
+}
+
+$("sign-in-open").addEventListener("click", () => {
+  const form = $("sign-in");
+  form.hidden = !form.hidden;
+  $("sign-in-open").setAttribute("aria-expanded", String(!form.hidden));
+  if (!form.hidden) $("user").focus();
+});
+
+$("sign-in").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const who = { user: $("user").value.trim(), password: $("password").value };
+  const error = $("sign-in-error");
+  error.hidden = true;
+  try {
+    await rest("ping", [], who);
+  } catch (e) {
+    error.textContent = e.code === 40
+      ? "Wrong user name or password (or the box has no Subsonic account set up)."
+      : `The box does not answer (${e.message}).`;
+    error.hidden = false;
+    return;
+  }
+  account = who;
+  storeAccount(who);
+  $("password").value = "";
+  renderAccount();
+  notify(`Signed in as ${who.user}.`);
+  await loadMine();
+  if (shown) renderList(shown);
+  $("sign-out").focus();
+});
+
+function signOut(message) {
+  account = null;
+  storeAccount(null);
+  starred = new Map();
+  mine = [];
+  renderAccount();
+  const view = parseRoute(location.hash);
+  if (view && (view.kind === "mine" || view.kind === "starred")) {
+    shown = null;
+    $("tracks").replaceChildren();
+    goHome(message);
+    return;
+  }
+  if (shown) renderList(shown);
+  notify(message);
+}
+
+$("sign-out").addEventListener("click", () => {
+  signOut("Signed out.");
+  $("sign-in-open").focus();
+});
+
+// ---------- stars ----------
+
+function starButton(t) {
+  const id = String(t.id);
+  const button = el("button", {
+    class: "icon star", type: "button", "data-star": id, "aria-pressed": String(starred.has(id)),
+    "aria-label": `Star ${t.title || "this track"}`, title: "Star",
+  }, icon("star"));
+  button.addEventListener("click", async () => {
+    const on = !starred.has(id);
+    button.disabled = true;
+    try {
+      await rest(on ? "star" : "unstar", [["id", id]]);
+      if (on) starred.set(id, t);
+      else starred.delete(id);
+    } catch (e) {
+      failed(`Cannot ${on ? "star" : "unstar"} ${t.title || "this track"}`, e);
+    }
+    button.disabled = false;
+    refreshStars();
+    renderMine();
+  });
+  return button;
+}
+
+// Every star on the page shows the account's stars.
+function refreshStars() {
+  for (const b of document.querySelectorAll("[data-star]")) {
+    b.setAttribute("aria-pressed", String(starred.has(b.dataset.star)));
+  }
+}
+
+// ---------- home: the account's stars and playlists ----------
+
+function renderMine() {
+  $("starred-card").replaceChildren(
+    card("#/starred", "Starred tracks", plural(starred.size, "track", "tracks")));
+  const cards = $("mine-cards");
+  cards.replaceChildren(...mine.map((p) => card(`#/mine/${encodeURIComponent(p.id)}`, p.name,
+    `${plural(p.songCount || 0, "track", "tracks")} · ${length(p.duration)}`)));
+  cards.hidden = mine.length === 0;
+  $("mine-empty").hidden = mine.length > 0;
+  renderAddForm();
+}
+
+$("new-list").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = $("new-name");
+  const name = input.value;
+  try {
+    await rest("createPlaylist", [["name", name]]);
+  } catch (e) {
+    failed(`Cannot create the playlist ${name}`, e);
+    return;
+  }
+  input.value = "";
+  notify(`Created ${name}.`);
+  await loadMine();
+});
 
 // ---------- status ----------
 
@@ -222,11 +536,6 @@ function renderPlaylists(lists) {
     const headingId = `group-${method}`;
     const cards = el("ul", { class: "cards" });
     for (const p of groups.get(method)) {
-      const open = el("a", { class: "card-main", href: `#/playlist/${encodeURIComponent(p.id)}` },
-        el("span", { class: "card-name" }, nice(p.name)),
-        el("span", { class: "card-meta" },
-          `${plural(p.track_count, "track", "tracks")} · ${length(p.duration_s)}`),
-        icon("chevron"));
       const download = el("a", {
         class: "icon",
         href: m3u8(p.id),
@@ -234,7 +543,8 @@ function renderPlaylists(lists) {
         "aria-label": `Download ${nice(p.name)} as M3U8`,
         title: "Download M3U8",
       }, icon("download"));
-      cards.append(el("li", { class: "card" }, open, download));
+      cards.append(card(`#/playlist/${encodeURIComponent(p.id)}`, nice(p.name),
+        `${plural(p.track_count, "track", "tracks")} · ${length(p.duration_s)}`, download));
     }
     out.append(el("section", { class: "group", "aria-labelledby": headingId },
       el("h2", { id: headingId }, title),
@@ -255,7 +565,8 @@ async function loadPlaylists() {
 
 // ---------- a list of tracks (a playlist or a radio) ----------
 
-// What the track view shows: {key, title, meta, rule, tracks, m3u8}.
+// What the track view shows: {key, title, meta, rule, tracks, m3u8, own}, own the Subsonic
+// playlist when it is one of the account's.
 let shown = null;
 
 function renderList(list) {
@@ -271,11 +582,75 @@ function renderList(list) {
     download.setAttribute("download", `${list.fileName}.m3u8`);
     download.setAttribute("aria-label", `Download ${list.title} as M3U8`);
   }
+  $("own-tools").hidden = !list.own;
+  if (list.own) $("rename-name").value = list.own.name;
+  renderAddForm();
   const ol = $("tracks");
   ol.replaceChildren();
   list.tracks.forEach((t, i) => ol.append(trackRow(list, t, i)));
   markPlaying();
 }
+
+// "Add to [playlist] [Playing] [All]": to any own playlist but the one shown.
+function renderAddForm() {
+  const targets = account && shown ? mine.filter((p) => !shown.own || p.id !== shown.own.id) : [];
+  const select = $("add-to");
+  const chosen = select.value;
+  select.replaceChildren(...targets.map((p) => el("option", { value: p.id }, p.name)));
+  if (targets.some((p) => p.id === chosen)) select.value = chosen;
+  $("add-form").hidden = targets.length === 0;
+  $("add-playing").disabled = !queue;
+}
+
+async function addTracks(tracks) {
+  const id = $("add-to").value;
+  const target = mine.find((p) => p.id === id);
+  if (!target || tracks.length === 0) return;
+  try {
+    await rest("updatePlaylist", [["playlistId", id], ...tracks.map((t) => ["songIdToAdd", t.id])]);
+  } catch (e) {
+    failed(`Cannot add to ${target.name}`, e);
+    return;
+  }
+  notify(`Added ${plural(tracks.length, "track", "tracks")} to ${target.name}.`);
+  loadMine();
+}
+
+$("add-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  if (shown) addTracks(shown.tracks);
+});
+$("add-playing").addEventListener("click", () => {
+  if (queue) addTracks([playing()]);
+});
+
+$("rename-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const p = shown && shown.own;
+  if (!p) return;
+  const name = $("rename-name").value;
+  try {
+    await rest("updatePlaylist", [["playlistId", p.id], ["name", name]]);
+  } catch (e) {
+    failed(`Cannot rename ${p.name}`, e);
+    return;
+  }
+  notify(`Renamed to ${name}.`);
+  await Promise.all([openMine(p.id), loadMine()]);
+});
+
+$("delete-list").addEventListener("click", async () => {
+  const p = shown && shown.own;
+  if (!p || !confirm(`Delete the playlist ${p.name}? Its tracks stay in the library.`)) return;
+  try {
+    await rest("deletePlaylist", [["id", p.id]]);
+  } catch (e) {
+    failed(`Cannot delete ${p.name}`, e);
+    return;
+  }
+  goHome(`Deleted ${p.name}.`);
+  loadMine();
+});
 
 function trackRow(list, t, i) {
   const play = el("button", { class: "track-main", type: "button" },
@@ -309,8 +684,30 @@ function trackRow(list, t, i) {
   }, icon("radio"));
   radio.addEventListener("click", () => startRadio(t));
   row.append(radio);
+  if (account) row.append(starButton(t));
+  if (list.own) row.append(removeButton(list.own, t, i));
   if (why) row.append(why);
   return row;
+}
+
+// Removes entry i (songIndexToRemove counts from 0, so a track that is there twice loses
+// only this one).
+function removeButton(p, t, i) {
+  const button = el("button", {
+    class: "icon", type: "button", "aria-label": `Remove ${t.title || "this track"} from ${p.name}`,
+    title: "Remove from this playlist",
+  }, icon("remove"));
+  button.addEventListener("click", async () => {
+    try {
+      await rest("updatePlaylist", [["playlistId", p.id], ["songIndexToRemove", i]]);
+    } catch (e) {
+      failed(`Cannot remove ${t.title || "this track"}`, e);
+      return;
+    }
+    notify(`Removed ${t.title || "a track"} from ${p.name}.`);
+    await Promise.all([openMine(p.id), loadMine()]);
+  });
+  return button;
 }
 
 async function openPlaylist(id) {
@@ -324,6 +721,36 @@ async function openPlaylist(id) {
     tracks: p.tracks || [],
     m3u8: m3u8(p.id),
   });
+}
+
+// One of the account's playlists, through Subsonic.
+async function openMine(id) {
+  const p = (await rest("getPlaylist", [["id", id]])).playlist || {};
+  const tracks = asList(p.entry).map(fromChild);
+  renderList({
+    key: `m${p.id}`,
+    title: p.name || "",
+    meta: `${plural(tracks.length, "track", "tracks")} · ${length(p.duration)}`,
+    rule: p.comment,
+    tracks,
+    m3u8: null,
+    own: p,
+  });
+}
+
+// The account's starred songs, asked for afresh (another phone may have starred some).
+async function openStarred() {
+  setStarred(await rest("getStarred2"));
+  const tracks = [...starred.values()];
+  renderList({
+    key: "starred",
+    title: "Starred tracks",
+    meta: `${plural(tracks.length, "track", "tracks")} · ${length(tracks.reduce((s, t) => s + (t.duration_s || 0), 0))}`,
+    rule: null,
+    tracks,
+    m3u8: null,
+  });
+  renderMine();
 }
 
 // A radio's list: the seed first, then its neighbours.
@@ -379,6 +806,7 @@ function playCurrent() {
   });
   showNow();
   markPlaying();
+  renderAddForm();
 }
 
 function showNow() {
@@ -466,12 +894,29 @@ function startRadio(t) {
   location.hash = `#/radio/${encodeURIComponent(t.id)}`;
 }
 
+// The view a hash names: {kind, id}, or null for home.
+function parseRoute(hash) {
+  const list = hash.match(/^#\/(playlist|radio)\/(-?\d+)$/);
+  if (list) return { kind: list[1], id: list[2] };
+  const own = hash.match(/^#\/mine\/([\w.-]+)$/);
+  if (own) return { kind: "mine", id: own[1] };
+  return hash === "#/starred" ? { kind: "starred" } : null;
+}
+
+const OPEN = {
+  playlist: (id) => openPlaylist(id),
+  radio: (id) => openRadio(id, String(radioToPlay) === id),
+  mine: (id) => openMine(id),
+  starred: () => openStarred(),
+};
+
 async function route() {
-  const m = location.hash.match(/^#\/(playlist|radio)\/(-?\d+)$/);
+  const view = parseRoute(location.hash);
   const home = $("home-view");
   const detail = $("list-view");
   showError("");
-  if (!m) {
+  notify("");
+  if (!view) {
     const back = !detail.hidden;
     detail.hidden = true;
     home.hidden = false;
@@ -480,12 +925,16 @@ async function route() {
     return;
   }
   if (!home.hidden) homeScroll = window.scrollY;
-  const [, kind, id] = m;
+  const what = { playlist: "playlist", radio: "radio", mine: "playlist", starred: "list" }[view.kind];
+  if (!account && (view.kind === "mine" || view.kind === "starred")) {
+    showError(`Sign in to see this ${what}.`);
+    return;
+  }
   try {
-    if (kind === "playlist") await openPlaylist(id);
-    else await openRadio(id, radioToPlay === Number(id));
+    await OPEN[view.kind](view.id);
   } catch (e) {
-    showError(`Cannot open this ${kind} (${e.message}).`);
+    if (e.code === 40) failed("", e);
+    else showError(`Cannot open this ${what} (${e.message}).`);
     return;
   } finally {
     radioToPlay = null;
@@ -498,5 +947,7 @@ async function route() {
 
 window.addEventListener("hashchange", route);
 
+renderAccount();
 refreshStatus();
+loadMine();
 loadPlaylists().then(route);
