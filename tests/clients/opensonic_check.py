@@ -6,7 +6,7 @@ resets them).
 Usage: opensonic_check.py BASE_URL USER PASSWORD USER2 PASSWORD2
 BASE_URL is http://127.0.0.1:PORT of a server on the tests' library (tests/support/music.rs:
 albums First Light by Ada Example and Second Wind by The Examples, genre Electronic, 2021;
-First Light 1 has synced lyrics; a folder of untagged songs), with two accounts whose
+Second Wind 1 has synced lyrics; a folder of untagged songs), with two accounts whose
 listening data starts empty. Prints `ok NAME` or `FAIL NAME: reason` per check and exits 1
 if any failed. Run by tests/subsonic_clients.rs.
 
@@ -277,8 +277,8 @@ READS = [
     ('getAlbumInfo2', [('id', AL_A)], 'albumInfo'),
     ('getSongsByGenre', [('genre', 'Electronic')], 'songsByGenre'),
     ('getScanStatus', [], 'scanStatus'),
-    ('getLyrics', [('artist', ARTIST_A), ('title', f'{ALBUM_A} 1')], 'lyrics'),
-    ('getLyricsBySongId', [('id', A1)], 'lyricsList'),
+    ('getLyrics', [('artist', 'The Examples'), ('title', f'{ALBUM_B} 1')], 'lyrics'),
+    ('getLyricsBySongId', [('id', B1)], 'lyricsList'),
     ('getNowPlaying', [], 'nowPlaying'),
     ('getStarred', [], 'starred'),
     ('getStarred2', [], 'starred2'),
@@ -545,13 +545,13 @@ check('getSongsByGenre', by_genre)
 
 
 def lyrics():
-    found = conn.get_lyrics_by_song_id(A1)
+    found = conn.get_lyrics_by_song_id(B1)
     assert len(found) == 1 and found[0].synced, found
-    lines = [(round(l.start or -1), l.value) for l in found[0].line]
-    assert lines == [(500, 'First light over the water'), (3000, 'and the day begins')], lines
+    lines = [(round(line.start or -1), line.value) for line in found[0].line]
+    assert lines == [(250, 'First line'), (1500, 'Second line')], lines
     assert conn.get_lyrics_by_song_id(A2) == []
-    plain = conn.get_lyrics(ARTIST_A, f'{ALBUM_A} 1')
-    assert 'First light over the water' in plain.value, plain
+    plain = conn.get_lyrics('The Examples', f'{ALBUM_B} 1')
+    assert plain.value == 'First line\nSecond line', plain
 
 
 check('getLyricsBySongId: synced .lrc lines', lyrics)

@@ -9,9 +9,6 @@ use std::process::Command;
 
 use playlista::synth::{self, SongSpec, WavFormat};
 
-/// The synced lyrics beside `ada_4.wav` ("First Light 1").
-pub const LYRICS: &str = "[00:00.50]First light over the water\n[00:03.00]and the day begins\n";
-
 /// A WAV with a RIFF INFO list (title, artist, album, track, genre, year) before its data.
 pub fn tagged_wav(path: &Path, spec: &SongSpec, tags: &[(&[u8; 4], &str)]) {
     synth::write_song(path, spec, 22_050, 1, WavFormat::Pcm16).unwrap();
@@ -45,9 +42,10 @@ pub fn tagged_wav(path: &Path, spec: &SongSpec, tags: &[(&[u8; 4], &str)]) {
     std::fs::write(path, out).unwrap();
 }
 
-/// The library: `First Light` by Ada Example (4 songs, numbered out of file order, the first
-/// with [`LYRICS`] in `ada_4.lrc`), `Second Wind` by The Examples (4), both genre Electronic
-/// from 2021, and 4 untagged songs in `loose/`. Returns song file name -> path.
+/// The library: `First Light` by Ada Example (4 songs, numbered out of file order),
+/// `Second Wind` by The Examples (4, the first with synced lyrics in `examples_4.lrc`), both
+/// genre Electronic from 2021, and 4 untagged songs in `loose/`. Returns song file name ->
+/// path.
 pub fn library(music: &Path, corpus: Option<&Path>) -> HashMap<String, PathBuf> {
     let mut files = HashMap::new();
     let albums = [
@@ -93,7 +91,13 @@ pub fn library(music: &Path, corpus: Option<&Path>) -> HashMap<String, PathBuf> 
             files.insert(name, path);
         }
     }
-    std::fs::write(music.join("ada/ada_4.lrc"), LYRICS).unwrap();
+    // Synced lyrics beside "Second Wind 1" (examples_4.wav), as players write them: a
+    // header, an offset, lines out of order, a word timing.
+    std::fs::write(
+        music.join("examples").join("examples_4.lrc"),
+        "[ti:Second Wind 1]\n[offset:+250]\n[00:01.50]Second line\n[00:00.25]First <00:00.50>line\n",
+    )
+    .unwrap();
     for (k, bpm) in [95.0, 105.0, 125.0, 150.0].into_iter().enumerate() {
         let name = format!("loose_{k}.wav");
         let path = music.join("loose").join(&name);
