@@ -355,28 +355,26 @@ def playlist_both_formats():
 check('createPlaylist/updatePlaylist/deletePlaylist in XML and JSON', playlist_both_formats)
 
 
-def typed_reads():
-    """py-opensonic's typed parse of every answer it has a type for (a missing required
-    field raises)."""
-    # (get_music_folders is left out: py-opensonic 10.4 iterates the keys of the
-    # spec's {"musicFolders": {"musicFolder": [...]}}; the raw answers are checked above.)
-    conn.get_indexes()
-    conn.get_artist(AR_A)
-    conn.get_album(AL_A)
-    conn.get_song(A1)
-    conn.get_music_directory(AL_A)
-    conn.get_random_songs(size=3)
-    conn.get_album_info2(AL_A)
-    conn.get_scan_status()
-    conn.get_now_playing()
-    conn.get_starred()
-    conn.get_internet_radio_stations()
-    conn.get_newest_podcasts()
-    for p in conn.get_playlists():
-        conn.get_playlist(p.id)
-
-
-check('typed answers (required fields present)', typed_reads)
+# py-opensonic's typed parse of every answer it has a type for: a missing required field
+# raises. (get_music_folders is left out: py-opensonic 10.4 iterates the keys of the spec's
+# {"musicFolders": {"musicFolder": [...]}}; the raw answers are checked above.)
+TYPED = {
+    'getIndexes': lambda: conn.get_indexes(),
+    'getArtist': lambda: conn.get_artist(AR_A),
+    'getAlbum': lambda: conn.get_album(AL_A),
+    'getSong': lambda: conn.get_song(A1),
+    'getMusicDirectory': lambda: conn.get_music_directory(AL_A),
+    'getRandomSongs': lambda: conn.get_random_songs(size=3),
+    'getAlbumInfo2': lambda: conn.get_album_info2(AL_A),
+    'getScanStatus': lambda: conn.get_scan_status(),
+    'getNowPlaying': lambda: conn.get_now_playing(),
+    'getStarred': lambda: conn.get_starred(),
+    'getInternetRadioStations': lambda: conn.get_internet_radio_stations(),
+    'getNewestPodcasts': lambda: conn.get_newest_podcasts(),
+    'getPlaylist (each)': lambda: [conn.get_playlist(p.id) for p in conn.get_playlists()],
+}
+for name, call in TYPED.items():
+    check(f'typed {name}', call)
 
 
 def required_song_fields():
@@ -470,12 +468,14 @@ def bookmarks():
     assert conn.create_bookmark(B2, 12_345, comment='<chorus> & more')
     b = conn.get_bookmarks()
     assert [(x.entry.id, x.position, x.comment) for x in b] == [(B2, 12_345, '<chorus> & more')], b
+    x = as_xml('getBookmarks').find(NS + 'bookmarks').find(NS + 'bookmark')
+    assert x.get('comment') == '<chorus> & more', x.attrib
     assert not conn2.get_bookmarks()
     assert conn.delete_bookmark(B2)
     assert not conn.get_bookmarks()
 
 
-check('bookmarks: create, get, delete', bookmarks)
+check('bookmarks: create, get (comment escaped in XML), delete', bookmarks)
 
 
 def own_playlists():
