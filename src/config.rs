@@ -275,12 +275,60 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
 }
 
-/// `[subsonic]`: the account the Subsonic API accepts. No password, no access.
+/// `[subsonic]`: the accounts the Subsonic API accepts: `user` + `password`, and for a
+/// household more in `accounts = [{ user = "…", password = "…" }, …]`. Each account has its
+/// own stars, plays, queue and playlists; `read_only = true` makes one that may browse and
+/// play but not write. No password, no access.
 #[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubsonicSection {
     pub user: Option<String>,
     pub password: Option<String>,
+    #[serde(default)]
+    pub accounts: Vec<AccountEntry>,
+}
+
+/// One entry of `[subsonic] accounts`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountEntry {
+    pub user: String,
+    pub password: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl SubsonicSection {
+    /// Every account with a user and a non-empty password, `user`/`password` first; a user
+    /// named twice keeps its first entry.
+    pub fn accounts(&self) -> Vec<AccountEntry> {
+        let first = match (&self.user, &self.password) {
+            (Some(user), Some(password)) => Some(AccountEntry {
+                user: user.clone(),
+                password: password.clone(),
+                read_only: false,
+            }),
+            _ => None,
+        };
+        let mut out: Vec<AccountEntry> = Vec::new();
+        for a in first.into_iter().chain(self.accounts.iter().cloned()) {
+            if !a.user.is_empty() && !a.password.is_empty() && !out.iter().any(|o| o.user == a.user)
+            {
+                out.push(a);
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for AccountEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountEntry")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .field("read_only", &self.read_only)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for SubsonicSection {
@@ -288,6 +336,7 @@ impl std::fmt::Debug for SubsonicSection {
         f.debug_struct("SubsonicSection")
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("accounts", &self.accounts)
             .finish()
     }
 }

@@ -658,3 +658,168 @@ fn check_py_sonic(server: &Server, files: &HashMap<String, PathBuf>) {
     assert_eq!(r["wrong_password"], "CredentialError");
     assert_eq!(r["unknown_song"], "DataNotFoundError");
 }
+
+/// A writable copy of the fixture's database and playlists, with a second account (`ben`)
+/// and a read-only one (`guest`): listening tests change what they find.
+fn writable_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let from = fixture().config.parent().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    for f in std::fs::read_dir(from.join("state")).unwrap() {
+        let f = f.unwrap();
+        if f.file_type().unwrap().is_file() {
+            std::fs::copy(f.path(), state.join(f.file_name())).unwrap();
+        }
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "library = {:?}\ncache_dir = {:?}\noutput_dir = {:?}\nworkers = 1\n\n[subsonic]\n\
+             user = \"{USER}\"\npassword = \"{PASSWORD}\"\naccounts = [\n  \
+             {{ user = \"ben\", password = \"b\" }},\n  \
+             {{ user = \"guest\", password = \"g\", read_only = true }},\n]\n",
+            from.join("music"),
+            state,
+            dir.path().join("playlists")
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
+impl Server {
+    /// A call as `user` with a plain password; the response body.
+    fn as_user(&self, user: &str, password: &str, method: &str, query: &str) -> Value {
+        let r = self.get(&format!(
+            "/rest/{method}?u={user}&p={password}&f=json&{query}"
+        ));
+        assert_eq!(r.status, 200, "{method}: {}", r.text());
+        r.json()["subsonic-response"].clone()
+    }
+}
+
+fn similar_ids(server: &Server, seed: &str, count: usize) -> Vec<String> {
+    let v = server.ok("getSimilarSongs2", &format!("id={seed}&count={count}"));
+    ids(&v["similarSongs2"]["song"])
+}
+
+#[test]
+fn listening_is_kept_per_account_survives_restarts_and_teaches_the_radio() {
+    let (dir, config) = writable_copy();
+    let server = Server(support::serve(&support::config_file(&config)));
+    let song_id = {
+        let all = server.ok("search3", "query=&songCount=500");
+        let songs = all["searchResult3"]["song"].as_array().unwrap().clone();
+        move |name: &str| {
+            songs
+                .iter()
+                .find(|s| s["path"].as_str().unwrap().ends_with(name))
+                .map(|s| s["id"].as_str().unwrap().to_string())
+                .unwrap()
+        }
+    };
+    let first = song_id("ada_4.wav");
+
+    // Stars are per account; the read-only account may not write.
+    server.ok("star", &format!("id={first}"));
+    let starred = server.ok("getStarred2", "");
+    assert_eq!(ids(&starred["starred2"]["song"]), vec![first.clone()]);
+    assert!(starred["starred2"]["song"][0]["starred"].is_string());
+    let ben = server.as_user("ben", "b", "getStarred2", "");
+    assert_eq!(ben["starred2"]["song"], serde_json::json!([]), "{ben}");
+    let guest = server.as_user("guest", "g", "star", &format!("id={first}"));
+    assert_eq!(guest["error"]["code"], 50, "{guest}");
+
+    // Plays fill the album lists; bad ratings and unknown songs change nothing.
+    server.ok("scrobble", &format!("id={first}&submission=true"));
+    let album = server.ok("getSong", &format!("id={first}"))["song"]["albumId"].clone();
+    for kind in ["frequent", "recent"] {
+        let list = server.ok("getAlbumList2", &format!("type={kind}"));
+        assert_eq!(
+            list["albumList2"]["album"][0]["id"], album,
+            "{kind}: {list}"
+        );
+    }
+    assert_eq!(
+        server.error_code("setRating", &format!("id={first}&rating=6")),
+        10
+    );
+    assert_eq!(server.error_code("scrobble", "id=999999"), 70);
+    server.ok("setRating", &format!("id={first}&rating=5"));
+    let song = server.ok("getSong", &format!("id={first}"));
+    assert_eq!(song["song"]["userRating"], 5);
+    assert_eq!(song["song"]["playCount"], 1);
+
+    // The queue, a bookmark and an own playlist with markup in its name.
+    let second = song_id("ada_3.wav");
+    server.ok(
+        "savePlayQueue",
+        &format!("id={first}&id={second}&current={second}&position=1500"),
+    );
+    let q = server.ok("getPlayQueue", "");
+    assert_eq!(
+        ids(&q["playQueue"]["entry"]),
+        vec![first.clone(), second.clone()]
+    );
+    assert_eq!(q["playQueue"]["current"], second.as_str());
+    server.ok(
+        "createBookmark",
+        &format!("id={second}&position=42&comment=half"),
+    );
+    let b = server.ok("getBookmarks", "");
+    assert_eq!(b["bookmarks"]["bookmark"][0]["position"], 42);
+    let made = server.ok(
+        "createPlaylist",
+        &format!("name=%3Cb%3Ex%3C%2Fb%3E&songId={first}&songId={second}"),
+    );
+    let own = made["playlist"]["id"].as_str().unwrap().to_string();
+    assert_eq!(made["playlist"]["name"], "<b>x</b>");
+    let xml = server
+        .get(&format!("/rest/getPlaylist?{}&id={own}", auth_hex()))
+        .text();
+    assert!(xml.contains("name=\"&lt;b&gt;x&lt;/b&gt;\""), "{xml}");
+    server.ok(
+        "updatePlaylist",
+        &format!("playlistId={own}&songIndexToRemove=0"),
+    );
+    let generated = server.ok("getPlaylists", "")["playlists"]["playlist"][0]["id"].clone();
+    let code = server.error_code(
+        "deletePlaylist",
+        &format!("id={}", generated.as_str().unwrap()),
+    );
+    assert_eq!(code, 50, "generated playlists are read-only");
+    let m3u = dir.path().join("playlists/users/anna/<b>x<_b>.m3u8");
+    assert!(m3u.is_file(), "{m3u:?}");
+
+    // Five quick skips of the seed's nearest song move it out of its top five, not out of
+    // the radio.
+    let seed = song_id("examples_4.wav");
+    let top = similar_ids(&server, &seed, 5)[0].clone();
+    for _ in 0..5 {
+        server.ok("scrobble", &format!("id={top}&submission=false"));
+        server.ok("scrobble", &format!("id={seed}&submission=false"));
+    }
+    let after = similar_ids(&server, &seed, 5);
+    assert!(!after.contains(&top), "{top} still in {after:?}");
+    assert!(similar_ids(&server, &seed, 50).contains(&top));
+    let now = server.ok("getNowPlaying", "");
+    assert_eq!(ids(&now["nowPlaying"]["entry"]), vec![seed.clone()]);
+    drop(server);
+
+    // Re-analysis and a regeneration keep it all.
+    run_ok(&["-a", "-f"], &config);
+    run_ok(
+        &["-g", "--min_playlist_size", "1", "--mixed_below", "2"],
+        &config,
+    );
+    let server = Server(support::serve(&support::config_file(&config)));
+    assert_eq!(
+        ids(&server.ok("getStarred2", "")["starred2"]["song"]),
+        vec![first.clone()]
+    );
+    let kept = server.ok("getPlaylist", &format!("id={own}"));
+    assert_eq!(ids(&kept["playlist"]["entry"]), vec![second.clone()]);
+    assert!(!similar_ids(&server, &seed, 5).contains(&top));
+}

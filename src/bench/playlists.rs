@@ -107,7 +107,7 @@ fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> 
         let lists: Vec<Playlist> = match method {
             Method::Radio => real_idx
                 .iter()
-                .map(|&s| playlist::flow::radio(lib, s, 10))
+                .map(|&s| playlist::flow::radio(lib, s, 10, &Default::default()))
                 .collect(),
             Method::Path => (0..real_idx.len().min(10))
                 .map(|k| {
@@ -115,7 +115,7 @@ fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> 
                         real_idx[k],
                         real_idx[(k + real_idx.len() / 2) % real_idx.len()],
                     );
-                    playlist::flow::path(lib, a, b, 10)
+                    playlist::flow::path(lib, a, b, 10, &Default::default())
                 })
                 .collect(),
             _ => playlist::generate(lib, &flags(method))?,
@@ -175,7 +175,7 @@ fn precision_at_5(real: &Library, rng: &mut Rng) -> (f64, usize, f64) {
             continue;
         }
         seeds += 1;
-        let p = playlist::flow::radio(real, s, 6);
+        let p = playlist::flow::radio(real, s, 6, &Default::default());
         let hits = p.entries[1..]
             .iter()
             .filter(|e| sources[e.track] == sources[s])

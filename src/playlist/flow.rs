@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use super::finishing::artist_cap;
 use super::sound::SOUND_WEIGHT;
 use super::space::{DIMS, Library, Recordings, SOUND_RANGE, dist2};
+use super::taste::{MAX_RISE, MAX_SINK, Taste};
 use super::{Playlist, display_name};
 
 /// Tempo within this many BPM of the seed counts as "the same tempo" in an explanation.
@@ -157,9 +158,17 @@ fn nearest(lib: &Library, point: &[f32; DIMS], want: usize, skip: &HashSet<usize
 
 /// `radio`: the seed, then the `length - 1` tracks nearest to it, each next track the nearest
 /// to the one before (so the first after the seed is its nearest neighbour).
-pub fn radio(lib: &Library, seed: usize, length: usize) -> Playlist {
+pub fn radio(lib: &Library, seed: usize, length: usize, taste: &Taste<usize>) -> Playlist {
     let skip = HashSet::from([seed]);
-    let chosen = nearest(lib, &lib.scaled[seed], length.saturating_sub(1), &skip);
+    let want = length.saturating_sub(1);
+    // Sunk tracks leave room for the next ones: look a little further when there is a taste.
+    let extra = if taste.is_empty() {
+        0
+    } else {
+        MAX_SINK as usize + 1
+    };
+    let mut chosen = taste.rerank(nearest(lib, &lib.scaled[seed], want + extra, &skip));
+    chosen.truncate(want);
     let rank = |i: usize| chosen.iter().position(|&c| c == i).map_or(0, |r| r + 1);
     let mut p = Playlist::new(
         format!("Radio_{}", stem(lib, seed)),
@@ -173,22 +182,32 @@ pub fn radio(lib: &Library, seed: usize, length: usize) -> Playlist {
     let mut left = chosen.clone();
     let mut at = seed;
     while !left.is_empty() {
+        // A track that sank comes no earlier than its place in the ranking.
+        let placed = p.entries.len() - 1;
+        let held = |i: usize| taste.places(&i) > 0.0 && rank(i) > placed + 1;
+        let all_held = left.iter().all(|&i| held(i));
         let (k, _) = left
             .iter()
             .enumerate()
-            .map(|(k, &i)| (k, lib.dist2(at, i)))
+            .filter(|&(_, &i)| all_held || !held(i))
+            .map(|(k, &i)| {
+                let skipped = taste.after.get(&(at, i)).copied().unwrap_or(0);
+                (k, lib.dist2(at, i) * (1.0 + skipped as f32))
+            })
             .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
             .unwrap_or((0, 0.0));
         let next = left.swap_remove(k);
-        p.push(
-            next,
-            format!(
-                "neighbour {} of the seed (distance {:.2}): {}",
-                rank(next),
-                lib.dist2(seed, next).sqrt(),
-                relation(lib, seed, next, "the seed")
-            ),
+        let mut why = format!(
+            "neighbour {} of the seed (distance {:.2}): {}",
+            rank(next),
+            lib.dist2(seed, next).sqrt(),
+            relation(lib, seed, next, "the seed")
         );
+        if let Some(n) = taste.tracks.get(&next) {
+            why.push_str("; ");
+            why.push_str(&n.why);
+        }
+        p.push(next, why);
         at = next;
     }
     p
@@ -207,7 +226,13 @@ fn progress(a: &[f32; DIMS], b: &[f32; DIMS], x: &[f32; DIMS]) -> f32 {
 /// `path`: `length` tracks from `from` to `to`: each step takes the unused track nearest to
 /// the next evenly spaced waypoint on the line from A to B, where stepping back behind the
 /// previous track's progress costs extra; no track or recording twice.
-pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
+pub fn path(
+    lib: &Library,
+    from: usize,
+    to: usize,
+    length: usize,
+    taste: &Taste<usize>,
+) -> Playlist {
     let (a, b) = (lib.scaled[from], lib.scaled[to]);
     let steps = length.max(2) - 1;
     let mut p = Playlist::new(
@@ -239,7 +264,16 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
             let pr = progress(&a, &b, &lib.scaled[i]);
             let back = (last_progress - pr).max(0.0) + (pr - 1.0).max(0.0);
             let d = dist2(&way, &lib.scaled[i]);
-            let cost = d + 4.0 * back * back * span2;
+            // A sunk track costs up to twice as much, a risen one down to half.
+            let nudge = taste.places(&i);
+            let liking = 1.0
+                + nudge
+                    / if nudge > 0.0 {
+                        MAX_SINK
+                    } else {
+                        2.0 * MAX_RISE
+                    };
+            let cost = (d + 4.0 * back * back * span2) * liking;
             if best.is_none_or(|(bc, _, _)| cost < bc)
                 && !used.contains(&i)
                 && !recordings.contains(lib, i)
@@ -253,15 +287,16 @@ pub fn path(lib: &Library, from: usize, to: usize, length: usize) -> Playlist {
         recordings.insert(lib, i);
         artists.add(lib, i);
         last_progress = progress(&a, &b, &lib.scaled[i]);
-        p.push(
-            i,
-            format!(
-                "step {s} of {steps}: {:.0}% of the way from A to B (distance to the waypoint \
-                 {:.2})",
-                last_progress * 100.0,
-                d.sqrt()
-            ),
+        let mut why = format!(
+            "step {s} of {steps}: {:.0}% of the way from A to B (distance to the waypoint {:.2})",
+            last_progress * 100.0,
+            d.sqrt()
         );
+        if let Some(n) = taste.tracks.get(&i) {
+            why.push_str("; ");
+            why.push_str(&n.why);
+        }
+        p.push(i, why);
     }
     p.push(to, "the end (B)");
     p
@@ -405,7 +440,7 @@ mod tests {
     #[test]
     fn radio_starts_with_the_seed_then_its_nearest_neighbour() {
         let lib = line();
-        let p = radio(&lib, 10, 5);
+        let p = radio(&lib, 10, 5, &Taste::default());
         let order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
         assert_eq!(order[0], 10);
         assert_eq!(order.len(), 5);
@@ -427,9 +462,38 @@ mod tests {
     }
 
     #[test]
+    fn skipped_tracks_sink_in_the_radio_but_stay_in_it() {
+        let lib = line();
+        let plain = radio(&lib, 10, 12, &Taste::default());
+        let top = plain.entries[1].track;
+        let mut taste = Taste::default();
+        taste.tracks.insert(
+            top,
+            crate::playlist::taste::Nudge::of(5, Some(20.0), 0, false, None).unwrap(),
+        );
+        let learnt = radio(&lib, 10, 12, &taste);
+        let order: Vec<usize> = learnt.entries.iter().map(|e| e.track).collect();
+        let at = order
+            .iter()
+            .position(|&t| t == top)
+            .expect("still in the radio");
+        assert!(at > 5, "{order:?}");
+        assert!(
+            learnt.entries[at]
+                .why
+                .contains("you usually skip this after 0:20")
+        );
+        // A skipped step: after the seed, its usual successor is not taken first.
+        let mut step = Taste::default();
+        step.after.insert((10, top), 3);
+        let other = radio(&lib, 10, 12, &step);
+        assert_ne!(other.entries[1].track, top);
+    }
+
+    #[test]
     fn path_moves_from_a_to_b_without_repeats() {
         let lib = line();
-        let p = path(&lib, 2, 17, 8);
+        let p = path(&lib, 2, 17, 8, &Taste::default());
         let order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
         assert_eq!(order.first(), Some(&2));
         assert_eq!(order.last(), Some(&17));

@@ -26,6 +26,7 @@ pub mod m3u;
 pub mod rng;
 pub mod sound;
 pub mod space;
+pub mod taste;
 pub mod update;
 pub mod vocab;
 
@@ -226,12 +227,23 @@ pub fn generate(lib: &Library, flags: &Flags) -> Result<Vec<Playlist>> {
         ),
         Method::Radio => {
             let seed = find(lib, flags.seed.as_deref(), "--seed")?;
-            vec![flow::radio(lib, seed, flags.length)]
+            vec![flow::radio(
+                lib,
+                seed,
+                flags.length,
+                &taste::Taste::default(),
+            )]
         }
         Method::Path => {
             let from = find(lib, flags.from.as_deref(), "--from")?;
             let to = find(lib, flags.to.as_deref(), "--to")?;
-            vec![flow::path(lib, from, to, flags.length)]
+            vec![flow::path(
+                lib,
+                from,
+                to,
+                flags.length,
+                &taste::Taste::default(),
+            )]
         }
         Method::Mix => vec![flow::mix(lib, flags.length)],
     };

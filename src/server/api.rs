@@ -197,7 +197,7 @@ async fn similar(
     let c = s.catalog.get();
     let seed = track_index(&c, id)?;
     compute(move || {
-        let radio = flow::radio(&c.lib, seed, count + 1);
+        let radio = flow::radio(&c.lib, seed, count + 1, &Default::default());
         let tracks: Vec<TrackView> = radio
             .entries
             .iter()
@@ -225,7 +225,7 @@ async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<R
         return Err(ApiError::bad("from and to are the same track"));
     }
     compute(move || {
-        let p = flow::path(&c.lib, from, to, length);
+        let p = flow::path(&c.lib, from, to, length, &Default::default());
         let tracks: Vec<Placed> = p
             .entries
             .iter()

@@ -16,7 +16,9 @@
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
 //! - [`rendered`]: big answers kept as bytes per catalog snapshot.
 //! - [`stream`]: `/stream/{id}`, the original file with Range.
-//! - [`subsonic`]: `/rest/*`, the OpenSubsonic subset phone apps use.
+//! - [`subsonic`]: `/rest/*`, the OpenSubsonic API phone apps use.
+//! - [`listening`]: what each account's listener did (stars, plays, skips, queue, own
+//!   playlists), in memory and written behind to SQLite.
 //! - [`web`]: `/`, the embedded mobile web page.
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
 //! - [`background`]: file events, periodic rescans, low-priority analysis, playlist updates.
@@ -29,6 +31,7 @@ pub mod api;
 pub mod background;
 pub mod catalog;
 pub mod listener;
+pub mod listening;
 pub mod mdns;
 pub mod metrics;
 pub mod rendered;
@@ -75,11 +78,13 @@ pub struct Options {
     pub no_mdns: bool,
 }
 
-/// The Subsonic account.
+/// A Subsonic account.
 #[derive(Clone)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
+    /// May browse and play, not write (stars, ratings, plays, queue, playlists).
+    pub read_only: bool,
 }
 
 /// Everything a request may read, shared by all of them.
@@ -91,7 +96,12 @@ pub struct Server {
     pub name: String,
     /// This installation's stable id (the TXT `id`, Subsonic `serverId`).
     pub id: String,
-    pub subsonic: Option<Credentials>,
+    /// The Subsonic accounts (none: every `/rest` call fails with error 40).
+    pub accounts: Vec<Credentials>,
+    /// What each account's listener did.
+    pub listening: listening::Listening,
+    /// Where playlists are written (the listeners' own under `users/`).
+    pub output_dir: std::path::PathBuf,
     /// The address the server listens on, for URLs when a request names no usable host.
     pub local: SocketAddr,
 }
@@ -166,19 +176,24 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
     // Opening for writing creates and migrates the database before anyone reads it.
     drop(crate::store::Store::open(&config.db_path(), config.tuning)?);
     let catalog = Shared::open(config.db_path(), config.tuning)?;
-    let subsonic = match (&config.subsonic.user, &config.subsonic.password) {
-        (Some(user), Some(password)) if !password.is_empty() => Some(Credentials {
-            user: user.clone(),
-            password: password.clone(),
-        }),
-        _ => {
-            tracing::warn!(
-                "no [subsonic] user and password in the config file: /rest answers every \
-                 request with the Subsonic authentication error"
-            );
-            None
-        }
-    };
+    let accounts: Vec<Credentials> = config
+        .subsonic
+        .accounts()
+        .into_iter()
+        .map(|a| Credentials {
+            user: a.user,
+            password: a.password,
+            read_only: a.read_only,
+        })
+        .collect();
+    if accounts.is_empty() {
+        tracing::warn!(
+            "no [subsonic] user and password in the config file: /rest answers every request \
+             with the Subsonic authentication error"
+        );
+    }
+    let names: Vec<&str> = accounts.iter().map(|a| a.user.as_str()).collect();
+    let listening = listening::Listening::open(&config.db_path(), config.tuning, &names)?;
     let max_connections = config
         .server
         .max_connections
@@ -194,7 +209,9 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
         activity: Activity::default(),
         name: listen.name.clone(),
         id: instance_id(&config.cache_dir)?,
-        subsonic,
+        accounts,
+        listening,
+        output_dir: config.output_dir.clone(),
         local: listener.local_addr()?,
     });
     Ok((listener, state))

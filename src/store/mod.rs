@@ -13,14 +13,18 @@
 //!   and their embeddings;
 //! - [`batch`]: the one write transaction of a batch of the pipeline;
 //! - [`playlists`]: stored playlists;
+//! - [`listening`]: what listeners do, per account (stars, ratings, plays, skips, queue,
+//!   bookmarks, own playlists), apart from the analysis;
 //! - [`lookup_cache`]: the on-line look-ups' answers.
 //!
 //! One file (`playlista.db`), WAL, `synchronous=NORMAL`: a crash or `kill -9` loses at most the
-//! open transaction, never what was committed. Exactly one connection writes (the pipeline's
-//! batch writer, through [`Batch`]); readers open their own connections. The `features`
+//! open transaction, never what was committed. The pipeline's batch writer (through [`Batch`])
+//! writes the analysis, the server's listening writer ([`Store::apply`]) the listening
+//! tables; readers open their own connections. The `features`
 //! columns of the scalars are built from [`FIELDS`], at full precision.
 
 mod batch;
+mod listening;
 mod lookup_cache;
 mod playlists;
 mod schema;
@@ -41,6 +45,7 @@ use crate::features::record::{FIELDS, Kind, Value};
 
 pub use crate::analysis::FailKind;
 pub use batch::{Batch, RunTotals};
+pub use listening::{Bookmark, ItemMark, Listened, OwnPlaylist, PlayQueue, SongMark, Write};
 pub use lookup_cache::{CachedRow, Recording, cache_key};
 pub use playlists::{PlaylistRow, SavedPlaylist};
 pub use tracks::{Known, RunSummary, Status, TrackStatus};

@@ -234,3 +234,131 @@ fn the_lookup_cache_keeps_answers_by_source_and_key() {
         .unwrap();
     assert_eq!(store.cached("mb", Some("hit")).unwrap().len(), 2);
 }
+
+#[test]
+fn listening_data_survives_reanalysis_and_moves_and_goes_with_the_track() {
+    let (_dir, mut store) = open();
+    let m = record();
+    let batch = store.batch().unwrap();
+    let a = batch
+        .analyzed(&entry("/music/a.flac"), Some(1), &m, "fast", 1.0)
+        .unwrap();
+    let b = batch
+        .analyzed(&entry("/music/b.flac"), Some(2), &m, "fast", 1.0)
+        .unwrap();
+    batch.commit().unwrap();
+    let mark = SongMark {
+        starred_at: Some(100),
+        rating: Some(4),
+        plays: 3,
+        last_played: Some(200),
+        skips: 1,
+        skip_after_s: Some(12.5),
+    };
+    let list = OwnPlaylist {
+        id: 7,
+        account: "anna".into(),
+        name: "<b>Road</b> & trip".into(),
+        comment: String::new(),
+        public: true,
+        created: 1,
+        changed: 2,
+        tracks: vec![b, a, b],
+    };
+    let failed = store
+        .apply(&[
+            Write::Song {
+                account: "anna".into(),
+                track: a,
+                mark: mark.clone(),
+            },
+            Write::Song {
+                account: "ben".into(),
+                track: b,
+                mark: SongMark {
+                    plays: 1,
+                    ..SongMark::default()
+                },
+            },
+            Write::Item {
+                account: "anna".into(),
+                item: "al-00ff".into(),
+                mark: ItemMark {
+                    starred_at: Some(5),
+                    rating: None,
+                },
+            },
+            Write::SkippedAfter {
+                account: "anna".into(),
+                from: b,
+                to: a,
+                skips: 2,
+            },
+            Write::Queue {
+                account: "anna".into(),
+                queue: Some(PlayQueue {
+                    current: Some(b),
+                    position_ms: 1500,
+                    changed: 9,
+                    changed_by: "DSub".into(),
+                    tracks: vec![a, b],
+                }),
+            },
+            Write::Bookmark {
+                account: "anna".into(),
+                track: b,
+                bookmark: Some(Bookmark {
+                    position_ms: 10,
+                    comment: "x".into(),
+                    created: 1,
+                    changed: 1,
+                }),
+            },
+            Write::Playlist {
+                id: 7,
+                playlist: Some(list.clone()),
+            },
+            // A track that does not exist: this write alone fails.
+            Write::Song {
+                account: "anna".into(),
+                track: 9999,
+                mark: mark.clone(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, 7);
+
+    // Re-analysis of a and a move of b keep their ids and so their rows.
+    let batch = store.batch().unwrap();
+    batch
+        .analyzed(&entry("/music/a.flac"), Some(1), &m, "full", 1.0)
+        .unwrap();
+    batch.moved(b, &entry("/music/moved/b.flac")).unwrap();
+    batch.commit().unwrap();
+    let got = store.listened().unwrap();
+    assert_eq!(got.songs.len(), 2);
+    assert!(got.songs.contains(&("anna".into(), a, mark.clone())));
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(got.skipped_after, vec![("anna".into(), b, a, 2)]);
+    assert_eq!(got.queues[0].1.tracks, vec![a, b]);
+    assert_eq!(got.bookmarks.len(), 1);
+    assert_eq!(got.playlists, vec![list]);
+
+    // Emptied marks delete their row; a deleted track takes its rows along.
+    store
+        .apply(&[Write::Song {
+            account: "ben".into(),
+            track: b,
+            mark: SongMark::default(),
+        }])
+        .unwrap();
+    let batch = store.batch().unwrap();
+    batch.removed(a).unwrap();
+    batch.commit().unwrap();
+    let got = store.listened().unwrap();
+    assert!(got.songs.is_empty(), "{:?}", got.songs);
+    assert!(got.skipped_after.is_empty());
+    assert_eq!(got.playlists[0].tracks, vec![b, b]);
+    assert_eq!(got.bookmarks.len(), 1, "b's bookmark stays");
+}

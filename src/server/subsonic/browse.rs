@@ -12,11 +12,12 @@ use std::time::UNIX_EPOCH;
 
 use super::Ctx;
 use super::index::{IGNORED_ARTICLES, sort_name};
+use super::marks::{album_order, album_plays, with_item_marks, with_song_marks};
 use super::protocol::{Error, Node, Params, iso8601};
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.
-const MAX_LIST: usize = 500;
+pub const MAX_LIST: usize = 500;
 /// The one music folder.
 const FOLDER_ID: i64 = 1;
 
@@ -53,7 +54,7 @@ pub fn song(x: &Ctx, i: usize) -> Node {
     let bit_rate = facts.and_then(|(size, _)| {
         (m.duration_s > 0.0).then(|| (size as f64 * 8.0 / m.duration_s / 1000.0).round() as i64)
     });
-    Node::new()
+    let node = Node::new()
         .attr("id", t.id.to_string())
         .attr("parent", album.id.as_str())
         .attr("isDir", false)
@@ -85,15 +86,17 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("mediaType", "song")
         .opt("created", facts.map(|(_, mtime)| iso8601(mtime)))
         .attr("albumId", album.id.as_str())
-        .attr("artistId", artist.id.as_str())
+        .attr("artistId", artist.id.as_str());
+    with_song_marks(node, x.marks().songs.get(&t.id))
 }
 
 fn songs(x: &Ctx, tracks: impl IntoIterator<Item = usize>) -> Vec<Node> {
     tracks.into_iter().map(|i| song(x, i)).collect()
 }
 
-/// An album as `AlbumID3`, with the `Child` fields older clients read from album lists.
-fn album_node(x: &Ctx, a: usize) -> Node {
+/// An album as `AlbumID3`, with the `Child` fields older clients read from album lists, and
+/// the listener's marks.
+pub fn album_node(x: &Ctx, a: usize) -> Node {
     let al = &x.index().albums[a];
     let ar = &x.index().artists[al.artist];
     let created = al
@@ -101,8 +104,11 @@ fn album_node(x: &Ctx, a: usize) -> Node {
         .first()
         .and_then(|&i| file_facts(Path::new(&x.catalog.lib.tracks[i].path)))
         .map_or(x.catalog.loaded_at, |(_, mtime)| mtime);
-    Node::new()
-        .attr("id", al.id.as_str())
+    let marks = x.marks();
+    let (plays, last) = album_plays(x, &marks, a);
+    let node = with_item_marks(Node::new(), marks.items.get(&al.id));
+    drop(marks);
+    node.attr("id", al.id.as_str())
         .attr("name", al.name.as_str())
         .attr("title", al.name.as_str())
         .attr("album", al.name.as_str())
@@ -116,11 +122,13 @@ fn album_node(x: &Ctx, a: usize) -> Node {
         .attr("created", iso8601(created))
         .opt("year", al.year)
         .opt("genre", al.genre.as_deref())
+        .attr("playCount", plays)
+        .opt("played", last.map(iso8601))
 }
 
-fn artist_node(x: &Ctx, a: usize) -> Node {
+pub fn artist_node(x: &Ctx, a: usize) -> Node {
     let ar = &x.index().artists[a];
-    Node::new()
+    with_item_marks(Node::new(), x.marks().items.get(&ar.id))
         .attr("id", ar.id.as_str())
         .attr("name", ar.name.as_str())
         .attr("albumCount", ar.albums.len())
@@ -128,20 +136,25 @@ fn artist_node(x: &Ctx, a: usize) -> Node {
 }
 
 pub fn user(x: &Ctx, p: &Params) -> Result<Node, Error> {
-    let name = x.server.subsonic.as_ref().map_or("", |c| c.user.as_str());
-    if p.get("username").is_some_and(|u| u != name) {
-        return Err(Error::not_found("User"));
+    let name = x.account.user.as_str();
+    if let Some(other) = p.get("username").filter(|u| *u != name) {
+        return Err(if x.server.accounts.iter().any(|a| a.user == other) {
+            Error::not_allowed("only your own account")
+        } else {
+            Error::not_found("User")
+        });
     }
-    let mut node = Node::new().attr("username", name);
+    let writes = !x.account.read_only;
+    let mut node = Node::new().attr("username", name).attr("email", "");
     for (role, on) in [
-        ("scrobblingEnabled", false),
+        ("scrobblingEnabled", writes),
         ("adminRole", false),
         ("settingsRole", false),
         ("downloadRole", true),
         ("uploadRole", false),
-        ("playlistRole", false),
+        ("playlistRole", writes),
         ("coverArtRole", false),
-        ("commentRole", false),
+        ("commentRole", writes),
         ("podcastRole", false),
         ("streamRole", true),
         ("jukeboxRole", false),
@@ -311,7 +324,7 @@ pub fn album_list(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Er
             })
             .collect()
         }
-        "frequent" | "recent" | "highest" | "starred" => Vec::new(),
+        "frequent" | "recent" | "highest" | "starred" => album_order(x, kind),
         other => return Err(Error::generic(format!("Unknown album list type: {other}"))),
     };
     let albums = order

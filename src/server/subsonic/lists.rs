@@ -9,6 +9,7 @@
 
 use super::Ctx;
 use super::browse::song;
+use super::own;
 use super::protocol::{Error, Node, Params, iso8601};
 use crate::playlist::flow;
 use crate::playlist::space::{DIMS, WEIGHTS, dist2};
@@ -18,7 +19,7 @@ use crate::server::catalog::StoredList;
 const MAX_SONGS: usize = 500;
 
 fn playlist_node(x: &Ctx, p: &StoredList) -> Node {
-    let owner = x.server.subsonic.as_ref().map_or("", |c| c.user.as_str());
+    let owner = x.server.name.as_str();
     let cover = p
         .tracks
         .first()
@@ -29,6 +30,7 @@ fn playlist_node(x: &Ctx, p: &StoredList) -> Node {
         .attr("comment", p.rule.as_str())
         .attr("owner", owner)
         .attr("public", true)
+        .attr("readonly", true)
         .attr("songCount", p.tracks.len())
         .attr("duration", p.duration_s.round() as i64)
         .attr("created", iso8601(p.updated_at))
@@ -36,19 +38,28 @@ fn playlist_node(x: &Ctx, p: &StoredList) -> Node {
         .opt("coverArt", cover)
 }
 
-pub fn playlists(x: &Ctx) -> Node {
-    let lists = x
+/// `getPlaylists`: the generated playlists (owned by the box, read-only), then the
+/// listener's own and the others' public ones ([`own::visible`]).
+pub fn playlists(x: &Ctx, p: &Params) -> Result<Node, Error> {
+    if p.get("username").is_some_and(|u| u != x.account.user) {
+        return Err(Error::not_allowed("only your own playlists"));
+    }
+    let mut lists: Vec<Node> = x
         .catalog
         .playlists
         .iter()
         .map(|p| playlist_node(x, p))
         .collect();
-    Node::new().one("playlists", Node::new().many("playlist", lists))
+    lists.extend(own::visible(x));
+    Ok(Node::new().one("playlists", Node::new().many("playlist", lists)))
 }
 
 pub fn playlist(x: &Ctx, params: &Params) -> Result<Node, Error> {
-    let p = params
-        .required("id")?
+    let id = params.required("id")?;
+    if let Some(answer) = own::playlist(x, id) {
+        return answer;
+    }
+    let p = id
         .trim()
         .parse::<i64>()
         .ok()
@@ -90,7 +101,7 @@ fn seed(x: &Ctx, id: &str) -> Result<usize, Error> {
 pub fn similar(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error> {
     let start = seed(x, p.required("id")?)?;
     let count = p.count("count", 50, MAX_SONGS)?;
-    let radio = flow::radio(&x.catalog.lib, start, count + 1);
+    let radio = flow::radio(&x.catalog.lib, start, count + 1, &x.taste());
     let tracks = radio
         .entries
         .iter()
@@ -115,7 +126,8 @@ fn sonic_match(x: &Ctx, from: usize, i: usize) -> Node {
 pub fn sonic_similar(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let start = seed(x, p.required("id")?)?;
     let count = p.count("count", 10, MAX_SONGS)?;
-    let radio = flow::radio(&x.catalog.lib, start, count + 1);
+    let taste = x.taste();
+    let radio = flow::radio(&x.catalog.lib, start, count + 1, &taste);
     let mut near: Vec<(f64, usize)> = radio
         .entries
         .iter()
@@ -123,10 +135,12 @@ pub fn sonic_similar(x: &Ctx, p: &Params) -> Result<Node, Error> {
         .map(|e| (distance(x, start, e.track), e.track))
         .collect();
     near.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let matches = near
+    // Nearest first, moved by what this listener skips and likes.
+    let matches = taste
+        .rerank(near.into_iter().map(|(_, i)| i).collect())
         .into_iter()
         .take(count)
-        .map(|(_, i)| sonic_match(x, start, i))
+        .map(|i| sonic_match(x, start, i))
         .collect();
     Ok(Node::new().one(
         "sonicSimilarTracksResult",
@@ -143,7 +157,7 @@ pub fn sonic_path(x: &Ctx, p: &Params) -> Result<Node, Error> {
         ));
     }
     let count = p.count("count", 25, MAX_SONGS)?.max(2);
-    let path = flow::path(&x.catalog.lib, from, to, count);
+    let path = flow::path(&x.catalog.lib, from, to, count, &x.taste());
     let matches = path
         .entries
         .iter()

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use super::protocol::{Error, Params};
 use super::{Ctx, song_index};
 use crate::audio::cover::embedded;
-use crate::server::AppState;
+use crate::server::{AppState, Credentials};
 
 /// Files probed for a picture at once.
 static COVER_READS: Semaphore = Semaphore::const_new(4);
@@ -39,7 +39,7 @@ pub async fn stream(
     Ok(crate::server::stream::send(&catalog, id, headers, download).await)
 }
 
-pub async fn cover_art(s: &AppState, p: &Params) -> Result<Response, Error> {
+pub async fn cover_art(s: &AppState, p: &Params, account: Credentials) -> Result<Response, Error> {
     let id = p.required("id")?.to_string();
     let state = s.clone();
     let files = tokio::task::spawn_blocking(move || {
@@ -47,6 +47,7 @@ pub async fn cover_art(s: &AppState, p: &Params) -> Result<Response, Error> {
         let x = Ctx {
             server: &state,
             catalog: &catalog,
+            account: &account,
         };
         cover_files(&x, &id)
     })

@@ -28,8 +28,11 @@
 mod browse;
 pub mod index;
 mod lists;
+mod marks;
 mod media;
+mod own;
 pub mod protocol;
+mod saved;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -37,8 +40,12 @@ use axum::http::{Method, header, request::Parts};
 use axum::response::Response;
 use axum::routing::get;
 
+use std::sync::RwLockReadGuard;
+
 use super::catalog::Catalog;
-use super::{AppState, Server};
+use super::listening::Account;
+use super::{AppState, Credentials, Server};
+use crate::playlist::taste::Taste;
 use index::Index;
 use protocol::{Error, Format, Node, Params, Val};
 
@@ -49,10 +56,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/rest/{method}", get(call).post(call))
 }
 
-/// What an endpoint reads: the server and the snapshot.
+/// What an endpoint reads: the server, the snapshot and who asks.
 pub struct Ctx<'a> {
     pub server: &'a Server,
     pub catalog: &'a Catalog,
+    pub account: &'a Credentials,
 }
 
 impl<'a> Ctx<'a> {
@@ -63,6 +71,26 @@ impl<'a> Ctx<'a> {
 
     pub fn song(&self, id: &str) -> Result<usize, Error> {
         song_index(self.catalog, id)
+    }
+
+    /// The asking account's stars, plays, queue… (a short read lock: do not hold it while
+    /// changing them).
+    pub fn marks(&self) -> RwLockReadGuard<'a, Account> {
+        self.server.listening.account(&self.account.user)
+    }
+
+    /// What the radio learned from this listener, by track index of the snapshot.
+    pub fn taste(&self) -> Taste<usize> {
+        self.marks().taste().map(|id| self.catalog.track(*id))
+    }
+
+    /// Error 50 for an account that may not write.
+    pub fn may_write(&self) -> Result<(), Error> {
+        if self.account.read_only {
+            Err(Error::not_allowed("this account may not change anything"))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -84,14 +112,15 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
     let (parts, body) = req.into_parts();
     let params = read_params(&parts, body).await;
     let format = Format::of(&params);
-    if let Err(e) = protocol::authenticate(s.subsonic.as_ref(), &params) {
-        return format.error(&e);
-    }
+    let account = match protocol::authenticate(&s.accounts, &params) {
+        Ok(a) => a.clone(),
+        Err(e) => return format.error(&e),
+    };
     let name = method.strip_suffix(".view").unwrap_or(&method).to_string();
     let result = match name.as_str() {
         "stream" => media::stream(&s, &params, &parts.headers, false).await,
         "download" => media::stream(&s, &params, &parts.headers, true).await,
-        "getCoverArt" => media::cover_art(&s, &params).await,
+        "getCoverArt" => media::cover_art(&s, &params, account.clone()).await,
         _ => {
             let state = s.clone();
             let answer_format = format.clone();
@@ -100,6 +129,7 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
                 let ctx = Ctx {
                     server: &state,
                     catalog: &catalog,
+                    account: &account,
                 };
                 match answer(&ctx, &name, &params) {
                     Ok(body) => answer_format.ok(body),
@@ -169,18 +199,24 @@ fn answer(x: &Ctx, method: &str, p: &Params) -> Result<Node, Error> {
         "search3" => browse::search(x, p, "searchResult3"),
         "search2" => browse::search(x, p, "searchResult2"),
         "getRandomSongs" => browse::random_songs(x, p),
-        "getStarred" | "getStarred2" => Ok(Node::new().one(
-            if method == "getStarred" {
-                "starred"
-            } else {
-                "starred2"
-            },
-            Node::new(),
-        )),
-        // Plays are not recorded: accepted so that players do not report failures.
-        "scrobble" => Ok(Node::new()),
-        "getPlaylists" => Ok(lists::playlists(x)),
+        "getStarred" => marks::starred(x, "starred"),
+        "getStarred2" => marks::starred(x, "starred2"),
+        "star" => marks::star(x, p, true),
+        "unstar" => marks::star(x, p, false),
+        "setRating" => marks::set_rating(x, p),
+        "scrobble" => marks::scrobble(x, p),
+        "getNowPlaying" => Ok(marks::now_playing(x)),
+        "getTopSongs" => marks::top_songs(x, p),
+        "savePlayQueue" => saved::save_play_queue(x, p),
+        "getPlayQueue" => Ok(saved::play_queue(x)),
+        "createBookmark" => saved::create_bookmark(x, p),
+        "deleteBookmark" => saved::delete_bookmark(x, p),
+        "getBookmarks" => Ok(saved::bookmarks(x)),
+        "getPlaylists" => lists::playlists(x, p),
         "getPlaylist" => lists::playlist(x, p),
+        "createPlaylist" => own::create(x, p),
+        "updatePlaylist" => own::update(x, p),
+        "deletePlaylist" => own::delete(x, p),
         "getSimilarSongs" => lists::similar(x, p, "similarSongs"),
         "getSimilarSongs2" => lists::similar(x, p, "similarSongs2"),
         "getSonicSimilarTracks" => lists::sonic_similar(x, p),

@@ -264,11 +264,28 @@ impl Error {
         }
     }
 
+    pub fn not_allowed(why: impl Into<String>) -> Error {
+        Error {
+            code: 50,
+            message: format!("Not authorized: {}", why.into()),
+        }
+    }
+
     pub fn not_found(what: &str) -> Error {
         Error {
             code: 70,
             message: format!("{what} not found"),
         }
+    }
+}
+
+impl From<crate::server::listening::Refused> for Error {
+    fn from(r: crate::server::listening::Refused) -> Error {
+        use crate::server::listening::Refused;
+        Error::generic(match r {
+            Refused::Busy => "Too many changes at once: try again".to_string(),
+            Refused::NotSaved(why) => format!("Not saved: {why}"),
+        })
     }
 }
 
@@ -378,6 +395,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, in order (`id=1&id=2`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub fn required(&self, name: &str) -> Result<&str, Error> {
         self.get(name)
             .filter(|v| !v.is_empty())
@@ -401,18 +427,28 @@ impl Params {
 }
 
 /// Checks `u` with `p` (plain or `enc:` hex) or `t` + `s` (md5 of password and salt, hex)
-/// against the configured account. Without an account every request is refused with 40.
-pub fn authenticate(account: Option<&Credentials>, p: &Params) -> Result<(), Error> {
+/// against the configured accounts; the account it names. Without accounts every request
+/// is refused with 40.
+pub fn authenticate<'a>(accounts: &'a [Credentials], p: &Params) -> Result<&'a Credentials, Error> {
     if p.get("apiKey").is_some() {
         return Err(Error {
             code: 42,
             message: "API key authentication is not supported: use u with t and s".into(),
         });
     }
-    let Some(account) = account else {
-        return Err(Error::wrong_credentials());
-    };
     let user = p.required("u")?;
+    // Every account is compared, so that timing does not tell which users exist.
+    let mut found = None;
+    for account in accounts {
+        if check(account, user, p)? {
+            found = Some(account);
+        }
+    }
+    found.ok_or_else(Error::wrong_credentials)
+}
+
+/// Whether `user` and the request's secret are `account`'s.
+fn check(account: &Credentials, user: &str, p: &Params) -> Result<bool, Error> {
     let secret_ok = if let Some(password) = p.get("p") {
         let given = match password.strip_prefix("enc:") {
             Some(hex) => decode_hex(hex).ok_or_else(Error::wrong_credentials)?,
@@ -431,11 +467,7 @@ pub fn authenticate(account: Option<&Credentials>, p: &Params) -> Result<(), Err
     };
     // Both compared before deciding, so that timing does not tell which one was wrong.
     let user_ok = same(user.as_bytes(), account.user.as_bytes());
-    if user_ok & secret_ok {
-        Ok(())
-    } else {
-        Err(Error::wrong_credentials())
-    }
+    Ok(user_ok & secret_ok)
 }
 
 /// Equality whose time depends only on the lengths.
@@ -487,7 +519,34 @@ mod tests {
         Credentials {
             user: "anna".into(),
             password: "sesam".into(),
+            read_only: false,
         }
+    }
+
+    fn auth(a: &Credentials, p: &Params) -> Result<(), Error> {
+        authenticate(std::slice::from_ref(a), p).map(|_| ())
+    }
+
+    #[test]
+    fn each_account_logs_in_as_itself() {
+        let ben = Credentials {
+            user: "ben".into(),
+            password: "other".into(),
+            read_only: true,
+        };
+        let both = [account(), ben];
+        assert_eq!(
+            authenticate(&both, &params("u=ben&p=other")).map(|a| a.user.as_str()),
+            Ok("ben")
+        );
+        assert_eq!(
+            authenticate(&both, &params("u=anna&p=sesam")).map(|a| a.user.as_str()),
+            Ok("anna")
+        );
+        assert_eq!(
+            authenticate(&both, &params("u=ben&p=sesam")).map(|_| ()),
+            Err(Error::wrong_credentials())
+        );
     }
 
     #[test]
@@ -508,43 +567,34 @@ mod tests {
         // printf 'sesamc19b2d' | md5sum
         let real = "cad639914b9d812018d4937ba66435e3";
         let wrong = "cad639914b9d812018d4937ba66435e4";
-        assert!(authenticate(Some(&a), &params(&format!("u=anna&t={real}&s=c19b2d"))).is_ok());
+        assert!(auth(&a, &params(&format!("u=anna&t={real}&s=c19b2d"))).is_ok());
         let upper = real.to_uppercase();
-        assert!(authenticate(Some(&a), &params(&format!("u=anna&t={upper}&s=c19b2d"))).is_ok());
+        assert!(auth(&a, &params(&format!("u=anna&t={upper}&s=c19b2d"))).is_ok());
         assert_eq!(
-            authenticate(Some(&a), &params(&format!("u=anna&t={wrong}&s=c19b2d"))),
+            auth(&a, &params(&format!("u=anna&t={wrong}&s=c19b2d"))),
             Err(Error::wrong_credentials())
         );
         assert_eq!(
-            authenticate(Some(&a), &params(&format!("u=anna&t={real}&s=other"))),
+            auth(&a, &params(&format!("u=anna&t={real}&s=other"))),
             Err(Error::wrong_credentials())
         );
-        assert!(authenticate(Some(&a), &params("u=anna&p=sesam")).is_ok());
-        assert!(authenticate(Some(&a), &params("u=anna&p=enc:736573616D")).is_ok());
+        assert!(auth(&a, &params("u=anna&p=sesam")).is_ok());
+        assert!(auth(&a, &params("u=anna&p=enc:736573616D")).is_ok());
         assert_eq!(
-            authenticate(Some(&a), &params("u=anna&p=enc:73657")),
-            Err(Error::wrong_credentials())
-        );
-        assert_eq!(
-            authenticate(Some(&a), &params("u=bob&p=sesam")),
+            auth(&a, &params("u=anna&p=enc:73657")),
             Err(Error::wrong_credentials())
         );
         assert_eq!(
-            authenticate(Some(&a), &params("u=anna&t=abc")),
-            Err(Error::missing("s"))
-        );
-        assert_eq!(
-            authenticate(Some(&a), &params("p=sesam")),
-            Err(Error::missing("u"))
-        );
-        assert_eq!(
-            authenticate(None, &params("u=anna&p=sesam")),
+            auth(&a, &params("u=bob&p=sesam")),
             Err(Error::wrong_credentials())
         );
+        assert_eq!(auth(&a, &params("u=anna&t=abc")), Err(Error::missing("s")));
+        assert_eq!(auth(&a, &params("p=sesam")), Err(Error::missing("u")));
         assert_eq!(
-            authenticate(Some(&a), &params("apiKey=k")).map_err(|e| e.code),
-            Err(42)
+            authenticate(&[], &params("u=anna&p=sesam")).map(|_| ()),
+            Err(Error::wrong_credentials())
         );
+        assert_eq!(auth(&a, &params("apiKey=k")).map_err(|e| e.code), Err(42));
     }
 
     #[test]
