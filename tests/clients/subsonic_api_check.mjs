@@ -155,7 +155,8 @@ await check("savePlayQueue -> getPlayQueue", async () => {
   const q = (await ok(get.getPlayQueue(), "getPlayQueue")).playQueue;
   assert(list(q?.entry).map((e) => e.id).join() === [A3, B3].join(), q);
   assert(q.current === B3 && q.position === 4200, q);
-  assert(!(await ok(other.getPlayQueue(), "other")).playQueue?.entry, "queue shared");
+  const theirs = (await ok(other.getPlayQueue(), "other")).playQueue;
+  assert(!list(theirs?.entry).length, `queue shared: ${JSON.stringify(theirs)}`);
 });
 
 await check("bookmarks create/get/delete", async () => {
