@@ -586,7 +586,7 @@ pub fn table() -> Result<String> {
                 LIST_BUDGET_MS,
             ),
             Target {
-                label: format!("  scrobble at {SCROBBLE_RATE}/s meanwhile"),
+                label: format!("  scrobble meanwhile (paced to {SCROBBLE_RATE}/s at most)"),
                 paths: picks
                     .seeds
                     .iter()
