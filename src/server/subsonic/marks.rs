@@ -9,6 +9,7 @@
 //! snapshot first: an unknown one is error 70 and nothing is stored.
 
 use std::cmp::Reverse;
+use std::collections::HashMap;
 
 use super::Ctx;
 use super::browse::{album_node, artist_node, song};
@@ -226,36 +227,76 @@ pub fn starred(x: &Ctx, element: &'static str) -> Result<Node, Error> {
 }
 
 /// The album lists made of what was kept: `frequent` (most played), `recent` (last played),
-/// `highest` (rated, then by their songs' ratings), `starred` (newest star first). Albums
-/// nobody played, rated or starred are not in them.
+/// `highest` (rated, then by their songs' mean rating), `starred` (newest star first). Albums
+/// nobody played, rated or starred are not in them. Walks the listener's marks, not the
+/// library.
 pub fn album_order(x: &Ctx, kind: &str) -> Vec<usize> {
+    #[derive(Default)]
+    struct Sums {
+        plays: i64,
+        last: i64,
+        rating_sum: i64,
+        rated: i64,
+    }
     let marks = x.marks();
     let ix = x.index();
-    let mut keyed: Vec<(i64, i64, usize)> = Vec::new();
-    for a in 0..ix.albums.len() {
-        let item = marks.items.get(&ix.albums[a].id);
-        let key = match kind {
-            "frequent" => {
-                let (plays, last) = album_plays(x, &marks, a);
-                (plays > 0).then(|| (plays as i64, last.unwrap_or(0)))
-            }
-            "recent" => album_plays(x, &marks, a).1.map(|last| (last, 0)),
-            "highest" => {
-                let (sum, n) = ix.albums[a]
-                    .tracks
-                    .iter()
-                    .filter_map(|&i| marks.songs.get(&x.catalog.lib.tracks[i].id)?.rating)
-                    .fold((0i64, 0i64), |(s, n), r| (s + i64::from(r), n + 1));
-                let own = item.and_then(|m| m.rating).map(i64::from);
-                (own.is_some() || n > 0)
-                    .then(|| (own.unwrap_or(0), if n > 0 { sum * 1000 / n } else { 0 }))
-            }
-            _ => item.and_then(|m| m.starred_at).map(|at| (at, 0)),
+    let mut per_album: HashMap<usize, Sums> = HashMap::new();
+    for (id, m) in &marks.songs {
+        let Some(i) = x.catalog.track(*id) else {
+            continue;
         };
-        if let Some((k1, k2)) = key {
-            keyed.push((k1, k2, a));
+        let s = per_album.entry(ix.album_of[i]).or_default();
+        s.plays += i64::from(m.plays);
+        s.last = s.last.max(m.last_played.unwrap_or(0));
+        if let Some(r) = m.rating {
+            s.rating_sum += i64::from(r);
+            s.rated += 1;
         }
     }
+    let item = |a: usize| marks.items.get(&ix.albums[a].id);
+    let mut keyed: Vec<(i64, i64, usize)> = match kind {
+        "frequent" => per_album
+            .iter()
+            .filter(|(_, s)| s.plays > 0)
+            .map(|(&a, s)| (s.plays, s.last, a))
+            .collect(),
+        "recent" => per_album
+            .iter()
+            .filter(|(_, s)| s.last > 0)
+            .map(|(&a, s)| (s.last, 0, a))
+            .collect(),
+        "highest" => {
+            let rated_albums = marks
+                .items
+                .iter()
+                .filter(|(_, m)| m.rating.is_some())
+                .filter_map(|(id, _)| ix.album(id));
+            let mut albums: Vec<usize> = per_album
+                .iter()
+                .filter(|(_, s)| s.rated > 0)
+                .map(|(&a, _)| a)
+                .chain(rated_albums)
+                .collect();
+            albums.sort_unstable();
+            albums.dedup();
+            albums
+                .into_iter()
+                .map(|a| {
+                    let own = item(a).and_then(|m| m.rating).map_or(0, i64::from);
+                    let songs = per_album
+                        .get(&a)
+                        .filter(|s| s.rated > 0)
+                        .map_or(0, |s| s.rating_sum * 1000 / s.rated);
+                    (own, songs, a)
+                })
+                .collect()
+        }
+        _ => marks
+            .items
+            .iter()
+            .filter_map(|(id, m)| Some((m.starred_at?, 0, ix.album(id)?)))
+            .collect(),
+    };
     keyed.sort_by_key(|&(k1, k2, a)| (Reverse(k1), Reverse(k2), a));
     keyed.into_iter().map(|(_, _, a)| a).collect()
 }
