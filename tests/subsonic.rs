@@ -24,155 +24,11 @@ use std::process::Command;
 use std::sync::LazyLock;
 
 use md5::{Digest, Md5};
-use playlista::synth::{self, SongSpec, WavFormat};
 use serde_json::Value;
-use support::{BIN, Client};
+use support::music::{corpus, run_ok};
+use support::{Client, can_run};
 const USER: &str = "anna";
 const PASSWORD: &str = "s3cret & sesam";
-
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Skips (returns false) with a reason, or fails under CI.
-fn can_run(what: &str, why: Option<String>) -> bool {
-    match why {
-        None => true,
-        Some(why) if in_ci() => panic!("{what}: {why}"),
-        Some(why) => {
-            eprintln!("SKIPPED {what}: {why}");
-            false
-        }
-    }
-}
-
-/// A WAV with a RIFF INFO list (title, artist, album, track, genre, year) before its data.
-fn tagged_wav(path: &Path, spec: &SongSpec, tags: &[(&[u8; 4], &str)]) {
-    synth::write_song(path, spec, 22_050, 1, WavFormat::Pcm16).unwrap();
-    if tags.is_empty() {
-        return;
-    }
-    let wav = std::fs::read(path).unwrap();
-    let mut info = b"INFO".to_vec();
-    for (id, value) in tags {
-        let mut v = value.as_bytes().to_vec();
-        if v.len() % 2 == 1 {
-            v.push(b' '); // chunks are padded to even length; the reader trims the space
-        }
-        info.extend_from_slice(*id);
-        info.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        info.extend_from_slice(&v);
-    }
-    // Walk the chunks after "RIFF....WAVE" to the data chunk; the list goes right before it.
-    let mut at = 12;
-    while &wav[at..at + 4] != b"data" {
-        let len = u32::from_le_bytes(wav[at + 4..at + 8].try_into().unwrap()) as usize;
-        at += 8 + len + len % 2;
-    }
-    let mut out = wav[..at].to_vec();
-    out.extend_from_slice(b"LIST");
-    out.extend_from_slice(&(info.len() as u32).to_le_bytes());
-    out.extend_from_slice(&info);
-    out.extend_from_slice(&wav[at..]);
-    let riff = (out.len() - 8) as u32;
-    out[4..8].copy_from_slice(&riff.to_le_bytes());
-    std::fs::write(path, out).unwrap();
-}
-
-/// The library: `First Light` by Ada Example (4 songs, numbered out of file order), `Second
-/// Wind` by The Examples (4), and 4 untagged songs in `loose/`. Returns file name -> path.
-fn library(music: &Path, corpus: Option<&Path>) -> HashMap<String, PathBuf> {
-    let mut files = HashMap::new();
-    let albums = [
-        (
-            "Ada Example",
-            "First Light",
-            "ada",
-            [70.0, 90.0, 110.0, 130.0],
-        ),
-        (
-            "The Examples",
-            "Second Wind",
-            "examples",
-            [80.0, 100.0, 120.0, 140.0],
-        ),
-    ];
-    for (a, (artist, album, dir, tempos)) in albums.iter().enumerate() {
-        for (k, &bpm) in tempos.iter().enumerate() {
-            // Files named in reverse track order: the album must follow the track numbers.
-            let name = format!("{dir}_{}.wav", 4 - k);
-            let path = music.join(dir).join(&name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let spec = SongSpec {
-                bpm,
-                tonic: (k * 5 % 12) as u8,
-                minor: a == 1,
-                seconds: 6.0,
-            };
-            let title = format!("{album} {}", k + 1);
-            let track = (k + 1).to_string();
-            tagged_wav(
-                &path,
-                &spec,
-                &[
-                    (b"INAM", &title),
-                    (b"IART", artist),
-                    (b"IPRD", album),
-                    (b"IPRT", &track),
-                    (b"IGNR", "Electronic"),
-                    (b"ICRD", "2021"),
-                ],
-            );
-            files.insert(name, path);
-        }
-    }
-    // Synced lyrics beside "Second Wind 1" (examples_4.wav), as players write them.
-    std::fs::write(
-        music.join("examples").join("examples_4.lrc"),
-        "[ti:Second Wind 1]\n[offset:+250]\n[00:01.50]Second line\n[00:00.25]First <00:00.50>line\n",
-    )
-    .unwrap();
-    for (k, bpm) in [95.0, 105.0, 125.0, 150.0].into_iter().enumerate() {
-        let name = format!("loose_{k}.wav");
-        let path = music.join("loose").join(&name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let spec = SongSpec {
-            bpm,
-            tonic: (k * 3) as u8,
-            minor: false,
-            seconds: 6.0,
-        };
-        tagged_wav(&path, &spec, &[]);
-        files.insert(name, path);
-    }
-    if let Some(corpus) = corpus {
-        let path = music.join("art").join("big_cover_art.mp3");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::copy(corpus.join("edge/big_cover_art.mp3"), &path).unwrap();
-        files.insert("big_cover_art.mp3".into(), path);
-    }
-    files
-}
-
-fn corpus() -> Option<PathBuf> {
-    std::env::var_os("PLAYLISTA_CORPUS")
-        .map(PathBuf::from)
-        .filter(|d| d.join("edge/big_cover_art.mp3").is_file())
-}
-
-fn run_ok(args: &[&str], config: &Path) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The server in-process on a config file, stopped when dropped, with the Subsonic calls.
 struct Server(support::Service);
@@ -270,7 +126,7 @@ fn fixture() -> &'static Fixture {
         let _ = std::fs::remove_dir_all(&dir);
         let corpus = corpus();
         let music = dir.join("music");
-        let files = library(&music, corpus.as_deref());
+        let files = support::music::library(&music, corpus.as_deref());
         let common = format!(
             "library = {:?}\ncache_dir = {:?}\noutput_dir = {:?}\nworkers = 1\n",
             music,

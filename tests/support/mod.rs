@@ -3,7 +3,11 @@
 //! as a child process for what only a process shows (signals, exit codes, systemd, mDNS in a
 //! namespace, the background analysis of a real `serve`), and one HTTP/1.1 client over a raw
 //! socket, so that tests see exactly what went over the wire (and can send what is not HTTP).
+//! [`music`]: the tagged library the Subsonic tests analyse. [`can_run`]: the skip that CI
+//! turns into a failure.
 #![allow(dead_code)] // each test file uses a different part
+
+pub mod music;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -128,6 +132,25 @@ impl Demo {
 /// The config `serve --config FILE` resolves.
 pub fn config_file(file: &Path) -> Config {
     config::resolve(&Flags::default(), Some(file)).expect("config")
+}
+
+/// Under CI (`CI=true`) a test whose tools are missing fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// True when `what` can run (`why` is None); otherwise prints why and returns false, or
+/// panics under CI.
+pub fn can_run(what: &str, why: Option<String>) -> bool {
+    match why {
+        None => true,
+        Some(why) if in_ci() => panic!("{what}: {why}, and CI=true requires it to run"),
+        Some(why) => {
+            // Straight to stderr, past the harness's capture, so the skip shows in every run.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
+            false
+        }
+    }
 }
 
 /// Panics on the server's own threads since the test binary started.

@@ -156,15 +156,12 @@ pub fn sonic_similar(x: &Ctx, p: &Params) -> Result<Node, Error> {
         .map(|e| (e.track, similarity(x, start, e.track)))
         .collect();
     near.sort_by(|a, b| b.1.total_cmp(&a.1));
-    // Most similar first, moved by what this listener skips and likes.
-    let order = taste.rerank(near.iter().map(|&(i, _)| i).collect());
-    Ok(sonic_matches(
-        x,
-        order
-            .into_iter()
-            .take(count)
-            .map(|i| (i, similarity(x, start, i))),
-    ))
+    // Which tracks make the count learns from this listener (a track they skip sinks out);
+    // the answer stays most similar first, as the extension says.
+    let mut chosen: Vec<usize> = taste.rerank(near.iter().map(|&(i, _)| i).collect());
+    chosen.truncate(count);
+    near.retain(|(i, _)| chosen.contains(i));
+    Ok(sonic_matches(x, near))
 }
 
 /// `findSonicPath`: from the start song to the end song, each step's similarity to the start.
