@@ -62,6 +62,9 @@ pub struct Tuning {
 pub struct StoredTrack {
     pub id: i64,
     pub path: String,
+    /// The file's size in bytes and modification time (Unix seconds) when it was scanned.
+    pub size: u64,
+    pub mtime_s: i64,
     pub measured: Record,
 }
 

@@ -205,7 +205,8 @@ impl Store {
     pub fn analysed(&self) -> Result<Vec<StoredTrack>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.album_artist, t.genre, t.year,
-                    t.track_number, t.disc_number, t.recording_mbid, t.isrc, {}
+                    t.track_number, t.disc_number, t.recording_mbid, t.isrc, t.size, t.mtime_ns,
+                    {}
              FROM tracks t JOIN features f ON f.track_id = t.id
              WHERE t.status = 'analyzed' ORDER BY t.path",
             field_columns("f.")
@@ -226,10 +227,12 @@ impl Store {
                 },
                 ..Record::default()
             };
-            read_fields(r, 12, &mut measured)?;
+            read_fields(r, 14, &mut measured)?;
             Ok(StoredTrack {
                 id: r.get(0)?,
                 path: r.get(1)?,
+                size: r.get::<_, i64>(12)?.try_into().unwrap_or(0),
+                mtime_s: r.get::<_, i64>(13)?.div_euclid(1_000_000_000),
                 measured,
             })
         })?;

@@ -2,10 +2,10 @@
 //! album lists, genres, search and random songs; and the element shapes they share (`Child`
 //! for a song, `AlbumID3`, `ArtistID3`).
 //!
-//! In: a [`Ctx`] and the request's parameters. Out: response trees. Files are touched only to
-//! read their size and modification time (`size`, `created`); there is no play count, rating
-//! or star, so the lists that need them (`frequent`, `recent`, `highest`, `starred`) are
-//! empty.
+//! In: a [`Ctx`] and the request's parameters. Out: response trees. No file is touched: size
+//! and modification time (`size`, `created`) are the scan's; the listener's marks
+//! (`starred`, `userRating`, `playCount`, `played`) and the lists made of them (`frequent`,
+//! `recent`, `highest`, `starred`) come from [`super::marks`].
 
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -20,18 +20,6 @@ use crate::server::stream::content_type;
 pub const MAX_LIST: usize = 500;
 /// The one music folder.
 const FOLDER_ID: i64 = 1;
-
-/// Size and modification time (Unix seconds) of a file, if it is there.
-fn file_facts(path: &Path) -> Option<(u64, i64)> {
-    let m = std::fs::metadata(path).ok()?;
-    let mtime = m
-        .modified()
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    Some((m.len(), mtime))
-}
 
 /// A path segment from a tag: no separators.
 fn segment(name: &str) -> String {
@@ -71,7 +59,8 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let facts = file_facts(path);
+    // As scanned: answers never wait on the disk (a sleeping HDD would stall every list).
+    let facts = Some((t.size, t.mtime_s)).filter(|&(size, _)| size > 0);
     let display_artist = view.artist.unwrap_or(&artist.name);
     // The song's own artist when albums are filed under that name, else the album's.
     let song_artist = view
@@ -157,8 +146,9 @@ pub fn album_node(x: &Ctx, a: usize) -> Node {
     let created = al
         .tracks
         .first()
-        .and_then(|&i| file_facts(Path::new(&x.catalog.lib.tracks[i].path)))
-        .map_or(x.catalog.loaded_at, |(_, mtime)| mtime);
+        .map(|&i| x.catalog.lib.tracks[i].mtime_s)
+        .filter(|&mtime| mtime > 0)
+        .unwrap_or(x.catalog.loaded_at);
     let marks = x.marks();
     let (plays, last) = album_plays(x, &marks, a);
     let node = with_item_marks(Node::new(), marks.items.get(&al.id));

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use md5::{Digest, Md5};
-use serde_json::{Map, Value};
+use std::fmt::Write as _;
 
 use crate::server::Credentials;
 
@@ -90,14 +90,42 @@ impl Val {
         }
     }
 
-    fn json(&self) -> Value {
+    fn write_json(&self, out: &mut String) {
         match self {
-            Val::Str(s) => Value::String(s.clone()),
-            Val::Int(i) => Value::from(*i),
-            Val::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::from(0), Value::Number),
-            Val::Bool(b) => Value::Bool(*b),
+            Val::Str(s) => json_string(s, out),
+            Val::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            // A whole number keeps its `.0`, so a client reading a float gets one.
+            Val::Num(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e15 => {
+                let _ = write!(out, "{n:.1}");
+            }
+            Val::Num(n) if n.is_finite() => {
+                let _ = write!(out, "{n}");
+            }
+            Val::Num(_) => out.push('0'),
+            Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         }
     }
+}
+
+/// `s` as a JSON string.
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Children under one name.
@@ -122,8 +150,13 @@ impl Node {
         Node::default()
     }
 
+    /// Sets an attribute (again: the last value counts, so no answer repeats a name).
     pub fn attr(mut self, name: &'static str, value: impl Into<Val>) -> Node {
-        self.attrs.push((name, value.into()));
+        let value = value.into();
+        match self.attrs.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.attrs.push((name, value)),
+        }
         self
     }
 
@@ -194,26 +227,55 @@ impl Node {
         out.push('>');
     }
 
-    fn json(&self) -> Map<String, Value> {
-        let mut m = Map::new();
+    /// The node as a JSON object, written straight into `out` (no tree of JSON values: a
+    /// list of 500 songs is one pass).
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        let mut key = |k: &str, out: &mut String| {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            json_string(k, out);
+            out.push(':');
+        };
         for (k, v) in &self.attrs {
-            m.insert((*k).into(), v.json());
+            key(k, out);
+            v.write_json(out);
         }
         if let Some(t) = &self.text {
-            m.insert("value".into(), Value::String(t.clone()));
+            key("value", out);
+            json_string(t, out);
         }
         for (k, kids) in &self.kids {
-            let v = match kids {
-                Kids::One(n) => Value::Object(n.json()),
+            key(k, out);
+            match kids {
+                Kids::One(n) => n.write_json(out),
                 Kids::Many(ns) => {
-                    Value::Array(ns.iter().map(|n| Value::Object(n.json())).collect())
+                    out.push('[');
+                    for (i, n) in ns.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        n.write_json(out);
+                    }
+                    out.push(']');
                 }
-                Kids::Values(vs) => Value::Array(vs.iter().map(Val::json).collect()),
-                Kids::Text(v) => v.json(),
-            };
-            m.insert((*k).into(), v);
+                Kids::Values(vs) => {
+                    out.push('[');
+                    for (i, v) in vs.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        v.write_json(out);
+                    }
+                    out.push(']');
+                }
+                Kids::Text(v) => v.write_json(out),
+            }
         }
-        m
+        out.push('}');
     }
 }
 
@@ -362,9 +424,10 @@ impl Format {
                 ("text/xml; charset=utf-8", out)
             }
             Format::Json | Format::Jsonp(_) => {
-                let mut wrapper = Map::new();
-                wrapper.insert("subsonic-response".into(), Value::Object(top.json()));
-                let json = Value::Object(wrapper).to_string();
+                let mut json = String::with_capacity(4096);
+                json.push_str("{\"subsonic-response\":");
+                top.write_json(&mut json);
+                json.push('}');
                 match self {
                     Format::Jsonp(cb) => (
                         "application/javascript; charset=utf-8",
@@ -522,6 +585,7 @@ pub fn iso8601(unix_s: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn params(q: &str) -> Params {
         Params::parse(Some(q), None)
@@ -639,17 +703,31 @@ mod tests {
             .attr("name", "Rock & <Roll> \"x\"\u{1}")
             .xml("p", &mut out);
         assert_eq!(out, r#"<p name="Rock &amp; &lt;Roll&gt; &quot;x&quot;"/>"#);
-        let v = Value::Object(
-            Node::new()
-                .many("playlist", vec![Node::new().attr("songCount", 3i64)])
-                .many("empty", vec![])
-                .values("versions", vec![Val::Int(1)])
-                .element("notes", "")
-                .json(),
-        );
+        let mut text = String::new();
+        Node::new()
+            .attr("name", "a \"b\" \\ \n\u{1}é")
+            .attr("similarity", 1.0)
+            .attr("distance", 0.25)
+            .attr("name", "twice: the last counts")
+            .many("playlist", vec![Node::new().attr("songCount", 3i64)])
+            .many("empty", vec![])
+            .values("versions", vec![Val::Int(1), Val::Bool(true)])
+            .element("notes", "")
+            .one("genre", Node::new().text("Jazz"))
+            .write_json(&mut text);
+        let v: Value = serde_json::from_str(&text).expect(&text);
         assert_eq!(
             v,
-            serde_json::json!({"playlist": [{"songCount": 3}], "empty": [], "versions": [1], "notes": ""})
+            serde_json::json!({"name": "twice: the last counts", "similarity": 1.0,
+                "distance": 0.25, "playlist": [{"songCount": 3}], "empty": [],
+                "versions": [1, true], "notes": "", "genre": {"value": "Jazz"}})
+        );
+        assert!(text.contains("\"similarity\":1.0"), "{text}");
+        let mut escaped = String::new();
+        json_string("a \"b\" \\ \n\u{1}é", &mut escaped);
+        assert_eq!(
+            serde_json::from_str::<String>(&escaped).unwrap(),
+            "a \"b\" \\ \n\u{1}é"
         );
         let mut out = String::new();
         Node::new()
