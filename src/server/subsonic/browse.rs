@@ -14,6 +14,7 @@ use super::Ctx;
 use super::index::{IGNORED_ARTICLES, sort_name};
 use super::marks::{album_order, album_plays, with_item_marks, with_song_marks};
 use super::protocol::{Error, Node, Params, iso8601};
+use crate::playlist::display_name;
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.
@@ -51,7 +52,16 @@ fn genre_list(genre: Option<&str>) -> Vec<Node> {
 pub fn song(x: &Ctx, i: usize) -> Node {
     let t = &x.catalog.lib.tracks[i];
     let m = &t.measured;
-    let view = x.catalog.view(i);
+    // What the web API's TrackView holds, without the parts a song here does not show.
+    let title = match m.tags.title.as_deref() {
+        Some(title) => title.to_string(),
+        None => display_name(&x.catalog.lib, i),
+    };
+    let tag_artist = m.tags.artist.as_deref();
+    let format = Path::new(&t.path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
     let album = &x.index().albums[x.index().album_of[i]];
     let artist = &x.index().artists[album.artist];
     let path = Path::new(&t.path);
@@ -61,10 +71,9 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .unwrap_or_default();
     // As scanned: answers never wait on the disk (a sleeping HDD would stall every list).
     let facts = Some((t.size, t.mtime_s)).filter(|&(size, _)| size > 0);
-    let display_artist = view.artist.unwrap_or(&artist.name);
+    let display_artist = tag_artist.unwrap_or(&artist.name);
     // The song's own artist when albums are filed under that name, else the album's.
-    let song_artist = view
-        .artist
+    let song_artist = tag_artist
         .and_then(|name| x.index().artist_named(name))
         .unwrap_or(album.artist);
     let replay_gain = Node::new().opt(
@@ -80,9 +89,9 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("id", t.id.to_string())
         .attr("parent", album.id.as_str())
         .attr("isDir", false)
-        .attr("title", view.title)
+        .attr("title", title)
         .attr("album", album.name.as_str())
-        .attr("artist", view.artist.unwrap_or(&artist.name))
+        .attr("artist", display_artist)
         .attr("track", m.tags.track_number.unwrap_or(0))
         .attr("discNumber", m.tags.disc_number.unwrap_or(0))
         .attr("year", m.tags.year.unwrap_or(0))
@@ -90,7 +99,7 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("coverArt", t.id.to_string())
         .attr("size", facts.map_or(0, |(size, _)| size))
         .attr("contentType", content_type(path))
-        .attr("suffix", view.format.to_ascii_lowercase())
+        .attr("suffix", format.to_ascii_lowercase())
         .attr("duration", m.duration_s.round() as i64)
         .attr("bitRate", bit_rate.unwrap_or(0))
         .attr("bitDepth", 0u32)

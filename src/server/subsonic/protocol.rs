@@ -112,19 +112,28 @@ impl Val {
 /// `s` as a JSON string.
 fn json_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs that need no escape are copied whole (the escaped bytes are all ASCII, so every
+    // cut falls on a character boundary).
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b if b < 0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
         }
+        plain = i + 1;
     }
+    out.push_str(&s[plain..]);
     out.push('"');
 }
 
@@ -153,7 +162,12 @@ impl Node {
     /// Sets an attribute (again: the last value counts, so no answer repeats a name).
     pub fn attr(mut self, name: &'static str, value: impl Into<Val>) -> Node {
         let value = value.into();
-        match self.attrs.iter_mut().find(|(k, _)| *k == name) {
+        // Lengths first: most names differ in length, and this runs for every attribute.
+        match self
+            .attrs
+            .iter_mut()
+            .find(|(k, _)| k.len() == name.len() && *k == name)
+        {
             Some(slot) => slot.1 = value,
             None => self.attrs.push((name, value)),
         }
