@@ -1,5 +1,6 @@
-//! Playlists and similarity: the stored playlists (read-only), `getSimilarSongs`/`2` (our
-//! radio, [`flow::radio`]), and the OpenSubsonic `sonicSimilarity` extension:
+//! Playlists and similarity: the generated playlists (read-only) beside the listeners' own
+//! ([`own`]), `getSimilarSongs`/`2` (our radio, [`flow::radio`], with what this listener
+//! taught it), and the OpenSubsonic `sonicSimilarity` extension:
 //! `getSonicSimilarTracks` (nearest tracks in the feature space, by distance) and
 //! `findSonicPath` ([`flow::path`]).
 //!

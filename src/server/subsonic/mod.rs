@@ -1,11 +1,12 @@
-//! `/rest/*`: the OpenSubsonic subset that phone apps (DSub, Symfonium, Substreamer,
-//! play:Sub, Feishin…) use to browse, search, play and download the library and its
-//! playlists, plus the extensions `sonicSimilarity` (backed by our feature space),
+//! `/rest/*`: the OpenSubsonic API that phone apps (DSub, Symfonium, Substreamer, play:Sub,
+//! Feishin…) use to browse, search, play and download the library and its playlists, and to
+//! keep what each listener does (stars, ratings, plays, queue, bookmarks, own playlists), plus
+//! the extensions `sonicSimilarity` (backed by our feature space),
 //! `songLyrics` and `formPost`.
 //!
 //! In: `GET` or `POST` (form body: the `formPost` extension) to `/rest/NAME` or
-//! `/rest/NAME.view`, with `u` and `t`+`s` (or `p`) and `f=xml|json|jsonp`; the account is
-//! `[subsonic] user/password` (without one every call fails with error 40);
+//! `/rest/NAME.view`, with `u` and `t`+`s` (or `p`) and `f=xml|json|jsonp`; the accounts are
+//! `[subsonic]`'s (without one every call fails with error 40);
 //! `getOpenSubsonicExtensions` needs no credentials, as the spec asks. `OPTIONS` is the CORS
 //! preflight, and every answer allows any origin, so that web clients on their own origin
 //! can log in. Out: the Subsonic response in XML or JSON ([`protocol`]), or the file for
@@ -19,6 +20,10 @@
 //! - [`lists`]: stored playlists, similar songs (our radio), `getSonicSimilarTracks`,
 //!   `findSonicPath`.
 //! - [`media`]: `stream`, `download`, `getCoverArt`.
+//! - [`marks`]: stars, ratings, scrobbles (plays and skips), the starred lists, now playing,
+//!   top songs, the album lists made of what was kept.
+//! - [`saved`]: the play queue and bookmarks.
+//! - [`own`]: the listeners' own playlists.
 //! - [`info`]: artist info (similar artists by sound), album info, songs by genre, the
 //!   scan status and `startScan` (a run of the background analysis).
 //! - [`lyrics`]: `getLyrics`, `getLyricsBySongId`, from embedded tags and `.lrc` files.
@@ -30,10 +35,11 @@
 //! `Artist/Album/file name`. Answers other than files are built on a blocking thread, so a
 //! large library or a cold index never holds up the request workers.
 //!
-//! Read-only: no playlist editing, stars, ratings or play counts (`scrobble` is accepted and
-//! ignored, the starred lists are empty), no transcoding (`stream` sends the original file
-//! whatever `format`/`maxBitRate` say). What a read-only library cannot do (users, shares,
-//! podcasts, radio stations, jukebox, chat) is error 50; an unknown method is error 0.
+//! Writes go through [`crate::server::listening`] and are stored before the answer; generated
+//! playlists stay read-only, and an account with `read_only = true` may not write (error 50).
+//! No transcoding (`stream` sends the original file whatever `format`/`maxBitRate` say). What
+//! a library box cannot do (users, shares, podcasts, radio stations, jukebox, chat) is error
+//! 50; an unknown method is error 0.
 
 mod browse;
 mod empty;
