@@ -96,11 +96,6 @@ impl Activity {
         self.running.load(Ordering::Relaxed)
     }
 
-    /// When the last analysis run ended (Unix seconds), if one did since the start.
-    pub fn last_finished_at(&self) -> Option<i64> {
-        self.snapshot().last_finished_at
-    }
-
     /// Asks the background for a run of what changed (as the button's short press does);
     /// false when this process runs no background analysis (an in-process server).
     pub fn request_rescan(&self) -> bool {
@@ -550,6 +545,5 @@ mod tests {
         assert!(activity.request_rescan());
         assert!(matches!(woken.try_recv(), Ok(Wake::Rescan(Work::Changed))));
         assert!(!activity.scanning());
-        assert_eq!(activity.last_finished_at(), None);
     }
 }

@@ -109,8 +109,20 @@ impl Catalog {
         self.track(id).map(|i| Path::new(&self.lib.tracks[i].path))
     }
 
+    /// Track `i`'s title: its tag, else the name made from its file.
+    pub fn title(&self, i: usize) -> String {
+        track_title(&self.lib, i)
+    }
+
     pub fn view(&self, i: usize) -> TrackView<'_> {
         TrackView::new(&self.lib, i)
+    }
+}
+
+fn track_title(lib: &Library, i: usize) -> String {
+    match lib.tracks[i].measured.tags.title.as_deref() {
+        Some(title) => title.to_string(),
+        None => display_name(lib, i),
     }
 }
 
@@ -145,7 +157,7 @@ impl<'a> TrackView<'a> {
         let m = &t.measured;
         TrackView {
             id: t.id,
-            title: m.tags.title.clone().unwrap_or_else(|| display_name(lib, i)),
+            title: track_title(lib, i),
             artist: m.tags.artist.as_deref(),
             album: m.tags.album.as_deref(),
             genre: m.tags.genre.as_deref(),

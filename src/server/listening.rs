@@ -268,7 +268,7 @@ impl Account {
         let mark = self.songs.entry(track).or_default();
         f(mark);
         let mark = mark.clone();
-        if mark == SongMark::default() {
+        if mark.is_empty() {
             self.songs.remove(&track);
         }
         Write::Song {

@@ -29,7 +29,8 @@ pub struct SongMark {
 }
 
 impl SongMark {
-    fn is_empty(&self) -> bool {
+    /// Nothing kept: the row can go.
+    pub fn is_empty(&self) -> bool {
         *self == SongMark::default()
     }
 }

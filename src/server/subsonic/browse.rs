@@ -14,7 +14,6 @@ use super::Ctx;
 use super::index::{IGNORED_ARTICLES, sort_name};
 use super::marks::{album_order, album_plays, with_item_marks, with_song_marks};
 use super::protocol::{Error, Node, Params, iso8601};
-use crate::playlist::display_name;
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.
@@ -52,11 +51,7 @@ fn genre_list(genre: Option<&str>) -> Vec<Node> {
 pub fn song(x: &Ctx, i: usize) -> Node {
     let t = &x.catalog.lib.tracks[i];
     let m = &t.measured;
-    // What the web API's TrackView holds, without the parts a song here does not show.
-    let title = match m.tags.title.as_deref() {
-        Some(title) => title.to_string(),
-        None => display_name(&x.catalog.lib, i),
-    };
+    let title = x.catalog.title(i);
     let tag_artist = m.tags.artist.as_deref();
     let format = Path::new(&t.path)
         .extension()

@@ -10,11 +10,8 @@
 //! asks it for a run of what changed, and the status shows whether one is under way.
 
 use super::Ctx;
-use super::browse::{artist_node, songs};
+use super::browse::{MAX_LIST, artist_node, songs};
 use super::protocol::{Error, Node, Params, iso8601};
-
-/// Most similar artists or songs one request may ask for.
-const MAX_LIST: usize = 500;
 
 /// The artist an id names: an artist's own, an album's artist, a song's album's artist.
 fn artist_of(x: &Ctx, id: &str) -> Result<usize, Error> {
