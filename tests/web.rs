@@ -697,13 +697,14 @@ fn chromium_signs_in_stars_a_track_and_makes_a_playlist_named_as_text() {
         const markup = document.querySelector("#mine b, #add-to b") !== null;
         location.hash = "#/playlist/{id}";
         await wait(() => !$("add-form").hidden && rows().length === {count}, "the add form");
+        const options = Array.from($("add-to").options).map((o) => o.textContent);
         $("add-form").requestSubmit();
         await wait(() => $("notice").textContent.startsWith("Added"), "the tracks to be added");
         document.querySelector("#mine-cards .card-main").click();
         await wait(() => $("list-title").textContent === {name} && rows().length === {count},
           "the own playlist with its tracks");
         return {{ starsSignedOut, starred, cardName, markup,
-          option: $("add-to").options.length, stored: localStorage.getItem("playlista.account") }};"##,
+          options, stored: localStorage.getItem("playlista.account") }};"##,
         count = tracks.len(),
         id = list["id"],
         user = serde_json::to_string(USER).expect("JSON"),
@@ -723,6 +724,13 @@ fn chromium_signs_in_stars_a_track_and_makes_a_playlist_named_as_text() {
     assert_eq!(
         seen["markup"], false,
         "a playlist name became markup: {seen}"
+    );
+    // A select drops markup when parsing, so the name must be there as text, not as a <b>.
+    assert!(
+        seen["options"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|t| t == OWN_NAME)),
+        "the add-to choice shows the name as written: {seen}"
     );
     assert!(
         seen["stored"].as_str().unwrap_or_default().contains(USER),
