@@ -273,6 +273,9 @@ pub struct ServerSection {
     pub methods: Option<Vec<String>>,
     /// Most HTTP connections open at once (default 256).
     pub max_connections: Option<usize>,
+    /// Host names the service answers to beside its IP addresses, `localhost`, `NAME` and
+    /// `NAME.local` (e.g. a router's DNS name for the box). Any other Host gets 421.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// `[subsonic]`: the accounts the Subsonic API accepts: `user` + `password`, and for a
@@ -464,6 +467,9 @@ const DEFAULT_WORKER_BUDGET: u64 = 128 << 20;
 /// Default heap cap of one worker process: far above any real file's need, far below what a
 /// hostile header can ask for.
 const DEFAULT_WORKER_HEAP_CAP: u64 = 1 << 30;
+/// Longest `--file_timeout` (a day): beyond it a stuck decoder is not a timeout any more,
+/// and a huge value would overflow the deadline arithmetic.
+const MAX_FILE_TIMEOUT: f64 = 86_400.0;
 
 /// `--fast_mode` and `--embedding_coverage` as one [`Mode`].
 pub fn analysis_mode(fast: bool, coverage: Option<&str>) -> Result<Mode> {
@@ -619,8 +625,8 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
         .file_timeout
         .or(from_file.file_timeout)
         .unwrap_or(120.0);
-    if !(timeout.is_finite() && timeout > 0.0) {
-        bail!("--file_timeout must be a positive number of seconds");
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= MAX_FILE_TIMEOUT) {
+        bail!("--file_timeout must be a number of seconds above 0 and at most {MAX_FILE_TIMEOUT}");
     }
     let heap_cap = memory_limit.unwrap_or(if low_memory {
         256 << 20

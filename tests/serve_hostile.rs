@@ -67,11 +67,11 @@ fn case(name: &str, raw: impl Into<Vec<u8>>, want: Want) -> Case {
 }
 
 fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
 }
 
 fn get_with(path: &str, headers: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: test\r\n{headers}\r\n").into_bytes()
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n").into_bytes()
 }
 
 /// The hand-written cases; `track` is a real track id, `list` a real playlist id.
@@ -168,11 +168,11 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         ),
         (
             "file: URI",
-            b"GET file:///etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET file:///etc/passwd HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "backslashes",
-            b"GET /..\\..\\etc\\passwd HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /..\\..\\etc\\passwd HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
     ] {
         let mut c = case(name, raw, ClientOrClosed);
@@ -285,31 +285,31 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
     for (name, raw) in [
         (
             "raw 0xff in path",
-            b"GET /api/v1/tracks/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /api/v1/tracks/\xff\xfe HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "raw overlong UTF-8",
-            b"GET /stream/\xc0\xaf HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /stream/\xc0\xaf HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "raw 0xff in m3u8",
-            b"GET /playlists/\xff.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /playlists/\xff.m3u8 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "NUL in path",
-            b"GET /api/v1/st\0atus HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /api/v1/st\0atus HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "NUL after path",
-            b"GET /api/v1/status\0 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GET /api/v1/status\0 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
         ),
         (
             "NUL in header",
-            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n".to_vec(),
+            b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nX-A: a\0b\r\n\r\n".to_vec(),
         ),
         (
             "NUL in header name",
-            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX\0A: b\r\n\r\n".to_vec(),
+            b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nX\0A: b\r\n\r\n".to_vec(),
         ),
         ("NULs only", b"\0\0\0\0\0\0\0\0\r\n\r\n".to_vec()),
         ("0xff only", vec![0xff; 4096]),
@@ -319,7 +319,7 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         ),
         (
             "obs-fold header",
-            b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  b\r\n\r\n".to_vec(),
+            b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\nX-A: a\r\n  b\r\n\r\n".to_vec(),
         ),
         (
             "space before colon",
@@ -337,32 +337,33 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
     for (name, raw, want) in [
         (
             "unknown method",
-            b"FOO /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"FOO /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             Is(405),
         ),
         (
             "lower-case get",
-            b"get /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"get /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             Is(405),
         ),
         (
             "DELETE a playlist",
-            b"DELETE /api/v1/playlists/1 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"DELETE /api/v1/playlists/1 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             Is(405),
         ),
         (
             "PUT a stream",
-            b"PUT /stream/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
+            b"PUT /stream/1 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc".to_vec(),
             Is(405),
         ),
         (
             "POST the list",
-            b"POST /api/v1/playlists HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+            b"POST /api/v1/playlists HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}"
+                .to_vec(),
             Is(405),
         ),
         (
             "TRACE",
-            b"TRACE /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"TRACE /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             Is(405),
         ),
         (
@@ -372,17 +373,17 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         ),
         (
             "OPTIONS *",
-            b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             Client,
         ),
         (
             "space in method",
-            b"GE T /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"GE T /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             ClientOrClosed,
         ),
         (
             "control in method",
-            b"G\x01T /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            b"G\x01T /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
             ClientOrClosed,
         ),
         (
@@ -428,8 +429,8 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
     for (name, raw, want) in [
         // A GET may carry a body; the handler does not read it. Valid.
         ("GET with a 100 GB Content-Length", get_with("/api/v1/status", "Content-Length: 99999999999\r\n"), Is(200)),
-        ("POST with a 100 GB Content-Length", b"POST /api/v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nabc".to_vec(), Is(405)),
-        ("POST a Subsonic call with a 100 GB body", b"POST /rest/ping.view HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999999\r\n\r\nu=a".to_vec(), Handled),
+        ("POST with a 100 GB Content-Length", b"POST /api/v1/status HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999\r\n\r\nabc".to_vec(), Is(405)),
+        ("POST a Subsonic call with a 100 GB body", b"POST /rest/ping.view HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 99999999999\r\n\r\nu=a".to_vec(), Handled),
         ("Content-Length overflow", get_with("/api/v1/status", "Content-Length: 99999999999999999999999\r\n"), Is(400)),
         ("negative Content-Length", get_with("/api/v1/status", "Content-Length: -1\r\n"), Is(400)),
         ("two Content-Lengths", get_with("/api/v1/status", "Content-Length: 5\r\nContent-Length: 6\r\n"), Is(400)),
@@ -449,7 +450,7 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
     // RFC 9112 lets a server accept bare LF line ends; hyper does.
     v.push(case(
         "bare LF line ends",
-        b"GET /api/v1/status HTTP/1.1\nHost: x\n\n".to_vec(),
+        b"GET /api/v1/status HTTP/1.1\nHost: localhost\n\n".to_vec(),
         Is(200),
     ));
     v.push(case(
@@ -459,7 +460,7 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
     ));
     v.push(case(
         "HEAD a stream",
-        format!("HEAD {stream} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        format!("HEAD {stream} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
         Is(200),
     ));
     v.push(Case {
@@ -521,6 +522,44 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         c.forbid.push(host.as_bytes().to_vec());
         v.push(c);
     }
+    // DNS rebinding: a name the box does not go by is refused on every route; its own names,
+    // addresses and `[server] allowed_hosts` pass.
+    let stream = format!("/stream/{track}");
+    for path in [
+        "/",
+        "/api/v1/status",
+        &stream,
+        "/rest/ping",
+        &m3u8,
+        "/metrics",
+    ] {
+        for host in [
+            "evil.example",
+            "playlista.evil.example",
+            "127.0.0.1.nip.io",
+            "nas",
+        ] {
+            let raw = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            v.push(case(&format!("{path} for Host {host}"), raw, Is(421)));
+        }
+        let raw = format!("GET http://evil.example{path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        v.push(case(
+            &format!("{path} absolute-form to another host"),
+            raw,
+            Is(421),
+        ));
+    }
+    for host in [
+        "127.0.0.1:8420",
+        "[::1]:8420",
+        "localhost",
+        "PLAYLISTA.local.",
+        "playlista:8420",
+        "music.home.arpa",
+    ] {
+        let raw = format!("GET /api/v1/status HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        v.push(case(&format!("status for Host {host}"), raw, Is(200)));
+    }
     v.push(case(
         "two Host headers",
         format!("GET {m3u8} HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
@@ -536,7 +575,7 @@ fn cases(track: i64, list: i64) -> Vec<Case> {
         b"".as_slice(),
         b"G",
         b"GET /api/v1/st",
-        b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n",
+        b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\n",
         b"POST /rest/ping.view HTTP/1.1\r\nContent-Length: 100\r\n\r\nu=",
         b"GET /stream/1 HTTP/1.1\r\nRange: bytes=0-",
     ] {
@@ -690,7 +729,9 @@ fn json(client: &Client, path: &str) -> serde_json::Value {
 
 #[test]
 fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
-    let server = support::serve(&demo().config("[server]\nrescan_minutes = 0\n"));
+    let server = support::serve(
+        &demo().config("[server]\nrescan_minutes = 0\nallowed_hosts = [\"music.home.arpa\"]\n"),
+    );
     let addr = server.addr;
     let lists = json(&server, "/api/v1/playlists");
     let list = lists[0]["id"].as_i64().unwrap();
@@ -794,7 +835,7 @@ fn idle_connections_past_the_cap_neither_lock_clients_out_nor_stop_the_server() 
     let server =
         support::serve(&demo().config("[server]\nrescan_minutes = 0\nmax_connections = 8\n"));
     let addr = server.addr;
-    let status = b"GET /api/v1/status HTTP/1.1\r\nHost: t\r\n\r\n";
+    let status = b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
     // 20 idle connections: 8 take every slot, 12 wait in the kernel's backlog.
     let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();

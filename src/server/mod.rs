@@ -20,6 +20,7 @@
 //! - [`listening`]: what each account's listener did (stars, plays, skips, queue, own
 //!   playlists), in memory and written behind to SQLite.
 //! - [`web`]: `/`, the embedded mobile web page.
+//! - [`guard`]: the Host allowlist (421 for names the box does not go by).
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
 //! - [`background`]: file events, periodic rescans, low-priority analysis, playlist updates.
 //! - [`mdns`]: the `_playlista._tcp` / `_http._tcp` announcement and `NAME.local`.
@@ -30,6 +31,7 @@
 pub mod api;
 pub mod background;
 pub mod catalog;
+pub mod guard;
 pub mod listener;
 pub mod listening;
 pub mod mdns;
@@ -104,6 +106,8 @@ pub struct Server {
     pub output_dir: std::path::PathBuf,
     /// The address the server listens on, for URLs when a request names no usable host.
     pub local: SocketAddr,
+    /// Host names accepted beside the box's own ([`guard`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 pub type AppState = Arc<Server>;
@@ -115,6 +119,10 @@ pub fn router(state: AppState) -> Router {
         .merge(subsonic::routes())
         .merge(web::routes())
         .route("/metrics", axum::routing::get(api::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_host,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), account))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -213,6 +221,7 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
         listening,
         output_dir: config.output_dir.clone(),
         local: listener.local_addr()?,
+        allowed_hosts: config.server.allowed_hosts.clone().unwrap_or_default(),
     });
     Ok((listener, state))
 }
