@@ -3,7 +3,8 @@
 //! the box's address) and M3U8 files never carry a stranger's host in their URLs.
 //!
 //! In: every request's `Host` (and the authority of an absolute-form target). Accepted:
-//! IP literals (v4, `[v6]`), `localhost`, the configured name, `NAME.local` and the entries
+//! IP literals (v4, `[v6]`), `localhost`, the configured name, `NAME.local` (and `NAME-2.local`,
+//! the name mDNS falls back to when `NAME` is taken on a link) and the entries
 //! of `[server] allowed_hosts`, case-insensitive, with an optional trailing dot and port.
 //! Out: the request passed on, or `421 Misdirected Request`. A request with no Host at all
 //! (HTTP/1.0), or an empty one, is passed: a browser always sends one, so a rebinding page cannot omit it.
@@ -43,8 +44,19 @@ pub fn host_allowed(host: &str, name: &str, extra: &[String]) -> bool {
     let name = normal(name);
     bare == "localhost"
         || bare == name
-        || bare.strip_suffix(".local") == Some(name.as_str())
+        || bare
+            .strip_suffix(".local")
+            .is_some_and(|label| mdns_label(label, &name))
         || extra.iter().any(|e| normal(e) == bare)
+}
+
+/// `label` is `name`, or `name-N`, the name mDNS picks when `name` is taken on a link.
+fn mdns_label(label: &str, name: &str) -> bool {
+    label == name
+        || label
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `host` without its `:port` (digits only), or `None` when what follows the host is not a
@@ -116,6 +128,7 @@ mod tests {
             "PLAYLISTA.local",
             "playlista.local.",
             "playlista.local:8420",
+            "playlista-2.local",
             "localhost",
             "localhost:1",
             "127.0.0.1",
@@ -139,6 +152,9 @@ mod tests {
             "playlista.example",
             "playlista.local.evil.example",
             "xplaylista.local",
+            "playlista-.local",
+            "playlista-2x.local",
+            "playlista-2",
             "localhost.evil.example",
             "127.0.0.1.nip.io",
             "1.2.3.4:port",
