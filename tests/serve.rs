@@ -144,9 +144,9 @@ fn m3u8_lists_stream_urls_that_play_with_ranges() {
         Some(format!("bytes */{size}").as_str())
     );
 
-    // A hostile Host header does not end up in the playlist.
+    // A hostile Host header is refused, and never echoed into an answer.
     let m = server.get_with("/playlists/1.m3u8", &[("Host", "evil\"><script>")]);
-    assert_eq!(m.status, 200);
+    assert_eq!(m.status, 421);
     assert!(!m.text().contains("evil"), "{}", m.text());
 
     // Metrics saw these requests.

@@ -231,6 +231,67 @@ fn without_an_account_every_call_is_refused() {
 }
 
 #[test]
+fn password_guessing_is_slowed_per_address_and_the_owner_elsewhere_is_not() {
+    use std::time::{Duration, Instant};
+    let server = Server::start(&fixture().config);
+    let guesser = server.from("127.0.0.2");
+    let owner = server.from("127.0.0.3");
+    let guess = |i: usize| {
+        let r = guesser.get(&format!("/rest/ping?u={USER}&p=guess{i}&f=json"));
+        assert_eq!(r.status, 200);
+        r.json()["subsonic-response"]["error"]["code"].as_i64()
+    };
+    // 5 free guesses, then 50, 100, 200 ms and 250 ms for each further one.
+    let started = Instant::now();
+    for i in 0..20 {
+        assert_eq!(guess(i), Some(40));
+    }
+    let guessing = started.elapsed();
+    assert!(
+        guessing >= Duration::from_secs(3),
+        "20 guesses took {guessing:?}"
+    );
+    // While the guesser waits its turns, the owner on another device logs in at once.
+    let guessing_on = std::thread::scope(|scope| {
+        let more = scope.spawn(|| (20..30).map(guess).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(300));
+        let asked = Instant::now();
+        let r = owner.get(&format!("/rest/ping?{}&f=json", auth_hex()));
+        let took = asked.elapsed();
+        assert_eq!(r.json()["subsonic-response"]["status"], "ok");
+        assert!(
+            took < Duration::from_millis(500),
+            "the owner waited {took:?}"
+        );
+        more.join().unwrap()
+    });
+    assert!(guessing_on.iter().all(|c| *c == Some(40)));
+    let metrics = server.get("/metrics").text();
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("playlista_login_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no failure counter in /metrics"));
+    assert!(failures >= 30, "{failures} failures counted");
+    // The right password from the guessing address still waits its turn, then clears it.
+    let asked = Instant::now();
+    let r = guesser.get(&format!("/rest/ping?{}&f=json", auth_hex()));
+    assert_eq!(r.json()["subsonic-response"]["status"], "ok");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        asked.elapsed()
+    );
+    let asked = Instant::now();
+    assert_eq!(guess(99), Some(40));
+    assert!(
+        asked.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        asked.elapsed()
+    );
+}
+
+#[test]
 fn web_clients_pass_cors_and_read_the_extensions_first() {
     let server = Server::start(&fixture().config);
     // The preflight Feishin's Electron window sends before a call with its own headers.

@@ -15,6 +15,7 @@
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -28,7 +29,7 @@ use tokio::sync::Semaphore;
 
 use super::AppState;
 use super::catalog::{Catalog, StoredList, TrackView};
-use super::metrics::gauge;
+use super::metrics::{counter, gauge};
 use super::rendered::{Body, Key};
 use crate::playlist::flow;
 
@@ -352,6 +353,18 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
     let c = s.catalog.get();
     let mut out = String::with_capacity(8 << 10);
     let st = s.catalog.status();
+    counter(
+        &mut out,
+        "playlista_login_failures_total",
+        "Wrong Subsonic logins.",
+        s.logins.failures.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "playlista_logins_refused_total",
+        "Logins refused unchecked: the address had guessed too often.",
+        s.logins.refused.load(Ordering::Relaxed),
+    );
     gauge(
         &mut out,
         "playlista_tracks",

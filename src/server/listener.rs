@@ -20,12 +20,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
 
 /// Longest wait for a request head. LAN clients send theirs in milliseconds; a kept-alive
 /// connection idle for longer is closed and the client simply opens a new one.
@@ -59,10 +63,11 @@ impl Limited {
                 Err(_) => std::future::pending().await,
             };
             match self.inner.accept().await {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     return Connection {
                         stream,
+                        peer,
                         _permit: permit,
                     };
                 }
@@ -88,10 +93,13 @@ pub async fn serve(mut listener: Limited, app: Router, shutdown: impl Future<Out
             c = listener.accept() => c,
             () = &mut shutdown => break,
         };
-        let served = http.serve_connection(
-            TokioIo::new(connection),
-            TowerToHyperService::new(app.clone()),
-        );
+        // Handlers that care who asks (the login back-off) read the peer from the request.
+        let peer = ConnectInfo(connection.peer);
+        let app = app.clone().map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(peer);
+            req
+        });
+        let served = http.serve_connection(TokioIo::new(connection), TowerToHyperService::new(app));
         let served = graceful.watch(served);
         tokio::spawn(async move {
             // Resets, timeouts and malformed requests end here; hyper has answered what it could.
@@ -107,6 +115,7 @@ pub async fn serve(mut listener: Limited, app: Router, shutdown: impl Future<Out
 /// An accepted connection and its slot.
 pub struct Connection {
     stream: TcpStream,
+    peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
 }
 

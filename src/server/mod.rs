@@ -19,6 +19,7 @@
 //! - [`subsonic`]: `/rest/*`, the OpenSubsonic API phone apps use.
 //! - [`listening`]: what each account's listener did (stars, plays, skips, queue, own
 //!   playlists), in memory and written behind to SQLite.
+//! - [`logins`]: per-address back-off on wrong passwords.
 //! - [`web`]: `/`, the embedded mobile web page.
 //! - [`guard`]: the Host allowlist (421 for names the box does not go by).
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
@@ -34,6 +35,7 @@ pub mod catalog;
 pub mod guard;
 pub mod listener;
 pub mod listening;
+pub mod logins;
 pub mod mdns;
 pub mod metrics;
 pub mod rendered;
@@ -108,6 +110,8 @@ pub struct Server {
     pub local: SocketAddr,
     /// Host names accepted beside the box's own ([`guard`]).
     pub allowed_hosts: Vec<String>,
+    /// Wrong logins by client address, and the waits they earn.
+    pub logins: logins::Logins,
 }
 
 pub type AppState = Arc<Server>;
@@ -222,6 +226,7 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
         output_dir: config.output_dir.clone(),
         local: listener.local_addr()?,
         allowed_hosts: config.server.allowed_hosts.clone().unwrap_or_default(),
+        logins: logins::Logins::default(),
     });
     Ok((listener, state))
 }

@@ -179,6 +179,7 @@ pub fn serve(config: &Config) -> Service {
     let running = Running::start(config, &listen, 2).expect("start the server");
     let client = Client {
         addr: running.addr(),
+        from: None,
     };
     Service { running, client }
 }
@@ -253,6 +254,7 @@ impl Process {
             seen: Vec::new(),
             client: Client {
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                from: None,
             },
         }
     }
@@ -378,9 +380,20 @@ pub fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<
 #[derive(Clone, Copy)]
 pub struct Client {
     pub addr: SocketAddr,
+    /// The local address connections come from (`127.0.0.2`: another device); None: any.
+    pub from: Option<std::net::IpAddr>,
 }
 
 impl Client {
+    /// This client as another device on the LAN would be: connecting from `ip` (a loopback
+    /// address such as 127.0.0.2).
+    pub fn from(&self, ip: &str) -> Client {
+        Client {
+            from: Some(ip.parse().expect("an IP address")),
+            ..*self
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
@@ -427,7 +440,7 @@ impl Client {
             head.push_str(&format!("{n}: {v}\r\n"));
         }
         head.push_str("\r\n");
-        let mut c = Conn::open(self.addr);
+        let mut c = Conn::open_from(self.addr, self.from);
         c.stream.write_all(head.as_bytes()).expect("send request");
         c.stream.write_all(body).expect("send body");
         while c.fill() {}
@@ -443,7 +456,7 @@ impl Client {
 
     /// Sends `raw` on a fresh connection and reads one response.
     pub fn exchange(&self, raw: &[u8]) -> Option<Response> {
-        let mut c = Conn::open(self.addr);
+        let mut c = Conn::open_from(self.addr, self.from);
         // The server may answer (431, 400) and close before a huge request is all written.
         let _ = c.stream.write_all(raw);
         c.response(raw.starts_with(b"HEAD "))
@@ -485,7 +498,26 @@ pub struct Conn {
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
+        Conn::open_from(addr, None)
+    }
+
+    /// A connection to `addr` from the local address `from` (any port).
+    pub fn open_from(addr: SocketAddr, from: Option<std::net::IpAddr>) -> Conn {
+        let stream = match from {
+            None => TcpStream::connect(addr).expect("connect"),
+            Some(ip) => {
+                use socket2::{Domain, SockAddr, Socket, Type};
+                let socket =
+                    Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+                socket
+                    .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
+                    .unwrap_or_else(|e| panic!("bind {ip}: {e}"));
+                socket
+                    .connect(&SockAddr::from(addr))
+                    .unwrap_or_else(|e| panic!("connect from {ip}: {e}"));
+                socket.into()
+            }
+        };
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("read timeout");

@@ -54,15 +54,17 @@ pub mod protocol;
 mod saved;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::Response;
 use axum::routing::get;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::RwLockReadGuard;
 
 use super::catalog::Catalog;
 use super::listening::Account;
+use super::logins::Turn;
 use super::{AppState, Credentials, Server};
 use crate::playlist::taste::Taste;
 use index::Index;
@@ -193,9 +195,24 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
         return Format::of(&params).ok(extensions());
     }
     let format = Format::of(&params);
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    if let Turn::Refuse(wait) = s.logins.turn(peer).await {
+        return format.error(&Error::too_many_logins(wait));
+    }
     let account = match protocol::authenticate(&s.accounts, &params) {
-        Ok(a) => a.clone(),
-        Err(e) => return format.error(&e),
+        Ok(a) => {
+            s.logins.succeeded(peer);
+            a.clone()
+        }
+        Err(e) => {
+            if e.code == Error::wrong_credentials().code {
+                s.logins.failed(peer);
+            }
+            return format.error(&e);
+        }
     };
     let name = method.strip_suffix(".view").unwrap_or(&method).to_string();
     let result = match name.as_str() {

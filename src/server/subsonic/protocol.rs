@@ -352,6 +352,17 @@ impl Error {
         }
     }
 
+    /// Error 40 without a check: the address guessed too often ([`crate::server::logins`]).
+    pub fn too_many_logins(wait: std::time::Duration) -> Error {
+        Error {
+            code: 40,
+            message: format!(
+                "Too many wrong logins from this address: try again in {} s",
+                wait.as_secs() + 1
+            ),
+        }
+    }
+
     pub fn not_allowed(why: impl Into<String>) -> Error {
         Error {
             code: 50,
