@@ -276,6 +276,10 @@ pub struct ServerSection {
     /// Host names the service answers to beside its IP addresses, `localhost`, `NAME` and
     /// `NAME.local` (e.g. a router's DNS name for the box). Any other Host gets 421.
     pub allowed_hosts: Option<Vec<String>>,
+    /// Every route needs an account (the `[subsonic]` ones): a login page for the browser,
+    /// HTTP Basic or a token for API clients, signed stream URLs in M3U8 files. Default off.
+    #[serde(default)]
+    pub private: bool,
 }
 
 /// `[subsonic]`: the accounts the Subsonic API accepts: `user` + `password`, and for a
@@ -471,6 +475,30 @@ const DEFAULT_WORKER_HEAP_CAP: u64 = 1 << 30;
 /// and a huge value would overflow the deadline arithmetic.
 const MAX_FILE_TIMEOUT: f64 = 86_400.0;
 
+/// Longest `rescan_minutes` (a week) and most `max_connections`: beyond them the timer
+/// arithmetic overflows or the box runs out of file descriptors long before.
+const MAX_RESCAN_MINUTES: u64 = 7 * 24 * 60;
+const MAX_CONNECTIONS: usize = 65_536;
+
+/// The `[server]` numbers within their bounds.
+fn check_server(server: &ServerSection) -> Result<()> {
+    if server
+        .rescan_minutes
+        .is_some_and(|m| m > MAX_RESCAN_MINUTES)
+    {
+        bail!(
+            "[server] rescan_minutes must be at most {MAX_RESCAN_MINUTES} (a week); 0 turns rescans off"
+        );
+    }
+    if server
+        .max_connections
+        .is_some_and(|n| n == 0 || n > MAX_CONNECTIONS)
+    {
+        bail!("[server] max_connections must be from 1 to {MAX_CONNECTIONS}");
+    }
+    Ok(())
+}
+
 /// `--fast_mode` and `--embedding_coverage` as one [`Mode`].
 pub fn analysis_mode(fast: bool, coverage: Option<&str>) -> Result<Mode> {
     if fast {
@@ -628,6 +656,7 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
     if !(timeout.is_finite() && timeout > 0.0 && timeout <= MAX_FILE_TIMEOUT) {
         bail!("--file_timeout must be a number of seconds above 0 and at most {MAX_FILE_TIMEOUT}");
     }
+    check_server(&from_file.server)?;
     let heap_cap = memory_limit.unwrap_or(if low_memory {
         256 << 20
     } else {
@@ -688,6 +717,19 @@ pub fn resolve(flags: &Flags, config: Option<&Path>) -> Result<Config> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_numbers_out_of_bounds_are_refused() {
+        let server = |toml: &str| -> ServerSection { toml::from_str(toml).unwrap() };
+        assert!(check_server(&server("rescan_minutes = 60\nmax_connections = 8")).is_ok());
+        for bad in [
+            "rescan_minutes = 100000000000000",
+            "max_connections = 0",
+            "max_connections = 10000000",
+        ] {
+            assert!(check_server(&server(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn sizes_parse_like_the_original_flag() {

@@ -9,6 +9,10 @@
 //! and each result as it comes. The job prints nothing: what a person reads is the
 //! observer's business.
 //!
+//! A job that analyses holds the database's [`RunLock`] from start to end: one analysis run
+//! at a time per database. Another run's lock is waited for (the observer hears who holds
+//! it) or, with [`WhenBusy::GiveUp`], ends the job with [`crate::store::Held`].
+//!
 //! The service runs it without look-ups (its look-ups run on a thread of their own between
 //! runs, see `server::background`) and with [`Playlists::Keep`]; the demo runs the analysis
 //! and the playlists as two jobs, with its truth table between them.
@@ -23,8 +27,8 @@ use anyhow::{Context, Result};
 use crate::board::Press;
 use crate::config::Config;
 use crate::pipeline::{self, Batch, Progress, Work};
-use crate::playlist::{self, Generated, space::Library};
-use crate::store::Store;
+use crate::playlist::{self, Generated, m3u, space::Library};
+use crate::store::{Held, RunLock, Store, WhenBusy};
 
 /// What one run of the job does.
 #[derive(Debug, Clone)]
@@ -41,10 +45,13 @@ pub struct Settings {
     pub playlists: Playlists,
     /// How the pipeline shows its progress.
     pub progress: Progress,
+    /// When another analysis run holds the database: wait for it, or give up.
+    pub when_busy: WhenBusy,
 }
 
 impl Settings {
-    /// One analysis pass of `work` and nothing else.
+    /// One analysis pass of `work` and nothing else (waiting for another run, if one holds
+    /// the database).
     pub fn analysis(work: Work, progress: Progress) -> Settings {
         Settings {
             analyse: Some(work),
@@ -53,6 +60,7 @@ impl Settings {
             failed_list: false,
             playlists: Playlists::None,
             progress,
+            when_busy: WhenBusy::Wait,
         }
     }
 }
@@ -86,6 +94,8 @@ pub enum Phase {
 
 /// Hears what the job does, as it happens. Every callback has a default that does nothing.
 pub trait Observer {
+    /// Another analysis run holds the database: the job waits for it (called once).
+    fn waiting(&mut self, _held: &Held) {}
     /// A phase starts.
     fn phase(&mut self, _phase: Phase) {}
     /// The pipeline committed a batch (called on the pipeline's writer thread: keep it short).
@@ -122,13 +132,17 @@ pub struct Report {
     pub failed: usize,
     /// The playlist step ran (the playlists may have changed).
     pub playlists: bool,
+    /// The stop flag was set while the job waited for another run: it did nothing.
+    pub stopped_waiting: bool,
 }
 
 impl Report {
-    /// An analysis pass or the look-ups were cut short by the stop flag. (An interrupted retry
-    /// leaves nothing half done that the next run would not redo either way.)
+    /// An analysis pass or the look-ups were cut short by the stop flag, or the job was
+    /// stopped before it could start. (An interrupted retry leaves nothing half done that the
+    /// next run would not redo either way.)
     pub fn interrupted(&self) -> bool {
-        self.analysis.as_ref().is_some_and(|r| r.interrupted)
+        self.stopped_waiting
+            || self.analysis.as_ref().is_some_and(|r| r.interrupted)
             || self.lookups.as_ref().is_some_and(|r| r.interrupted)
     }
 
@@ -160,6 +174,19 @@ pub fn run(
 ) -> Result<Report> {
     let stopped = || stop.load(Ordering::Relaxed);
     let mut report = Report::default();
+    // Held to the end of the job; released when dropped.
+    let _lock = if settings.analyse.is_some() || settings.retry {
+        let lock = RunLock::take(&config.db_path(), settings.when_busy, stop, &mut |held| {
+            observer.waiting(held)
+        })?;
+        if lock.is_none() {
+            report.stopped_waiting = true;
+            return Ok(report);
+        }
+        lock
+    } else {
+        None
+    };
     let analyse = |work: Work, observer: &mut dyn Observer| {
         let mut options = config.pipeline_options(work);
         options.progress = settings.progress;
@@ -277,10 +304,10 @@ fn write_failed_list(store: &Store, target: &Path) -> Result<usize> {
     }
     let mut text = String::from("#EXTM3U\n");
     for (path, kind, reason) in &failures {
-        let _ = writeln!(text, "# {kind}: {}", reason.replace('\n', " "));
-        let _ = writeln!(text, "{path}");
+        let _ = writeln!(text, "# {kind}: {}", m3u::one_line(reason));
+        let _ = writeln!(text, "{}", m3u::one_line(path));
     }
-    playlist::m3u::write_atomic(target, &text)?;
+    m3u::write_atomic(target, &text)?;
     Ok(failures.len())
 }
 

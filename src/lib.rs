@@ -7,8 +7,9 @@
 //!   embedding. Leaf.
 //! - [`tags`]: a container's own tags (ID3v2/v1, Vorbis comments, MP4 atoms, RIFF INFO)
 //!   normalised to one small struct. Leaf.
-//! - [`os`]: the libc calls beyond std (signals, priority, rlimits, CPU clocks), each a small
-//!   safe function. Leaf; [`usage`] (this process's CPU time and peak memory) stands on it.
+//! - [`os`]: the libc calls beyond std (signals, priority, rlimits, CPU clocks, file locks,
+//!   free disk space, local time), each a small safe function. Leaf; [`usage`] (this
+//!   process's CPU time and peak memory) stands on it.
 //! - [`library`]: walking the music folders; content fingerprints that follow moved files.
 //!   Leaf.
 //! - [`synth`]: known-answer signals (click tracks, chords, sines) and a WAV writer, for the
@@ -26,8 +27,9 @@
 //!   isolation and typed failure kinds; one [`analysis::Analyzer`] per worker owns every
 //!   buffer.
 //! - [`store`]: the SQLite database, split by job: schema and migrations (feature columns
-//!   follow the record's table), tracks, batch writes, playlists, the look-up cache. The only
-//!   module that writes SQL.
+//!   follow the record's table), tracks, batch writes, playlists, the look-up cache, the
+//!   one-analysis-at-a-time lock beside the file, and what a failed open or write means in
+//!   words. The only module that writes SQL.
 //! - [`pipeline`]: one pass over the library: scanner, bounded queue, worker processes, batch
 //!   writer; resumable, interruptible, memory-aware; reports each committed batch.
 //! - [`report`]: how an analysis is shown to a person or a script (`inspect`), and a pass's

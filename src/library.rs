@@ -23,11 +23,15 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 /// One audio file found in the library.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileEntry {
     pub path: PathBuf,
     pub size: u64,
     pub mtime_ns: i64,
+    /// The device and inode of the file (of a symlink's target): the server streams a file
+    /// only while they still match ([`crate::server::stream`]).
+    pub dev: u64,
+    pub inode: u64,
 }
 
 /// Something the walk could not read (an unreadable folder, a broken symlink, a symlink loop);
@@ -126,16 +130,23 @@ pub fn entry(path: &Path) -> io::Result<FileEntry> {
     Ok(file_entry(path.to_path_buf(), &md))
 }
 
-/// Size and mtime from `md`, which must be the metadata of the target, not of a symlink.
+/// Size, mtime, device and inode from `md`, which must be the metadata of the target, not of
+/// a symlink.
 fn file_entry(path: PathBuf, md: &Metadata) -> FileEntry {
-    let (secs, nanos) = (md.mtime(), md.mtime_nsec()); // saturating: mtimes are outside data
-    let mtime_ns = secs.saturating_mul(1_000_000_000).saturating_add(nanos);
-    let size = md.len();
     FileEntry {
         path,
-        size,
-        mtime_ns,
+        size: md.len(),
+        mtime_ns: mtime_ns(md),
+        dev: md.dev(),
+        inode: md.ino(),
     }
+}
+
+/// The modification time in nanoseconds since the epoch (saturating: mtimes are outside data).
+pub fn mtime_ns(md: &Metadata) -> i64 {
+    md.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(md.mtime_nsec())
 }
 
 /// Why `stat` failed, in words: a dangling or looping symlink, a missing root, or the OS error.

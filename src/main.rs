@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use playlista::analysis::{Analyzer, Mode};
 use playlista::pipeline::{self, Work};
 use playlista::report::{self, InspectLine};
-use playlista::store::Store;
+use playlista::store::{Held, Store, WhenBusy};
 use playlista::{board, config, job, playlist};
 
 #[derive(Parser)]
@@ -39,7 +39,15 @@ struct Cli {
     /// JSON object, every track with the reason it is there.
     #[arg(long)]
     json: bool,
+    /// When another analysis run uses the database: say which and exit with 75 (EX_TEMPFAIL)
+    /// instead of waiting for it.
+    #[arg(long = "no-wait", alias = "no_wait")]
+    no_wait: bool,
 }
+
+/// The exit code when another run holds the database and `--no-wait` was given (sysexits.h
+/// EX_TEMPFAIL: try again later).
+const EXIT_BUSY: u8 = 75;
 
 /// The original tool's modes.
 #[derive(clap::Args, Debug, Default)]
@@ -201,10 +209,15 @@ fn main() -> ExitCode {
             &cli.playlists,
             cli.config.as_deref(),
             cli.json,
+            cli.no_wait,
         ),
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<Held>().is_some() => {
+            eprintln!("playlista: {e:#}; not waiting (--no-wait)");
+            ExitCode::from(EXIT_BUSY)
+        }
         Err(e) => {
             eprintln!("playlista: {e:#}");
             ExitCode::from(2)
@@ -219,6 +232,7 @@ fn library_run(
     playlist_flags: &config::PlaylistFlags,
     config_file: Option<&Path>,
     json: bool,
+    no_wait: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = config::resolve(flags, config_file)?;
     init_logging(&config.log_level)?;
@@ -295,6 +309,11 @@ fn library_run(
             job::Playlists::None
         },
         progress: pipeline::Progress::auto(),
+        when_busy: if no_wait {
+            WhenBusy::GiveUp
+        } else {
+            WhenBusy::Wait
+        },
     };
     let mut printer = Printer { presses, json };
     let report = job::run(&config, &settings, stop, &mut printer)?;
@@ -312,6 +331,10 @@ struct Printer {
 }
 
 impl job::Observer for Printer {
+    fn waiting(&mut self, held: &Held) {
+        eprintln!("waiting for {} to finish", held.who());
+    }
+
     fn analysed(&mut self, phase: job::Phase, report: &pipeline::Report) {
         if phase == job::Phase::Retry {
             eprintln!("retry of failed files: {}", report::report_text(report));

@@ -1,5 +1,6 @@
 //! The operating system calls playlista makes beyond std: signals, process priority, a worker's
-//! resource limits, CPU clocks. Each is a small safe function over one `libc` call; every
+//! resource limits, CPU clocks, file locks, free disk space, local time. Each is a small safe
+//! function over one `libc` call; every
 //! `unsafe` block is here, with the reason it holds. (The memory map's SIGBUS guard stays with
 //! the mapping, in `audio::mapped`.)
 //!
@@ -102,8 +103,99 @@ pub fn cpu_seconds(thread: bool) -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
+/// Takes the exclusive advisory lock (`flock(LOCK_EX)`) on `file` if nobody holds it: true
+/// when taken, false when another open file holds it. Released when the file is closed (also
+/// by the kernel when the process dies).
+pub fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock takes the descriptor of a file we own and plain flags.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Whether a process `pid` exists (one of another user's counts).
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
+    let alive = unsafe { libc::kill(pid, 0) == 0 };
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The bytes an unprivileged process may still write on the filesystem holding `dir`
+/// (`statvfs`); None when it cannot be asked.
+pub fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data; all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: statvfs reads the NUL-terminated path and writes into the struct we own.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// Unix seconds as local time, `2025-05-01 14:03:07`; None when the C library cannot convert
+/// them.
+pub fn local_time(unix_s: i64) -> Option<String> {
+    let t = libc::time_t::try_from(unix_s).ok()?;
+    // SAFETY: tm is plain old data; all zeroes is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r reads the time we own and writes into the struct we own.
+    if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
+        return None;
+    }
+    Some(format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        i64::from(tm.tm_year) + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_file_lock_is_exclusive_until_its_file_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let open = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap()
+        };
+        let (first, second) = (open(), open());
+        assert!(super::try_lock(&first).unwrap());
+        assert!(!super::try_lock(&second).unwrap(), "held by the first");
+        drop(first);
+        assert!(super::try_lock(&second).unwrap(), "released with its file");
+    }
+
+    #[test]
+    fn this_process_exists_and_the_disk_has_room() {
+        assert!(super::process_exists(std::process::id()));
+        assert!(!super::process_exists(u32::MAX));
+        assert!(super::free_bytes(std::path::Path::new("/")).is_some());
+        assert!(super::free_bytes(std::path::Path::new("/no/such/folder")).is_none());
+        let text = super::local_time(0).unwrap();
+        assert_eq!(text.len(), "1970-01-01 00:00:00".len(), "{text}");
+    }
+
     #[test]
     fn cpu_clocks_advance() {
         let before = super::cpu_seconds(true);

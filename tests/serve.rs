@@ -312,11 +312,52 @@ fn serve_builds_what_is_missing_follows_the_library_and_stops_gracefully() {
         .sum();
     assert!(in_lists > 0);
 
-    // SIGTERM: a clean exit, quickly.
+    // Files swapped after their analysis are not served: one for a symlink to a secret
+    // outside the library, one for a FIFO (which must not hang a thread), one for another
+    // file of the same size renamed over it. Each is a 404 at once.
+    let id_of = |name: &str| -> i64 {
+        let db = rusqlite::Connection::open(state.join("playlista.db")).unwrap();
+        let path = lib.join(name).to_string_lossy().into_owned();
+        db.query_row("SELECT id FROM tracks WHERE path = ?1", [path], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let (linked, piped, renamed) = (id_of("1.wav"), id_of("2.wav"), id_of("3.wav"));
+    for id in [linked, piped, renamed] {
+        assert_eq!(server.get(&format!("/stream/{id}")).status, 200);
+    }
+    let secret = dir.path().join("secret.wav");
+    std::fs::write(&secret, b"the owner's secret").unwrap();
+    std::fs::remove_file(lib.join("1.wav")).unwrap();
+    std::os::unix::fs::symlink(&secret, lib.join("1.wav")).unwrap();
+    std::fs::remove_file(lib.join("2.wav")).unwrap();
+    let fifo = std::ffi::CString::new(lib.join("2.wav").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let same_size = std::fs::read(lib.join("3.wav")).unwrap();
+    std::fs::write(lib.join("other.tmp"), &same_size).unwrap();
+    std::fs::rename(lib.join("other.tmp"), lib.join("3.wav")).unwrap();
+    for id in [linked, piped, renamed] {
+        let started = std::time::Instant::now();
+        let r = server.get(&format!("/stream/{id}"));
+        assert_eq!(r.status, 404, "track {id} after its file was swapped");
+        assert!(!r.text().contains("secret"));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    server.json("/api/v1/status");
+
+    // SIGTERM: a clean exit within 5 s.
+    let asked = std::time::Instant::now();
     let status = server
         .terminate(Duration::from_secs(20))
         .expect("serve exits after SIGTERM");
     assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "serve took {:?} to stop",
+        asked.elapsed()
+    );
     server.wait_for_log("stopped", Duration::from_secs(1));
     notified(&notify, "STOPPING=1\n");
 }

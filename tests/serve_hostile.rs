@@ -830,17 +830,52 @@ fn a_thousand_hostile_requests_get_4xx_and_leave_the_server_serving() {
     assert!(reply.body.starts_with(b"#EXTM3U"));
 }
 
+/// Reads until EOF or a reset: true when the server closed the connection within `limit`.
+fn closed_by_server(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut chunk = [0u8; 64 << 10];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
 #[test]
 fn idle_connections_past_the_cap_neither_lock_clients_out_nor_stop_the_server() {
     let server =
         support::serve(&demo().config("[server]\nrescan_minutes = 0\nmax_connections = 8\n"));
     let addr = server.addr;
     let status = b"GET /api/v1/status HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let from = |ip: &str| Some(ip.parse::<std::net::IpAddr>().unwrap());
 
-    // 20 idle connections: 8 take every slot, 12 wait in the kernel's backlog.
-    let idle: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // One device opens 20 idle connections: it may hold 8 (max_connections); the others are
+    // turned away at once instead of waiting in the backlog.
+    let mut idle: Vec<Conn> = (0..20).map(|_| Conn::open(addr)).collect();
     std::thread::sleep(Duration::from_millis(300));
-    let mut waiting = Conn::open(addr);
+    let mut refused = 0;
+    for c in idle.iter_mut() {
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        refused += usize::from(c.response(false).is_some_and(|r| r.status == 503));
+    }
+    assert_eq!(refused, 12, "one address holds max_connections, no more");
+    // Another device still gets in, through the slots kept beyond the cap.
+    let mut other = Conn::open_from(addr, from("127.0.0.2"));
+    other.stream.write_all(status).unwrap();
+    assert_eq!(other.response(false).map(|r| r.status), Some(200));
+    drop(other);
+
+    // Every slot held (8 by the first device, the kept ones by two more): a third waits in
+    // the kernel's backlog until one leaves.
+    let more: Vec<Conn> = (0..2)
+        .map(|_| Conn::open_from(addr, from("127.0.0.3")))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut waiting = Conn::open_from(addr, from("127.0.0.4"));
     waiting
         .stream
         .set_read_timeout(Some(Duration::from_secs(1)))
@@ -850,48 +885,286 @@ fn idle_connections_past_the_cap_neither_lock_clients_out_nor_stop_the_server() 
         waiting.response(false).is_none(),
         "answered while every slot was held: the cap does not hold"
     );
-    // They leave: the waiting request is served.
-    drop(idle);
+    drop(more);
     waiting
         .stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let reply = waiting
         .response(false)
-        .expect("no answer after the idle ones closed");
+        .expect("no answer after two idle ones closed");
     assert_eq!(reply.status, 200);
     drop(waiting);
-    std::thread::sleep(Duration::from_millis(200));
 
-    // Idle connections that never leave are dropped by the server after the header timeout,
-    // so a new client is served within about that long.
-    let mut idle: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Idle connections that never leave are dropped by the server after the header timeout:
+    // the first device is served again within about that long.
     let started = Instant::now();
-    let mut late = Conn::open(addr);
-    late.stream
-        .set_read_timeout(Some(HEADER_TIMEOUT * 3))
-        .unwrap();
-    late.stream.write_all(status).unwrap();
-    let reply = late
-        .response(false)
-        .expect("idle connections hold every slot forever");
-    assert_eq!(reply.status, 200);
+    let served = support::eventually(HEADER_TIMEOUT * 3, "the idle connections closed", || {
+        let mut late = Conn::open(addr);
+        late.stream.write_all(status).ok()?;
+        let reply = late.response(false)?;
+        if reply.status == 503 {
+            std::thread::sleep(Duration::from_millis(250));
+            return None;
+        }
+        Some(reply.status)
+    });
+    assert_eq!(served, 200);
     let waited = started.elapsed();
     assert!(
         waited > HEADER_TIMEOUT / 2 && waited < HEADER_TIMEOUT + Duration::from_secs(5),
         "served after {waited:?}: the slots were not all held, or held too long"
     );
     // The server closed them (EOF or a reset), not the client.
-    for s in &mut idle {
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut byte = [0u8; 1];
-        let closed = match s.read(&mut byte) {
-            Ok(0) => true,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-            Ok(_) => false,
-        };
-        assert!(closed, "an idle connection is still open");
+    for c in idle.iter_mut() {
+        assert!(
+            closed_by_server(&mut c.stream, Duration::from_secs(5)),
+            "an idle connection is still open"
+        );
     }
     server.assert_healthy();
+}
+
+/// A connection from `from` that asks for `path` and then reads nothing, with a small
+/// receive window so that the server's writes stall at once.
+fn stalled_reader(addr: SocketAddr, from: &str, path: &str) -> TcpStream {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let ip: std::net::IpAddr = from.parse().unwrap();
+    socket
+        .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
+        .unwrap();
+    socket.connect(&SockAddr::from(addr)).unwrap();
+    let mut stream: TcpStream = socket.into();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+#[test]
+fn stalled_stream_readers_leave_the_page_and_api_room_and_are_closed() {
+    let server =
+        support::serve(&demo().config("[server]\nrescan_minutes = 0\nmax_connections = 8\n"));
+    let addr = server.addr;
+    // The biggest song, so that its stream outlasts every socket buffer.
+    let state = demo().state();
+    let db = rusqlite::Connection::open(state.join("playlista.db")).unwrap();
+    let (track, size): (i64, i64) = db
+        .query_row(
+            "SELECT id, size FROM tracks WHERE status = 'analyzed' ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(size > 1 << 20, "the demo's biggest song has {size} bytes");
+    let path = format!("/stream/{track}");
+
+    // max_connections readers from four devices, then as many again from one of them.
+    let ips = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+    let mut stalled: Vec<TcpStream> = (0..8)
+        .map(|i| stalled_reader(addr, ips[i % 4], &path))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut turned_away: Vec<TcpStream> = (0..4)
+        .map(|_| stalled_reader(addr, "127.0.0.2", &path))
+        .collect();
+    for s in turned_away.iter_mut() {
+        assert!(
+            closed_by_server(s, Duration::from_secs(3)),
+            "a stream past the slots was not refused at once"
+        );
+    }
+
+    // The page and the API answer at once, to a new device and to the stalled ones.
+    for ip in ["127.0.0.9", "127.0.0.2"] {
+        let started = Instant::now();
+        let r = server.from(ip).get("/api/v1/status");
+        assert_eq!(r.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "status took {:?} from {ip} with every stream slot stalled",
+            started.elapsed()
+        );
+        assert_eq!(server.from(ip).get("/").status, 200);
+    }
+
+    // A reader that never reads is closed once writes made no progress for the stall
+    // timeout (30 s): reading afterwards gives what was in flight, then the end, well short
+    // of the file. (Reading before would let the server go on.) Its slot is free again.
+    std::thread::sleep(Duration::from_secs(34));
+    for s in stalled.iter_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut got, mut chunk) = (0usize, [0u8; 64 << 10]);
+        let ended = loop {
+            match s.read(&mut chunk) {
+                Ok(0) => break true,
+                Ok(n) => got += n,
+                Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(
+            ended && (got as i64) < size,
+            "a stalled reader was not closed ({got} of {size} bytes, ended: {ended})"
+        );
+    }
+    let r = server
+        .from("127.0.0.2")
+        .get_with(&path, &[("Range", "bytes=0-99")]);
+    assert_eq!(r.status, 206, "a stream slot was not given back");
+    server.assert_healthy();
+}
+
+#[test]
+fn private_mode_needs_an_account_everywhere_and_signs_its_stream_urls() {
+    let config = demo().config(
+        "[server]\nrescan_minutes = 0\nprivate = true\n\
+         [subsonic]\nuser = \"ann\"\npassword = \"s3cret\"\n",
+    );
+    let server = support::serve(&config);
+    let basic = ("Authorization", "Basic YW5uOnMzY3JldA=="); // ann:s3cret
+    let lists = server.get_with("/api/v1/playlists", &[basic]);
+    assert_eq!(lists.status, 200);
+    let list = lists.json()[0]["id"].as_i64().unwrap();
+    let track = server
+        .get_with(&format!("/api/v1/playlists/{list}"), &[basic])
+        .json()["tracks"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // Without credentials (or with wrong ones) nothing is served; a browser is sent to the
+    // login page.
+    let routes = [
+        "/".to_string(),
+        "/static/app.js".into(),
+        "/api/v1/status".into(),
+        "/api/v1/playlists".into(),
+        format!("/api/v1/playlists/{list}"),
+        format!("/api/v1/tracks/{track}"),
+        format!("/api/v1/tracks/{track}/similar"),
+        format!("/playlists/{list}.m3u8"),
+        format!("/stream/{track}"),
+        "/metrics".into(),
+        "/rest/ping.view".into(),
+        "/rest/getOpenSubsonicExtensions".into(),
+    ];
+    let wrong = ("Authorization", "Basic YW5uOndyb25n"); // ann:wrong
+    for route in &routes {
+        for headers in [
+            &[][..],
+            &[wrong][..],
+            &[("Cookie", "playlista_session=x.1.00")][..],
+        ] {
+            let r = server.get_with(route, headers);
+            assert!(
+                r.status == 401 || r.status == 403,
+                "{route} {headers:?}: {}",
+                r.status
+            );
+            assert!(!r.text().contains("\"tracks\""), "{route} leaked tracks");
+        }
+    }
+    let page = server.get_with("/", &[("Accept", "text/html")]);
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/login?next=%2F"));
+
+    // The login page signs in with a form and a cookie; a wrong password gets the form again.
+    let form = server.get("/login?next=/api/v1/status");
+    assert_eq!(form.status, 200);
+    assert!(form.text().contains("name=\"password\""));
+    let post = |body: &str| {
+        server.request(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(post("user=ann&password=nope&next=/").status, 401);
+    let signed_in = post("user=ann&password=s3cret&next=/api/v1/status");
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(signed_in.header("location"), Some("/api/v1/status"));
+    let cookie = signed_in.header("set-cookie").unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let session = cookie.split(';').next().unwrap().to_string();
+    for route in &routes[..10] {
+        let r = server.get_with(route, &[("Cookie", &session)]);
+        assert!(r.status == 200, "{route} with a session: {}", r.status);
+    }
+    // Away from this box after signing in: never.
+    let away = post("user=ann&password=s3cret&next=//evil.example/");
+    assert_eq!(away.header("location"), Some("/"));
+
+    // API clients: HTTP Basic, or the token POST /login answers in JSON.
+    assert_eq!(server.get_with("/api/v1/status", &[basic]).status, 200);
+    let token = server.request(
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        br#"{"user": "ann", "password": "s3cret"}"#,
+    );
+    assert_eq!(token.status, 200);
+    let bearer = format!("Bearer {}", token.json()["token"].as_str().unwrap());
+    assert_eq!(
+        server
+            .get_with("/api/v1/status", &[("Authorization", &bearer)])
+            .status,
+        200
+    );
+    // Subsonic checks its own credentials, as apps send them.
+    let ping = server.get("/rest/ping.view?u=ann&p=s3cret&v=1.16.1&c=t&f=json");
+    assert_eq!(ping.status, 200);
+    assert_eq!(ping.json()["subsonic-response"]["status"], "ok");
+
+    // The M3U8 carries signed stream URLs that play with no credentials, with Range.
+    let m3u = server.get_with(&format!("/playlists/{list}.m3u8"), &[basic]);
+    assert_eq!(m3u.status, 200);
+    let urls: Vec<String> = m3u
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("http://"))
+        .map(str::to_string)
+        .collect();
+    assert!(!urls.is_empty());
+    let file = std::fs::read(support::track_path(&demo().state(), track)).unwrap();
+    for url in &urls {
+        let target = &url[url.find("/stream/").unwrap()..];
+        assert!(
+            target.contains("?exp=") && target.contains("&sig="),
+            "{url}"
+        );
+        let r = server.get_with(target, &[("Range", "bytes=0-99")]);
+        assert_eq!(r.status, 206, "{target}");
+    }
+    let own = urls
+        .iter()
+        .map(|u| &u[u.find("/stream/").unwrap()..])
+        .find(|t| t.starts_with(&format!("/stream/{track}?")))
+        .expect("the list's first track in its M3U8");
+    let whole = server.get(own);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body, file, "the signed URL played another file");
+    // Tampered (another track, another expiry, a changed signature) or expired: 403.
+    let other = own.replacen(
+        &format!("/stream/{track}?"),
+        &format!("/stream/{}?", track + 1),
+        1,
+    );
+    let later = own.replace("exp=", "exp=9");
+    let flipped = match own.strip_suffix('0') {
+        Some(rest) => format!("{rest}1"),
+        None => format!("{}0", &own[..own.len() - 1]),
+    };
+    let keys = playlista::server::private::Keys::load(&demo().state()).unwrap();
+    let expired = format!(
+        "/stream/{track}?{}",
+        keys.signed_query_until(&format!("/stream/{track}"), 1_000_000)
+    );
+    for bad in [other, later, flipped, expired] {
+        assert_eq!(server.get(&bad).status, 403, "{bad}");
+    }
+    assert_eq!(server.get_with("/api/v1/status", &[basic]).status, 200);
 }

@@ -1,10 +1,11 @@
 //! The picture embedded in an audio file (ID3 APIC, FLAC PICTURE, MP4 covr, Vorbis
 //! METADATA_BLOCK_PICTURE), for the server's cover art.
 //!
-//! In: a path. Out: the front cover (else the first picture) as its declared media type and
-//! bytes, or `None`. The file is opened through [`super::open`], the same guarded mapping and
+//! In: a path (or a file the server opened). Out: the front cover (else the first picture)
+//! as its declared media type and bytes, or `None`. The file is opened through [`super::open`], the same guarded mapping and
 //! length checks as the analysis; no audio is decoded.
 
+use std::fs::File;
 use std::path::Path;
 
 use symphonia::core::meta::{StandardVisualKey, Visual};
@@ -17,13 +18,35 @@ pub struct Picture {
 
 /// The front cover embedded in `path` (else its first picture), if any.
 pub fn embedded(path: &Path) -> Option<Picture> {
-    let mut probed = super::open(path, false).ok()?.probed;
+    contained(|| picture(super::open(path, false).ok()?))
+}
+
+/// [`embedded`] for a file the caller opened (`path` names it, for the container hint).
+pub fn embedded_in(file: &File, path: &Path) -> Option<Picture> {
+    contained(|| {
+        let source = super::mapped::MappedSource::map(file).ok()?;
+        picture(super::open_mapped(source, path, false).ok()?)
+    })
+}
+
+/// `probe()`, a panic inside symphonia taken as no picture, as the analysis takes it as that
+/// file's error (a WAV header with a sample rate of 0 makes the probe panic; the `cover` fuzz
+/// target found it).
+fn contained(probe: impl FnOnce() -> Option<Picture> + std::panic::UnwindSafe) -> Option<Picture> {
+    std::panic::catch_unwind(probe).ok().flatten()
+}
+
+/// The front cover (else the first picture) met while probing; none larger than
+/// [`super::MAX_PICTURE_BYTES`].
+fn picture(opened: super::Opened) -> Option<Picture> {
+    let mut probed = opened.probed;
+    let fits = |v: &&Visual| !v.data.is_empty() && v.data.len() <= super::MAX_PICTURE_BYTES;
     let pick = |visuals: &[Visual]| {
-        visuals
-            .iter()
+        let mut usable = visuals.iter().filter(fits);
+        let first = usable.clone().next();
+        usable
             .find(|v| v.usage == Some(StandardVisualKey::FrontCover))
-            .or(visuals.first())
-            .filter(|v| !v.data.is_empty())
+            .or(first)
             .map(|v| Picture {
                 media_type: v.media_type.clone(),
                 data: v.data.clone(),
@@ -40,6 +63,26 @@ pub fn embedded(path: &Path) -> Option<Picture> {
     }
     let metadata = probed.format.metadata();
     metadata.current().and_then(|rev| pick(rev.visuals()))
+}
+
+/// The raster types served (never a type a browser would run or render as a page).
+pub const RASTER: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// The picture's MIME type: from its first bytes when they say, else what the file declared
+/// if it is one of the [`RASTER`] types; `None` for anything else.
+pub fn raster_type(declared: &str, head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\x89PNG") {
+        Some("image/png")
+    } else if head.starts_with(b"\xFF\xD8\xFF") {
+        Some("image/jpeg")
+    } else if head.starts_with(b"GIF8") {
+        Some("image/gif")
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        let declared = declared.trim().to_ascii_lowercase();
+        RASTER.into_iter().find(|t| *t == declared)
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +108,18 @@ mod tests {
         )
         .unwrap();
         assert!(embedded(&dir.path().join("junk.mp3")).is_none());
+    }
+
+    #[test]
+    fn picture_types_from_their_bytes() {
+        assert_eq!(
+            raster_type("image/jpeg", b"\x89PNG\r\n\x1a\n"),
+            Some("image/png")
+        );
+        assert_eq!(raster_type("", b"\xFF\xD8\xFF\xE0"), Some("image/jpeg"));
+        assert_eq!(raster_type("Image/GIF", b"??"), Some("image/gif"));
+        assert_eq!(raster_type("image/bmp", b"BM"), None);
+        assert_eq!(raster_type("image/svg+xml", b"<svg"), None);
+        assert_eq!(raster_type("text/html", b"<html>"), None);
     }
 }

@@ -39,7 +39,11 @@ pub struct MappedSource {
 impl MappedSource {
     /// Maps `path`. An empty file gets no mapping (mmap of length 0 is an error) and reads as EOF.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
+        Self::map(&File::open(path)?)
+    }
+
+    /// Maps a file opened by the caller (the server opens with its own checks first).
+    pub fn map(file: &File) -> io::Result<Self> {
         let len = file.metadata()?.len();
         if len == 0 {
             return Ok(MappedSource {
@@ -56,7 +60,7 @@ impl MappedSource {
         // store, is handled by `guard`: the range is registered below before any byte is read,
         // and a fault inside it maps a zero page and flags the slot instead of killing us.
         // Every read checks the flag after copying, so zero-filled bytes never escape as data.
-        let map = unsafe { Mmap::map(&file)? };
+        let map = unsafe { Mmap::map(file)? };
         // Advice is only a hint; failing to give it costs speed, not correctness.
         let _ = map.advise(Advice::Sequential);
         let slot = guard::Slot::register(map.as_ptr() as usize, map.len())

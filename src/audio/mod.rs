@@ -27,7 +27,7 @@ use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::meta::{Limit, MetadataOptions};
 use symphonia::core::probe::{Hint, ProbeResult};
 use symphonia::core::sample::Sample;
 
@@ -134,7 +134,24 @@ pub struct Opened {
 /// lengths, then lets symphonia probe the container. `gapless`: trim encoder delay and
 /// padding (the decoder wants it; reading metadata does not care).
 pub fn open(path: &Path, gapless: bool) -> Result<Opened, DecodeError> {
-    let mut source = MappedSource::open(path).map_err(DecodeError::Open)?;
+    open_mapped(
+        MappedSource::open(path).map_err(DecodeError::Open)?,
+        path,
+        gapless,
+    )
+}
+
+/// Largest embedded picture read from a file's tags: a bigger one is skipped while probing
+/// (cover art is for a phone screen; nothing else reads pictures).
+pub const MAX_PICTURE_BYTES: usize = 16 << 20;
+
+/// [`open`] for a file the caller mapped itself (the server opens with checks of its own);
+/// `path` gives the container hint (its extension).
+pub fn open_mapped(
+    mut source: MappedSource,
+    path: &Path,
+    gapless: bool,
+) -> Result<Opened, DecodeError> {
     source.repair_riff_size();
     let bytes = source.contents();
     sanity::check(bytes, bytes.len() as u64).map_err(DecodeError::Format)?;
@@ -155,7 +172,15 @@ pub fn open(path: &Path, gapless: bool) -> Result<Opened, DecodeError> {
         ..Default::default()
     };
     let probed = symphonia::default::get_probe()
-        .format(&hint, stream, &format_opts, &MetadataOptions::default())
+        .format(
+            &hint,
+            stream,
+            &format_opts,
+            &MetadataOptions {
+                limit_visual_bytes: Limit::Maximum(MAX_PICTURE_BYTES),
+                ..MetadataOptions::default()
+            },
+        )
         .map_err(|e| DecodeError::Format(one_line(&e)))?;
     Ok(Opened {
         probed,

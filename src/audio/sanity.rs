@@ -10,9 +10,15 @@
 //! Rust aborts the whole process, which no `catch_unwind` can stop. The fuzzer found three
 //! such paths; each check below closes one, and rejects only what no valid file can contain:
 //! - ID3v2 frames longer than the tag or the file that holds them (MP3 and anything starting
-//!   with `ID3`);
-//! - FLAC metadata: Vorbis comment and picture lengths longer than their block;
-//! - MP4 `stsz` sample sizes larger than the whole file;
+//!   with `ID3`), read as symphonia reads them: unsynchronised, after an extended header, in
+//!   every tag the probe meets (the `cover` fuzz target found a v2.3 tag whose footer flag,
+//!   which only v2.4 has, made this walk jump over the next tag's 4 GiB frame);
+//! - FLAC metadata: Vorbis comment and picture lengths longer than their block, or than the
+//!   part of it the file holds when the file ends inside it (the `cover` fuzz target found a
+//!   104-byte file declaring a 182 MB picture there);
+//! - MP4: `stsz` sample sizes larger than the whole file; in the boxes symphonia reads whole,
+//!   a box larger than its parent and a table (`stsc`, `stts`, `stco`, `co64`, `stsz`) with
+//!   more entries than its box holds (the `cover` fuzz target found a 64 GB `stsc`);
 //! - Ogg Vorbis / Opus comment lengths longer than the comment packet (the same allocation as
 //!   FLAC's, through the Ogg demuxer; found by hand after the fuzzer showed the FLAC one).
 //!
@@ -80,24 +86,30 @@ fn syncsafe(b: &[u8]) -> u32 {
         .fold(0u32, |acc, &x| (acc << 7) | (x & 0x7f) as u32)
 }
 
-/// Walks the frames of an ID3v2 tag at the start of `b`; returns the tag's total length.
+/// Walks the frames of an ID3v2 tag at the start of `b` as symphonia reads them: through the
+/// unsynchronisation of a v2.2/2.3 tag flagged so, after an extended header. Returns where
+/// the probe searches on: right after the declared tag (a v2.4 footer is searched too: it
+/// holds no marker, and a tag that only claims one may be followed by another tag).
 fn check_id3v2(b: &[u8], file_len: u64) -> Result<usize, String> {
     let Some(header) = b.get(..10) else {
         return Ok(0);
     };
-    let major = header[3];
+    let (major, flags) = (header[3], header[5]);
     let tag_len = syncsafe(&header[6..10]) as usize;
-    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
     let end = (10 + tag_len).min(b.len());
-    // Unsynchronised or extended-header tags are left to the decoder: their frames do not
-    // start where this walk expects.
-    if header[5] & 0xC0 != 0 {
-        return Ok(10 + tag_len + footer);
-    }
+    // A v2.4 tag unsynchronises frame by frame, after their headers: sizes are read as stored.
+    let body = if flags & 0x80 != 0 && major < 4 {
+        std::borrow::Cow::Owned(resynchronise(&b[10..end]))
+    } else {
+        std::borrow::Cow::Borrowed(&b[10..end])
+    };
     let (id_len, head_len) = if major == 2 { (3, 6) } else { (4, 10) };
-    let mut at = 10;
-    while at + head_len <= end {
-        let frame = &b[at..at + head_len];
+    let mut at = if flags & 0x40 != 0 && major >= 3 {
+        extended_header_len(&body, major)
+    } else {
+        0
+    };
+    while let Some(frame) = body.get(at..at + head_len) {
         if frame[0] == 0 {
             break; // padding
         }
@@ -109,12 +121,43 @@ fn check_id3v2(b: &[u8], file_len: u64) -> Result<usize, String> {
         if size > tag_len || size as u64 > file_len {
             return Err(format!(
                 "ID3v2 frame {} declares {size} bytes in a {tag_len}-byte tag of a {file_len}-byte file",
-                String::from_utf8_lossy(&frame[..id_len])
+                frame[..id_len].escape_ascii()
             ));
         }
         at += head_len + size;
     }
-    Ok(10 + tag_len + footer)
+    Ok(10 + tag_len)
+}
+
+/// `b` with the 0x00 after each 0xFF dropped (ID3v2 unsynchronisation undone).
+fn resynchronise(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut after_ff = false;
+    for &x in b {
+        if !(after_ff && x == 0) {
+            out.push(x);
+        }
+        after_ff = x == 0xff;
+    }
+    out
+}
+
+/// How many bytes symphonia reads of the extended header at the start of `body`.
+fn extended_header_len(body: &[u8], major: u8) -> usize {
+    if major == 3 {
+        // Size, flags, padding size; a CRC when the size is 10 and the flags say so.
+        let crc = be32(body, 0) == Some(10) && body.get(4).is_some_and(|f| f & 0x80 != 0);
+        if crc { 14 } else { 10 }
+    } else {
+        // Size, flag byte count, flags; then per flag a length byte and its data.
+        let flags = body.get(5).copied().unwrap_or(0);
+        [(0x40, 1), (0x20, 6), (0x10, 2)]
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+            + 6
+    }
 }
 
 /// Vorbis-comment structure (vendor string, count, length-prefixed comments, lengths in
@@ -200,12 +243,16 @@ fn check_flac(b: &[u8]) -> Result<(), String> {
         };
         let len = u32::from_be_bytes([0, l0, l1, l2]) as usize;
         let kind = flags & 0x7f;
-        let Some(block) = b.get(at + 4..at + 4 + len) else {
-            return Ok(()); // beyond what is mapped or truncated: the decoder reports it
+        // A block cut short by the end of the file is checked against what is there: the
+        // demuxer reads its lengths, and allocates for them, before it meets the end.
+        let Some(rest) = b.get(at + 4..) else {
+            return Ok(());
         };
+        let block = &rest[..len.min(rest.len())];
+        let room = block.len();
         let too_long = |what: &str, n: u32| {
             Err(format!(
-                "FLAC {what} declares {n} bytes in a {len}-byte block"
+                "FLAC {what} declares {n} bytes in a {room}-byte block"
             ))
         };
         match kind {
@@ -213,16 +260,16 @@ fn check_flac(b: &[u8]) -> Result<(), String> {
             6 => {
                 // Picture: type, MIME length + MIME, description length + text, 4 x u32, data length.
                 let mime = be32(block, 4).unwrap_or(0);
-                if mime as usize > len {
+                if mime as usize > room {
                     return too_long("picture MIME type", mime);
                 }
                 let p = 8 + mime as usize;
                 let desc = be32(block, p).unwrap_or(0);
-                if desc as usize > len {
+                if desc as usize > room {
                     return too_long("picture description", desc);
                 }
                 let data = be32(block, p + 4 + desc as usize + 16).unwrap_or(0);
-                if data as usize > len {
+                if data as usize > room {
                     return too_long("picture", data);
                 }
             }
@@ -235,12 +282,26 @@ fn check_flac(b: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Finds `stsz` boxes along moov/trak/mdia/minf/stbl and checks their sample sizes.
+/// Walks the boxes symphonia reads whole (the movie and fragment trees, their user data and
+/// metadata) and checks what it allocates for: a box's declared size against its parent,
+/// table entry counts against their box, `stsz` sample sizes against the file.
 fn check_mp4(b: &[u8], file_len: u64) -> Result<(), String> {
-    check_boxes(b, file_len, 0)
+    check_boxes(b, file_len, 0, false)
 }
 
-fn check_boxes(b: &[u8], file_len: u64, depth: usize) -> Result<(), String> {
+/// Bytes per entry of the tables symphonia reserves room for by their declared count.
+fn entry_size(kind: &[u8]) -> Option<u64> {
+    match kind {
+        b"stsc" => Some(12),
+        b"stts" | b"co64" => Some(8),
+        b"stco" => Some(4),
+        _ => None,
+    }
+}
+
+/// `b`: the boxes of one parent (`depth` 0: the file from `ftyp` on); `items`: `b` is an
+/// `ilst`, whose children (`©nam`, `covr`, …) hold `data` boxes.
+fn check_boxes(b: &[u8], file_len: u64, depth: usize, items: bool) -> Result<(), String> {
     let mut at = 0usize;
     while let (Some(size32), Some(kind)) = (be32(b, at), b.get(at + 4..at + 8)) {
         let (header, size) = match size32 {
@@ -257,35 +318,70 @@ fn check_boxes(b: &[u8], file_len: u64, depth: usize) -> Result<(), String> {
         if size < header {
             return Ok(()); // malformed: the demuxer will say so without allocating
         }
+        // Symphonia reads a box's data at the size it declares, before it meets the end of
+        // the parent or the file (a cut-short `mdat` at the top is a partial file, and fine).
+        let whole = depth > 0 || kind == b"moov" || kind == b"moof";
+        if whole && at.saturating_add(size) > b.len() {
+            return Err(format!(
+                "MP4 box {} declares {size} bytes where {} are left",
+                kind.escape_ascii(),
+                b.len() - at
+            ));
+        }
         let body = &b[(at + header).min(b.len())..(at.saturating_add(size)).min(b.len())];
-        match kind {
-            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" if depth < 6 => {
-                check_boxes(body, file_len, depth + 1)?
+        let children = match kind {
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"udta" | b"edts" | b"mvex"
+            | b"moof" | b"traf" | b"ilst" => Some(body),
+            b"meta" => body.get(4..), // a full box: version and flags first
+            _ if items => Some(body),
+            _ => None,
+        };
+        match (children, entry_size(kind)) {
+            (Some(children), _) if depth < 8 => {
+                check_boxes(children, file_len, depth + 1, kind == b"ilst")?
             }
-            b"stsz" => {
-                let fixed = be32(body, 4).unwrap_or(0) as u64;
-                if fixed > file_len {
+            (_, Some(entry)) => {
+                let count = be32(body, 4).unwrap_or(0);
+                let room = body.len().saturating_sub(8) as u64;
+                if u64::from(count) * entry > room {
                     return Err(format!(
-                        "MP4 sample size {fixed} exceeds the {file_len}-byte file"
+                        "MP4 {} declares {count} entries in {room} bytes",
+                        kind.escape_ascii()
                     ));
                 }
-                if fixed == 0 {
-                    let count = be32(body, 8).unwrap_or(0) as usize;
-                    for i in 0..count {
-                        let Some(n) = be32(body, 12 + 4 * i) else {
-                            break;
-                        };
-                        if n as u64 > file_len {
-                            return Err(format!(
-                                "MP4 sample {i} declares {n} bytes in a {file_len}-byte file"
-                            ));
-                        }
-                    }
-                }
             }
+            _ if kind == b"stsz" => check_stsz(body, file_len)?,
             _ => {}
         }
         at = at.saturating_add(size);
+    }
+    Ok(())
+}
+
+/// Sample sizes, fixed or listed (each entry 4 bytes): none larger than the file.
+fn check_stsz(body: &[u8], file_len: u64) -> Result<(), String> {
+    let fixed = be32(body, 4).unwrap_or(0) as u64;
+    if fixed > file_len {
+        return Err(format!(
+            "MP4 sample size {fixed} exceeds the {file_len}-byte file"
+        ));
+    }
+    if fixed == 0 {
+        let count = be32(body, 8).unwrap_or(0);
+        let room = body.len().saturating_sub(12) as u64;
+        if u64::from(count) * 4 > room {
+            return Err(format!("MP4 stsz declares {count} samples in {room} bytes"));
+        }
+        for i in 0..count as usize {
+            let Some(n) = be32(body, 12 + 4 * i) else {
+                break;
+            };
+            if n as u64 > file_len {
+                return Err(format!(
+                    "MP4 sample {i} declares {n} bytes in a {file_len}-byte file"
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -314,6 +410,40 @@ mod tests {
         f.extend(&u32::MAX.to_le_bytes());
         f.extend(&[0u8; 4]);
         assert!(check(&f, f.len() as u64).unwrap_err().contains("comment"));
+    }
+
+    #[test]
+    fn reads_id3v2_frames_where_symphonia_does() {
+        let huge = b"TIT2\xff\xff\xff\xff\x00\x00";
+        let tag = |flags: u8, body: &[u8]| {
+            let mut t = vec![b'I', b'D', b'3', 3, 0, flags, 0, 0, 0, body.len() as u8];
+            t.extend(body);
+            t
+        };
+        // A v2.3 tag claiming a footer (only v2.4 has one) right before a second tag.
+        let mut f = tag(0x10, &[0; 4]);
+        f.extend(tag(0, huge));
+        // Unsynchronised: the reader drops the 0x00 after each 0xFF.
+        let mut stuffed = b"TIT2\xff\x00\xff\x00\xff\x00\xff\x00\x00\x00".to_vec();
+        stuffed.resize(100, 0);
+        // After an extended header (size 6, no CRC, no padding).
+        let mut extended = vec![0, 0, 0, 6, 0, 0, 0, 0, 0, 0];
+        extended.extend(huge);
+        for file in [f, tag(0x80, &stuffed), tag(0x40, &extended)] {
+            let mut file = file;
+            file.resize(300, 0);
+            assert!(check(&file, 300).unwrap_err().contains("TIT2"), "{file:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_a_flac_picture_longer_than_the_file_holds_of_its_block() {
+        let mut f = b"fLaC\x86\x00\x00\x40".to_vec(); // last block, picture, 64 bytes
+        f.extend(3u32.to_be_bytes()); // front cover
+        f.extend([0u8; 8]); // no MIME type, no description
+        f.extend([0u8; 16]);
+        f.extend(u32::MAX.to_be_bytes()); // the data length; the file ends here
+        assert!(check(&f, f.len() as u64).unwrap_err().contains("picture"));
     }
 
     #[test]

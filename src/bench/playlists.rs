@@ -263,6 +263,7 @@ pub(crate) fn synthesise(store: &mut Store, n: usize) -> Result<()> {
                 path: PathBuf::from(format!("/bench/music/artist{artist:04}/track{i:06}.flac")),
                 size: 1,
                 mtime_ns: 1,
+                ..FileEntry::default()
             };
             batch.analyzed(&entry, None, &m, "full", 1.0)?;
             i += 1;

@@ -15,7 +15,16 @@
 //!   so `kill -9` loses at most one batch, and a re-run redoes nothing that was committed.
 //! - Stop (Ctrl-C): the scanner stops, workers finish the file in hand, the writer commits
 //!   what arrived and the run is recorded as interrupted.
+//! - A batch that cannot be written (a full disk, an I/O error, a read-only or damaged
+//!   database, a trigger that refuses) stops the run at once: the scanner and the workers
+//!   stop (a worker finishes the file in hand), the batches committed before stay, and the
+//!   error says what happened and where ([`crate::store::explain`]).
+//! - A worker that cannot be started ([`worker::Unstarted`]) stops that worker; the files it
+//!   would have taken stay pending, and the run ends with an error that says so.
+//! - A file that failed by a crash or a timeout is tried again by later runs, spaced out
+//!   ([`retry`]).
 
+mod retry;
 pub mod worker;
 
 use std::collections::HashSet;
@@ -31,7 +40,7 @@ use anyhow::Result;
 use crate::analysis::Mode;
 use crate::features::ANALYSIS_VERSION;
 use crate::library::{self, FileEntry, Walker};
-use crate::store::{RunTotals, Store, TrackStatus, Tuning, path_text};
+use crate::store::{RunTotals, Store, TrackStatus, Tuning, now_s, path_text};
 use worker::{Limits, Reply, WorkerProcess};
 
 /// Which files a run works on.
@@ -136,18 +145,43 @@ struct Job {
 /// Everything that reaches the writer.
 enum Note {
     Pending(FileEntry, Option<i64>),
+    /// The track's file moved, or its device and inode changed: the row takes the new facts.
     Moved(i64, FileEntry),
     Copied(i64, FileEntry, i64),
     Removed(i64),
     Done(Box<(Job, Reply)>),
+    /// A worker could not be started (why); it took no more work.
+    Unstarted(String),
+}
+
+/// Why the scanner and the workers stop early: the caller's stop flag (Ctrl-C, a service
+/// stop), or a batch the writer could not write.
+struct Halt<'a> {
+    asked: &'a AtomicBool,
+    write_failed: AtomicBool,
+}
+
+impl Halt<'_> {
+    fn now(&self) -> bool {
+        self.asked.load(Ordering::Relaxed) || self.write_failed.load(Ordering::Relaxed)
+    }
 }
 
 /// Longest time a received change waits before it is committed.
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs the pipeline to completion or until `stop` is set; `on_batch` hears of each committed
-/// batch, on the calling thread (the writer: keep it short).
+/// batch, on the calling thread (the writer: keep it short). An error from the database names
+/// its cause and folder.
 pub fn run(opts: &Options, stop: &AtomicBool, on_batch: &mut dyn FnMut(&Batch)) -> Result<Report> {
+    run_writer(opts, stop, on_batch).map_err(|e| crate::store::explain(e, &opts.db))
+}
+
+fn run_writer(
+    opts: &Options,
+    stop: &AtomicBool,
+    on_batch: &mut dyn FnMut(&Batch),
+) -> Result<Report> {
     let started = Instant::now();
     let mut store = Store::open(&opts.db, opts.tuning)?;
     let run_id = store.start_run(&run_label(opts), opts.workers as u32)?;
@@ -156,38 +190,48 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_batch: &mut dyn FnMut(&Batch)) 
     let (note_tx, note_rx) = mpsc::channel::<Note>();
     let counters = Arc::new(Counters::default());
     let job_rx = Arc::new(Mutex::new(job_rx));
+    let halt = Halt {
+        asked: stop,
+        write_failed: AtomicBool::new(false),
+    };
 
-    let mut report = std::thread::scope(|s| -> Result<Report> {
+    let (mut report, unstarted) = std::thread::scope(|s| -> Result<(Report, Option<String>)> {
+        let halt = &halt;
         let scanner = {
             let note_tx = note_tx.clone();
             let counters = counters.clone();
-            s.spawn(move || scan(opts, stop, job_tx, note_tx, &counters))
+            s.spawn(move || scan(opts, halt, job_tx, note_tx, &counters))
         };
         for i in 0..opts.workers.max(1) {
             let job_rx = job_rx.clone();
             let note_tx = note_tx.clone();
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .spawn_scoped(s, move || work(opts, stop, &job_rx, &note_tx))?;
+                .spawn_scoped(s, move || work(opts, halt, &job_rx, &note_tx))?;
         }
         // Only workers may hold the queue's receiving end: when they have all stopped, a
         // scanner blocked on a full queue gets an error instead of waiting forever.
         drop(job_rx);
         drop(note_tx);
-        let written = write(&mut store, opts, &note_rx, &counters, started, on_batch);
-        // The scanner's own failure (an unreadable database) outranks the writer's.
+        // The writer owns the notes' receiving end: when it fails, the workers' next result
+        // finds nobody to take it, and they stop with the scanner.
+        let written = write(&mut store, opts, note_rx, &counters, started, on_batch);
+        if written.is_err() {
+            halt.write_failed.store(true, Ordering::Relaxed);
+        }
         let scanned = scanner
             .join()
             .map_err(|_| anyhow::anyhow!("the library scanner crashed"))?;
-        let totals = written?;
+        let (totals, unstarted) = written?;
         let (walk_issues, moved) = scanned?;
-        Ok(Report {
+        let report = Report {
             totals,
             queued: counters.queued.load(Ordering::Relaxed),
             moved,
             walk_issues,
             ..Report::default()
-        })
+        };
+        Ok((report, unstarted))
     })?;
 
     report.wall_s = started.elapsed().as_secs_f64();
@@ -196,6 +240,13 @@ pub fn run(opts: &Options, stop: &AtomicBool, on_batch: &mut dyn FnMut(&Batch)) 
     let batch = store.batch()?;
     batch.finish_run(run_id, &report.totals, report.wall_s, report.interrupted)?;
     batch.commit()?;
+    if let Some(why) = unstarted {
+        let done = report.totals.analyzed + report.totals.failed;
+        anyhow::bail!(
+            "{why}; {} file(s) were not analysed and stay pending for the next run",
+            report.queued.saturating_sub(done)
+        );
+    }
     Ok(report)
 }
 
@@ -219,19 +270,19 @@ struct Counters {
 /// tells the writer about moves, copies and removals. Returns `(walk issues, moved)`.
 fn scan(
     opts: &Options,
-    stop: &AtomicBool,
+    halt: &Halt,
     jobs: SyncSender<Job>,
     notes: Sender<Note>,
     counters: &Counters,
 ) -> Result<(u64, u64)> {
-    let result = scan_inner(opts, stop, &jobs, &notes, counters);
+    let result = scan_inner(opts, halt, &jobs, &notes, counters);
     counters.scan_done.store(true, Ordering::Relaxed);
     result
 }
 
 fn scan_inner(
     opts: &Options,
-    stop: &AtomicBool,
+    halt: &Halt,
     jobs: &SyncSender<Job>,
     notes: &Sender<Note>,
     counters: &Counters,
@@ -246,7 +297,7 @@ fn scan_inner(
 
     if opts.work == Work::Failed {
         for (path, attempts) in store.retryable(opts.max_attempts)? {
-            if stop.load(Ordering::Relaxed) {
+            if halt.now() {
                 break;
             }
             let Ok(entry) = library::entry(Path::new(&path)) else {
@@ -266,13 +317,14 @@ fn scan_inner(
 
     // Tracks stored before this run; ones the writer adds meanwhile are never pruned.
     let last_known_id = store.last_track_id()?;
+    let now = now_s();
     let mut seen: HashSet<i64> = HashSet::new();
     let mut followed: HashSet<i64> = HashSet::new();
     let mut walk_issues = 0u64;
     let mut found_per_root = vec![0u64; opts.roots.len()];
     for (root_index, root) in opts.roots.iter().enumerate() {
         for item in Walker::new(std::slice::from_ref(root)) {
-            if stop.load(Ordering::Relaxed) {
+            if halt.now() {
                 return Ok((walk_issues, followed.len() as u64));
             }
             let entry = match item {
@@ -300,10 +352,21 @@ fn scan_inner(
                     _ if !unchanged || opts.work == Work::All => true,
                     TrackStatus::Analyzed => !current,
                     TrackStatus::Pending => true,
-                    TrackStatus::Failed => false, // unchanged: only `--failed` retries it
+                    // Unchanged: `--failed` retries it, and a crash or a timeout is tried
+                    // again by itself when due.
+                    TrackStatus::Failed => {
+                        let (kind, last_attempt) = store.last_failure(k.id)?;
+                        retry::due(kind, k.attempts, last_attempt, now)
+                    }
                 };
                 if !wanted {
                     counters.kept.fetch_add(1, Ordering::Relaxed);
+                    // Same size and mtime, another inode (restored from a backup, or a row
+                    // from before inodes were kept): the row takes the file's facts, or the
+                    // server would refuse to stream it.
+                    if k.identity != Some((entry.dev, entry.inode)) {
+                        let _ = notes.send(Note::Moved(k.id, entry));
+                    }
                     continue;
                 }
                 let attempts = if unchanged { k.attempts } else { 0 };
@@ -316,7 +379,7 @@ fn scan_inner(
                     fingerprint,
                     attempts,
                 }) {
-                    break;
+                    return Ok((walk_issues, followed.len() as u64)); // see below
                 }
                 continue;
             }
@@ -346,7 +409,9 @@ fn scan_inner(
                 fingerprint,
                 attempts: 0,
             }) {
-                break;
+                // No worker takes work any more (stopped, or none could be started): the
+                // walk ends here, and files it did not reach must not be taken for gone.
+                return Ok((walk_issues, followed.len() as u64));
             }
         }
     }
@@ -380,11 +445,12 @@ fn scan_inner(
     Ok((walk_issues, followed.len() as u64))
 }
 
-/// One worker thread: takes jobs until the queue closes or a stop is asked.
-fn work(opts: &Options, stop: &AtomicBool, jobs: &Mutex<Receiver<Job>>, notes: &Sender<Note>) {
+/// One worker thread: takes jobs until the queue closes, the run halts, or its process
+/// cannot be started.
+fn work(opts: &Options, halt: &Halt, jobs: &Mutex<Receiver<Job>>, notes: &Sender<Note>) {
     let mut process = WorkerProcess::new(opts.limits, opts.mode);
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if halt.now() {
             return;
         }
         let job = match jobs.lock() {
@@ -392,26 +458,41 @@ fn work(opts: &Options, stop: &AtomicBool, jobs: &Mutex<Receiver<Job>>, notes: &
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        if stop.load(Ordering::Relaxed) {
+        if halt.now() {
             return; // taken but not started: it stays pending for the next run
         }
-        let reply = process.analyze(&job.entry.path, opts.limit_for(&job));
+        let reply = match process.analyze(&job.entry.path, opts.limit_for(&job)) {
+            Ok(reply) => reply,
+            Err(unstarted) => {
+                // Not analysed: the file stays as it was (pending) for the next run.
+                let _ = notes.send(Note::Unstarted(unstarted.to_string()));
+                return;
+            }
+        };
+        tracing::debug!(
+            "worker finished {} ({:.0} ms CPU)",
+            job.entry.path.display(),
+            reply.cpu_ms
+        );
         if notes.send(Note::Done(Box::new((job, reply)))).is_err() {
             return;
         }
     }
 }
 
-/// The writer: applies notes in batches, one transaction each, and reports progress.
+/// The writer: applies notes in batches, one transaction each, and reports progress. Stops
+/// at the first batch it cannot write. Returns the totals and why a worker could not be
+/// started, if one could not.
 fn write(
     store: &mut Store,
     opts: &Options,
-    notes: &Receiver<Note>,
+    notes: Receiver<Note>,
     counters: &Counters,
     started: Instant,
     on_batch: &mut dyn FnMut(&Batch),
-) -> Result<RunTotals> {
+) -> Result<(RunTotals, Option<String>)> {
     let mut totals = RunTotals::default();
+    let mut unstarted = None;
     let mut worker_peak_kb = 0u64;
     let mut pending: Vec<Note> = Vec::with_capacity(opts.batch_size * 2);
     let mut done_in_batch = 0usize;
@@ -422,6 +503,11 @@ fn write(
     loop {
         let wait = oldest.map_or(FLUSH_EVERY, |t| FLUSH_EVERY.saturating_sub(t.elapsed()));
         let (flush, finished) = match notes.recv_timeout(wait) {
+            Ok(Note::Unstarted(why)) => {
+                tracing::warn!("{why}");
+                unstarted.get_or_insert(why);
+                (false, false)
+            }
             Ok(note) => {
                 if let Note::Done(done) = &note {
                     let reply = &done.1;
@@ -493,7 +579,7 @@ fn write(
     }
     totals.kept = counters.kept.load(Ordering::Relaxed);
     totals.files = totals.analyzed + totals.failed + totals.kept;
-    Ok(totals)
+    Ok((totals, unstarted))
 }
 
 /// Applies one batch of notes in one transaction.
@@ -531,6 +617,8 @@ fn apply(
                     totals.failed += 1;
                 }
             },
+            // Kept out of batches by the writer.
+            Note::Unstarted(_) => {}
         }
     }
     batch.commit()
@@ -550,4 +638,58 @@ fn progress_bar(progress: Progress) -> Option<indicatif::ProgressBar> {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     Some(bar)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{self, SongSpec, WavFormat};
+
+    /// In a unit test `/proc/self/exe` is the test binary: a program that is not this
+    /// playlista's worker, as a binary replaced by another version would be.
+    #[test]
+    fn files_no_worker_could_take_stay_pending_not_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let music = dir.path().join("music");
+        std::fs::create_dir(&music).unwrap();
+        for i in 0..2 {
+            let spec = SongSpec {
+                bpm: 100.0 + 10.0 * i as f64,
+                tonic: i as u8,
+                minor: false,
+                seconds: 2.0,
+            };
+            let path = music.join(format!("{i}.wav"));
+            synth::write_song(&path, &spec, 22_050, 1, WavFormat::Pcm16).unwrap();
+        }
+        let opts = Options {
+            roots: vec![music],
+            db: dir.path().join("playlista.db"),
+            work: Work::Changed,
+            workers: 1,
+            batch_size: 10,
+            queue_depth: 4,
+            mode: Mode::Fast,
+            max_attempts: 3,
+            file_timeout: Duration::from_secs(60),
+            large_file_bytes: 50 << 20,
+            limits: Limits { memory_bytes: None },
+            tuning: Tuning { cache_kib: 1024 },
+            progress: Progress::Quiet,
+        };
+        for _ in 0..2 {
+            let err = run(&opts, &AtomicBool::new(false), &mut |_| {}).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.starts_with("cannot start an analysis worker: ")
+                    && text.ends_with("were not analysed and stay pending for the next run"),
+                "{text}"
+            );
+            let status = Store::open(&opts.db, opts.tuning)
+                .unwrap()
+                .status()
+                .unwrap();
+            assert_eq!((status.pending, status.failed), (2, 0), "{status:?}");
+        }
+    }
 }

@@ -9,6 +9,14 @@
 //! happened. The child side ([`serve`]) keeps one [`Analyzer`] for its whole life, so buffers
 //! are allocated once per worker, as in a thread pool.
 //!
+//! The child is this very program, started through `/proc/self/exe`: that link names the
+//! running executable even after an upgrade replaced or removed the file at its path, so a
+//! running `serve` goes on starting workers that speak its own protocol and measure as it
+//! does (a new binary at the old path would answer in another version's words). The child
+//! says [`hello`] before anything else; a worker that cannot be started, dies before its
+//! hello or greets in other words is [`Unstarted`]: nothing is learnt about the file, which
+//! stays pending for the next run.
+//!
 //! Why processes and not threads: a thread cannot be stopped when a decoder loops, and an
 //! allocation failure aborts the whole process; both were seen in fuzzing (see
 //! `tests/fuzz_regressions`).
@@ -30,6 +38,26 @@ pub const WORKER_COMMAND: &str = "__worker";
 /// Environment variables that tell the child its heap cap and its [`Mode`].
 pub const MEMORY_ENV: &str = "PLAYLISTA_WORKER_MEMORY";
 pub const MODE_ENV: &str = "PLAYLISTA_WORKER_MODE";
+/// The running executable, whatever happened to the file at its path since it started.
+const THIS_PROGRAM: &str = "/proc/self/exe";
+/// How long a new worker has to say [`hello`].
+const HELLO_LIMIT: Duration = Duration::from_secs(30);
+
+/// The child's first line: this playlista's version and analysis version. The parent starts
+/// no work on a worker that says anything else.
+fn hello() -> String {
+    format!(
+        "playlista worker {} analysis {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::features::ANALYSIS_VERSION
+    )
+}
+
+/// A worker that could not be started (the program missing, dead before its [`hello`], or
+/// another version of it): the file was not analysed and stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot start an analysis worker: {0}")]
+pub struct Unstarted(pub String);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
@@ -74,6 +102,11 @@ pub struct Limits {
 /// from [`MEMORY_ENV`] and [`MODE_ENV`].
 pub fn serve() -> anyhow::Result<()> {
     die_with_parent();
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", hello())?;
+        stdout.flush()?;
+    }
     if let Some(bytes) = std::env::var(MEMORY_ENV).ok().and_then(|v| v.parse().ok()) {
         // RLIMIT_DATA counts brk and private anonymous mappings, not the read-only file
         // mappings the decoder reads through: a runaway allocation fails in this process.
@@ -130,10 +163,59 @@ impl WorkerProcess {
         }
     }
 
-    fn spawn(&self) -> std::io::Result<Running> {
-        let exe = std::env::current_exe()?;
-        let mut cmd = Command::new(exe);
-        cmd.arg(WORKER_COMMAND)
+    /// Starts a worker from this running program (from its path when `/proc` is not there)
+    /// and waits for its hello.
+    fn start(&self) -> Result<Running, Unstarted> {
+        match self.start_program(Path::new(THIS_PROGRAM)) {
+            Err(Started::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                let path = std::env::current_exe()
+                    .map_err(|e| Unstarted(format!("cannot find this program: {e}")))?;
+                self.start_program(&path)
+            }
+            started => started,
+        }
+        .map_err(|e| match e {
+            Started::Spawn(e) => Unstarted(format!("cannot run this program: {e}")),
+            Started::Greeting(what) => Unstarted(what),
+        })
+    }
+
+    /// Starts `program __worker` and waits for its hello.
+    fn start_program(&self, program: &Path) -> Result<Running, Started> {
+        let mut running = self.spawn(program).map_err(Started::Spawn)?;
+        let greeting = match running.replies.recv_timeout(HELLO_LIMIT) {
+            Ok(Ok(line)) if line == hello() => return Ok(running),
+            Ok(Ok(line)) => format!(
+                "{} answered {:?}, not {:?} (replaced by another version? restart playlista)",
+                program.display(),
+                line.chars().take(80).collect::<String>(),
+                hello()
+            ),
+            Ok(Err(e)) => format!("{} could not be heard: {e}", program.display()),
+            Err(RecvTimeoutError::Timeout) => format!(
+                "{} did not answer within {} s",
+                program.display(),
+                HELLO_LIMIT.as_secs()
+            ),
+            Err(RecvTimeoutError::Disconnected) => {
+                let status = running.child.wait().map(|s| s.to_string());
+                format!(
+                    "{} ended before it started: {}",
+                    program.display(),
+                    status.unwrap_or_else(|e| e.to_string())
+                )
+            }
+        };
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        Err(Started::Greeting(greeting))
+    }
+
+    fn spawn(&self, program: &Path) -> std::io::Result<Running> {
+        let mut cmd = Command::new(program);
+        // `ps` shows `playlista __worker`, not `/proc/self/exe __worker`.
+        cmd.arg0("playlista")
+            .arg(WORKER_COMMAND)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -166,10 +248,14 @@ impl WorkerProcess {
         })
     }
 
-    /// Analyses one file in the worker process, within `limit`.
-    pub fn analyze(&mut self, path: &Path, limit: Duration) -> Reply {
+    /// Analyses one file in the worker process, within `limit`; starts the process first if
+    /// there is none (a failure to start is no verdict on the file: [`Unstarted`]).
+    pub fn analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Unstarted> {
+        if self.child.is_none() && path.to_str().is_some() {
+            self.child = Some(self.start()?);
+        }
         let started = Instant::now();
-        match self.try_analyze(path, limit) {
+        Ok(match self.try_analyze(path, limit) {
             Ok(reply) => reply,
             Err(failure) => {
                 self.kill();
@@ -179,19 +265,13 @@ impl WorkerProcess {
                     peak_rss_kb: 0,
                 }
             }
-        }
+        })
     }
 
     fn try_analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Failure> {
         let path_text = path
             .to_str()
             .ok_or_else(|| Failure::new(FailKind::Unsupported, "file name is not UTF-8"))?;
-        if self.child.is_none() {
-            let running = self.spawn().map_err(|e| {
-                Failure::new(FailKind::Crash, format!("cannot start a worker: {e}"))
-            })?;
-            self.child = Some(running);
-        }
         let running = self
             .child
             .as_mut()
@@ -272,6 +352,13 @@ impl Drop for WorkerProcess {
     }
 }
 
+/// Why [`WorkerProcess::start_program`] failed: the program could not be run at all, or it
+/// did not say [`hello`].
+enum Started {
+    Spawn(std::io::Error),
+    Greeting(String),
+}
+
 fn broken(what: &str) -> std::io::Error {
     std::io::Error::other(what.to_string())
 }
@@ -282,5 +369,33 @@ fn die_with_parent() {
     // The parent may already be gone (re-parented to init): then stop now.
     if crate::os::parent_pid() == 1 {
         std::process::exit(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(program: &str) -> Result<(), String> {
+        let process = WorkerProcess::new(Limits { memory_bytes: None }, Mode::Fast);
+        match process.start_program(Path::new(program)) {
+            Ok(_) => Ok(()),
+            Err(Started::Spawn(e)) => Err(format!("spawn: {e}")),
+            Err(Started::Greeting(what)) => Err(what),
+        }
+    }
+
+    #[test]
+    fn a_worker_that_does_not_say_hello_is_not_started() {
+        let gone = start("/no/such/playlista").unwrap_err();
+        assert!(gone.starts_with("spawn: "), "{gone}");
+        let quiet = start("/bin/true").unwrap_err();
+        assert!(quiet.contains("ended before it started"), "{quiet}");
+        // Another program (or version) at the path answers something else.
+        let other = start("/bin/echo").unwrap_err();
+        assert!(
+            other.contains("answered \"__worker\"") && other.contains("another version"),
+            "{other}"
+        );
     }
 }

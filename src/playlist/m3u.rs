@@ -4,29 +4,69 @@
 //! (`#EXTM3U`, `#EXTINF:<seconds>,Artist - Title`, then the track's path relative to the
 //! playlist file), each written atomically (a temporary file renamed over the old one). The
 //! files of a partition method that are no longer generated are removed. Also the one place
-//! that writes any playlist file atomically ([`write_atomic`]), for `Failed_Files.m3u` too.
+//! that writes any playlist file ([`write_atomic`]: the generated playlists, the listeners'
+//! own under `users/`, `Failed_Files.m3u`), and the one way text becomes a line of one
+//! ([`one_line`]).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
 use super::space::Library;
 use super::{Playlist, display_name};
 
-/// Writes `text` to `target` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a file.
+/// Writes `text` to `target` so that a reader sees the old file or the new one, never half
+/// a file, and a power cut leaves one of the two: a temporary file in the same folder, named
+/// for this process and write (two writers never share one), synced, renamed over `target`,
+/// then the folder synced (best-effort). On any failure the temporary file is removed and
+/// `target` is as it was.
 pub fn write_atomic(target: &Path, text: &str) -> Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, target).with_context(|| format!("cannot write {}", target.display()))
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = std::fs::File::create_new(&tmp)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .with_context(|| format!("cannot write {}", tmp.display()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, target)
+                .with_context(|| format!("cannot write {}", target.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    } else if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    written
+}
+
+/// `text` fit for one line of a playlist file: line breaks (`\r`, `\n`) become spaces, so a
+/// name, a title or a reason can never start a line of its own.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if text.contains(['\r', '\n']) {
+        Cow::Owned(text.replace(['\r', '\n'], " "))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// `to` as seen from the folder `from` (both absolute): `../../a/b.flac`.
@@ -94,16 +134,17 @@ pub fn file_name(name: &str) -> String {
 /// The text of one playlist written in `dir`.
 pub fn render(lib: &Library, p: &Playlist, dir: &Path) -> String {
     let mut text = String::from("#EXTM3U\n");
-    let _ = writeln!(text, "#PLAYLIST:{}", p.name);
+    let _ = writeln!(text, "#PLAYLIST:{}", one_line(&p.name));
     for e in &p.entries {
         let t = &lib.tracks[e.track];
         let _ = writeln!(
             text,
             "#EXTINF:{},{}",
             t.measured.duration_s.round() as i64,
-            display_name(lib, e.track).replace('\n', " ")
+            one_line(&display_name(lib, e.track))
         );
-        let _ = writeln!(text, "{}", relative(dir, Path::new(&t.path)).display());
+        let path = relative(dir, Path::new(&t.path));
+        let _ = writeln!(text, "{}", one_line(&path.to_string_lossy()));
     }
     text
 }
@@ -181,6 +222,47 @@ mod tests {
             );
         }
         assert_eq!(file_name("Rock/Pop_1990s"), "Rock_Pop_1990s.m3u8");
+    }
+
+    #[test]
+    fn an_atomic_write_leaves_the_file_or_nothing_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("list.m3u8");
+        write_atomic(&target, "one\n").unwrap();
+        write_atomic(&target, "two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "two\n");
+        // A folder where the file should go: the rename fails, the temporary file goes.
+        let blocked = dir.path().join("blocked.m3u8");
+        std::fs::create_dir(&blocked).unwrap();
+        std::fs::write(blocked.join("inside"), "x").unwrap();
+        assert!(write_atomic(&blocked, "three\n").is_err());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.ends_with(".tmp")),
+            "a temporary file was left: {names:?}"
+        );
+    }
+
+    #[test]
+    fn line_breaks_in_names_and_titles_never_start_a_line() {
+        assert_eq!(one_line("plain"), "plain");
+        assert_eq!(one_line("a\r\n#EXTINF:1,b\rc"), "a  #EXTINF:1,b c");
+        let dir = tempfile::tempdir().unwrap();
+        let mut tagged = stored(1, Some(100.0), "C", false, 1.0);
+        tagged.measured.tags.artist = Some("Ann\r".into());
+        tagged.measured.tags.title = Some("Song\n/etc/passwd".into());
+        let lib = Library::new(vec![tagged], &[]);
+        let mut p = Playlist::new("Evil\r\nName", "rule");
+        p.push(0, "");
+        let text = render(&lib, &p, dir.path());
+        assert!(!text.contains('\r'), "{text:?}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text:?}");
+        assert_eq!(lines[1], "#PLAYLIST:Evil  Name");
+        assert_eq!(lines[2], "#EXTINF:200,Ann  - Song /etc/passwd");
     }
 
     #[test]

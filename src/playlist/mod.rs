@@ -432,6 +432,7 @@ mod tests {
                     path: PathBuf::from(&t.path),
                     size: 1,
                     mtime_ns: 1,
+                    ..FileEntry::default()
                 };
                 b.analyzed(&entry, None, &t.measured, "fast", 1.0).unwrap()
             })

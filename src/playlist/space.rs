@@ -327,7 +327,8 @@ pub mod tests_support {
             id,
             path: format!("/music/t{id:03}.flac"),
             size: 5_000_000,
-            mtime_s: 1_700_000_000,
+            mtime_ns: 1_700_000_000_000_000_000,
+            identity: None,
             measured: Record {
                 duration_s: 200.0,
                 sample_rate: 44_100,

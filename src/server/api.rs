@@ -14,23 +14,21 @@
 //! - `GET /api/v1/path?from=ID&to=ID&length=N`: `{tracks}` moving from one track to another.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio::sync::Semaphore;
 
-use super::AppState;
 use super::catalog::{Catalog, StoredList, TrackView};
 use super::metrics::{counter, gauge};
 use super::rendered::{Body, Key};
+use super::{AppState, blocking};
 use crate::playlist::flow;
 
 /// Most tracks one similar/path request may ask for.
@@ -240,30 +238,20 @@ async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<R
     .await
 }
 
-/// Radio and path computations running at once (one per core), each on a blocking thread.
-/// One costs milliseconds of CPU over the whole library (~5 ms at 100k tracks); run on the
-/// async workers, 100 clients asking for similar tracks stalled every other request
-/// (`/api/v1/status` went from 0.3 ms to 900 ms at the median; off them, 0.3 ms / 13 ms p99).
-/// Requests beyond the slots wait here, without holding a worker.
-fn computing() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS
-        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
-}
-
-/// Runs `f` on a blocking thread once a computing slot is free.
+/// Runs a radio or path computation on a blocking thread once a computing slot is free
+/// ([`blocking::Work::Compute`], one per core). One costs milliseconds of CPU over the whole
+/// library (~5 ms at 100k tracks); run on the async workers, 100 clients asking for similar
+/// tracks stalled every other request (`/api/v1/status` went from 0.3 ms to 900 ms at the
+/// median; off them, 0.3 ms / 13 ms p99).
 async fn compute(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiError> {
-    let _slot = computing()
-        .acquire()
+    blocking::run(blocking::Work::Compute, f)
         .await
-        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "stopping".into()))?;
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!("a playlist computation failed: {e}");
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the computation failed".into(),
-        )
-    })
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the computation failed".into(),
+            )
+        })
 }
 
 /// `scheme://host` for absolute URLs: the request's `Host` when it is a plausible host name
@@ -299,8 +287,12 @@ async fn m3u8(
         .playlist(id)
         .ok_or_else(|| ApiError::not_found("playlist"))?;
     let base = base_url(&s, &headers);
+    let expires = s
+        .private
+        .as_ref()
+        .map_or(0, |_| super::private::signed_url_expiry());
     let body = c.rendered.get_or_render(
-        Key::M3u8(id, base.clone()),
+        Key::M3u8(id, base.clone(), expires),
         || -> Result<Bytes, ApiError> {
             let mut out = String::with_capacity(32 + 96 * p.tracks.len());
             out.push_str("#EXTM3U\n#PLAYLIST:");
@@ -314,6 +306,9 @@ async fn m3u8(
                 }
                 one_line(&mut out, &v.title);
                 let _ = write!(out, "\n{base}{}", v.stream);
+                if let Some(keys) = &s.private {
+                    let _ = write!(out, "?{}", keys.signed_query_until(&v.stream, expires));
+                }
             }
             out.push('\n');
             Ok(Bytes::from(out))
@@ -343,9 +338,8 @@ fn one_line(out: &mut String, text: &str) {
     }
 }
 
-async fn stream(State(s): State<AppState>, Path(id): Path<i64>, headers: HeaderMap) -> Response {
-    let c = s.catalog.get();
-    super::stream::send(&c, id, &headers, false).await
+async fn stream(State(s): State<AppState>, Path(id): Path<i64>, req: Request) -> Response {
+    super::stream::send(&s, id, &req.into_parts().0, false).await
 }
 
 /// `/metrics`: Prometheus text.

@@ -9,7 +9,8 @@
 //! Subsonic's `startScan` through [`Activity::request_rescan`].
 //!
 //! Runs on one dedicated thread; the analysis workers are its child processes and inherit its
-//! priority. During a long first analysis the playlists are refreshed every few minutes, so a
+//! priority. While another analysis run holds the database (a `playlista -a` from cron), a
+//! turn is skipped, not waited for: the next wake-up tries again. During a long first analysis the playlists are refreshed every few minutes, so a
 //! new box shows something long before it has heard every song. When on-line look-ups are
 //! enabled, a second thread (same priority) runs them after each analysis run
 //! ([`crate::lookups`]); when they found something, the playlists are made again.
@@ -34,7 +35,7 @@ use crate::job;
 use crate::pipeline::{self, Batch, Progress, Work};
 use crate::playlist::{self, Generated, Method, space::Library};
 use crate::report;
-use crate::store::{Status, Store, now_s};
+use crate::store::{Held, Status, Store, WhenBusy, now_s};
 
 /// Methods kept up to date when the config names none.
 pub const DEFAULT_METHODS: [Method; 5] = [
@@ -317,6 +318,7 @@ fn update(
             none_shown: state.catalog.get().playlists.is_empty(),
         },
         progress: Progress::Log,
+        when_busy: WhenBusy::GiveUp,
     };
     let (batches, committed) = mpsc::channel();
     let report = std::thread::scope(|scope| {
@@ -328,7 +330,13 @@ fn update(
     if activity.running.swap(false, Ordering::Relaxed) {
         activity.runs.fetch_add(1, Ordering::Relaxed);
     }
-    let report = report?;
+    let report = match report {
+        Err(e) if e.downcast_ref::<Held>().is_some() => {
+            tracing::info!("skipping this turn of the analysis: {e:#}; trying again at the next");
+            return Ok(());
+        }
+        report => report?,
+    };
     if stop.load(Ordering::Relaxed) {
         return Ok(());
     }

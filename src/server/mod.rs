@@ -15,29 +15,35 @@
 //! - [`catalog`]: the immutable snapshot of the database every request reads.
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
 //! - [`rendered`]: big answers kept as bytes per catalog snapshot.
+//! - [`blocking`]: the blocking work of requests, bounded per route.
 //! - [`stream`]: `/stream/{id}`, the original file with Range.
+//! - [`files`]: opening library files for a request, only while they are what was analysed.
 //! - [`subsonic`]: `/rest/*`, the OpenSubsonic API phone apps use.
 //! - [`listening`]: what each account's listener did (stars, plays, skips, queue, own
 //!   playlists), in memory and written behind to SQLite.
 //! - [`logins`]: per-address back-off on wrong passwords.
 //! - [`web`]: `/`, the embedded mobile web page.
 //! - [`guard`]: the Host allowlist (421 for names the box does not go by).
+//! - [`private`]: private mode: an account on every route, the login page, signed URLs.
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
 //! - [`background`]: file events, periodic rescans, low-priority analysis, playlist updates.
 //! - [`mdns`]: the `_playlista._tcp` / `_http._tcp` announcement and `NAME.local`.
-//! - [`listener`]: the TCP listener that caps open connections, and the HTTP/1 loop with its
-//!   header read timeout.
+//! - [`listener`]: the TCP listener that caps open connections (in all, per address, and
+//!   for streams, with slots kept for the page), and the HTTP/1 loop with its timeouts.
 //! - [`systemd`]: `sd_notify` READY/STATUS/STOPPING.
 
 pub mod api;
 pub mod background;
+pub mod blocking;
 pub mod catalog;
+pub mod files;
 pub mod guard;
 pub mod listener;
 pub mod listening;
 pub mod logins;
 pub mod mdns;
 pub mod metrics;
+pub mod private;
 pub mod rendered;
 pub mod stream;
 pub mod subsonic;
@@ -108,8 +114,12 @@ pub struct Server {
     pub output_dir: std::path::PathBuf,
     /// The address the server listens on, for URLs when a request names no usable host.
     pub local: SocketAddr,
+    /// The library folders: the only place files are served from ([`files`]).
+    pub library: Arc<[std::path::PathBuf]>,
     /// Host names accepted beside the box's own ([`guard`]).
     pub allowed_hosts: Vec<String>,
+    /// Private mode's keys (`[server] private = true`), `None` when the box is open.
+    pub private: Option<private::Keys>,
     /// Wrong logins by client address, and the waits they earn.
     pub logins: logins::Logins,
 }
@@ -122,7 +132,12 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(subsonic::routes())
         .merge(web::routes())
+        .merge(private::routes())
         .route("/metrics", axum::routing::get(api::metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            private::require,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::check_host,
@@ -225,8 +240,10 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
         listening,
         output_dir: config.output_dir.clone(),
         local: listener.local_addr()?,
+        library: config.library.clone().into(),
         allowed_hosts: config.server.allowed_hosts.clone().unwrap_or_default(),
         logins: logins::Logins::default(),
+        private: private_keys(config)?,
     });
     Ok((listener, state))
 }
@@ -313,7 +330,7 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let (listener, state) = open(&config, &listen).await?;
         let local = state.local;
         tracing::info!(
@@ -357,7 +374,11 @@ pub fn run(config: Config, opts: Options) -> Result<()> {
         analysis.stop();
         tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // A request's blocking work stuck in the kernel (a hung network disk) does not keep the
+    // process alive.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 /// Resolves on the first SIGTERM or SIGINT; a second one exits at once.
@@ -382,6 +403,19 @@ async fn shutdown_signal() {
         }
         std::process::exit(130);
     });
+}
+
+/// Private mode's keys, when `[server] private` is on; it needs an account to sign in with.
+fn private_keys(config: &Config) -> Result<Option<private::Keys>> {
+    if !config.server.private {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        !config.subsonic.accounts().is_empty(),
+        "[server] private = true needs an account to sign in with: set [subsonic] user and \
+         password (or accounts)"
+    );
+    private::Keys::load(&config.cache_dir).map(Some)
 }
 
 /// A random id made once per installation and kept beside the database.

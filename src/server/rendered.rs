@@ -38,8 +38,9 @@ pub enum Key {
     Playlists,
     /// `/api/v1/playlists/{id}`.
     Playlist(i64),
-    /// `/playlists/{id}.m3u8` with this base URL (it comes from the request's `Host`).
-    M3u8(i64, String),
+    /// `/playlists/{id}.m3u8` with this base URL (it comes from the request's `Host`), and
+    /// in private mode the expiry of its signed stream URLs (0 otherwise).
+    M3u8(i64, String, i64),
 }
 
 /// One rendered answer: the bytes, and their gzip copy when it was made and is smaller.
@@ -218,7 +219,7 @@ mod tests {
         }
         // Too big to keep: served, not held.
         let huge = r
-            .get_or_render(Key::M3u8(1, "http://h".into()), || body(MAX_BYTES + 1))
+            .get_or_render(Key::M3u8(1, "http://h".into(), 0), || body(MAX_BYTES + 1))
             .unwrap();
         assert_eq!(huge.plain.len(), MAX_BYTES + 1);
         assert!(r.bytes() <= MAX_BYTES);

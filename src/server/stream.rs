@@ -1,16 +1,23 @@
 //! Sending a track's original file: `/stream/{id}` (and the Subsonic `stream`/`download`),
 //! with HTTP Range so that players can seek.
 //!
-//! In: a track id (never a path: the file comes from the catalog) and the request's `Range`.
-//! Out: 200 with the whole file, 206 with one byte range, 416 for a range that is malformed or
-//! lies past the end, 404 for an unknown id. The body streams from disk in 64 KiB reads.
+//! In: a track id (never a path: the file comes from the catalog) and the request (its
+//! `Range`, and its connection's [`Slot`]). Out: 200 with the whole file, 206 with one byte
+//! range, 416 for a range that is malformed or lies past the end, 404 for an unknown id or a
+//! file that is no longer the one analysed ([`files::open_track`]; a rescan is asked for), 503
+//! when every stream slot is taken. The body streams from disk in 64 KiB reads.
+
+use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::catalog::Catalog;
+use super::blocking::{self, Work};
+use super::listener::Slot;
+use super::{Server, files};
 
 /// One satisfiable byte range, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,21 +104,40 @@ pub fn content_type(path: &std::path::Path) -> &'static str {
 }
 
 /// Answers a request for track `id`'s file.
-pub async fn send(catalog: &Catalog, id: i64, headers: &HeaderMap, download: bool) -> Response {
-    let Some(path) = catalog.file(id).map(|p| p.to_path_buf()) else {
+pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Response {
+    let catalog = s.catalog.get();
+    let Some(i) = catalog.track(id) else {
         return (StatusCode::NOT_FOUND, "no such track\n").into_response();
     };
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!("stream {}: {e}", path.display());
+    let slot = request.extensions.get::<Arc<Slot>>();
+    if slot.is_some_and(|slot| !slot.claim_stream()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5"), (header::CONNECTION, "close")],
+            "every stream slot is taken; try again in a moment\n",
+        )
+            .into_response();
+    }
+    let roots = s.library.clone();
+    let checked = blocking::run(Work::Open, move || {
+        let track = &catalog.lib.tracks[i];
+        files::open_track(&roots, track).map(|(file, md)| (file, md.len(), track.path.clone()))
+    })
+    .await;
+    let (file, size, path) = match checked {
+        Some(Ok(opened)) => opened,
+        Some(Err(refused)) => {
+            tracing::warn!("stream {id}: {refused}");
+            if matches!(refused, files::Refused::Changed(_)) {
+                s.activity.request_rescan();
+            }
             return (StatusCode::NOT_FOUND, "the file is not readable now\n").into_response();
         }
+        None => return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
     };
-    let size = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(_) => return (StatusCode::NOT_FOUND, "the file is not readable now\n").into_response(),
-    };
+    let path = std::path::PathBuf::from(path);
+    let mut file = tokio::fs::File::from_std(file);
+    let headers = &request.headers;
     let ask = parse_range(
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
         size,

@@ -60,6 +60,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    media-src 'self'; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
 
+/// The login page of private mode ([`super::private`]): the page's policy, but its one form
+/// may post to this origin.
+pub const LOGIN_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                             base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const REVALIDATE: &str = "no-cache";
 
@@ -151,7 +156,7 @@ fn send(
     (head, body).into_response()
 }
 
-fn security_headers() -> [(HeaderName, &'static str); 4] {
+pub fn security_headers() -> [(HeaderName, &'static str); 4] {
     [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

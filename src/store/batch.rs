@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use anyhow::Result;
-use rusqlite::{ToSql, Transaction, params};
+use rusqlite::{ToSql, Transaction, TransactionBehavior, params};
 
 use super::{FIELD_COLUMNS, FailKind, Store, TrackStatus, now_s, path_text};
 use crate::features::record::{FIELDS, Value};
@@ -43,10 +43,13 @@ fn f32_blob(values: &[f32]) -> Vec<u8> {
 }
 
 impl Store {
-    /// Opens the one write transaction of a batch.
+    /// Opens the one write transaction of a batch, holding the write lock from its start
+    /// (`BEGIN IMMEDIATE`: another writer is waited for, never met half-way).
     pub fn batch(&mut self) -> Result<Batch<'_>> {
         Ok(Batch {
-            tx: self.conn.transaction()?,
+            tx: self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?,
         })
     }
 }
@@ -88,10 +91,12 @@ impl Batch<'_> {
         let id = self.tx.prepare_cached(
             "INSERT INTO tracks (path, size, mtime_ns, fingerprint, format, status, title, artist,
                                  album, album_artist, genre, year, track_number, added_at, updated_at,
-                                 recording_mbid, isrc, disc_number)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17)
+                                 recording_mbid, isrc, disc_number, dev, inode)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17,
+                     ?18, ?19)
              ON CONFLICT (path) DO UPDATE SET
                  size = excluded.size, mtime_ns = excluded.mtime_ns,
+                 dev = excluded.dev, inode = excluded.inode,
                  fingerprint = coalesce(excluded.fingerprint, fingerprint),
                  status = excluded.status,
                  title = coalesce(excluded.title, title), artist = coalesce(excluded.artist, artist),
@@ -123,7 +128,9 @@ impl Batch<'_> {
                 now,
                 t.musicbrainz_recording_id,
                 t.isrc,
-                t.disc_number
+                t.disc_number,
+                entry.dev as i64,
+                entry.inode as i64
             ],
             |r| r.get(0),
         )?;
@@ -198,16 +205,21 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// A file that moved: the track (its analysis and playlist places) follows it.
+    /// A file that moved, or whose stored device and inode are missing or stale: the track
+    /// (its analysis and playlist places) takes the file's new facts.
     pub fn moved(&self, id: i64, entry: &FileEntry) -> Result<()> {
         self.tx.execute(
-            "UPDATE tracks SET path = ?2, size = ?3, mtime_ns = ?4, updated_at = ?5 WHERE id = ?1",
+            "UPDATE tracks SET path = ?2, size = ?3, mtime_ns = ?4, updated_at = ?5, dev = ?6,
+                               inode = ?7
+             WHERE id = ?1",
             params![
                 id,
                 path_text(&entry.path)?,
                 entry.size as i64,
                 entry.mtime_ns,
-                now_s()
+                now_s(),
+                entry.dev as i64,
+                entry.inode as i64
             ],
         )?;
         Ok(())

@@ -9,7 +9,7 @@
 //! track id and so its rows, a deleted track takes its rows with it (`ON DELETE CASCADE`).
 
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{TransactionBehavior, params};
 
 use super::Store;
 
@@ -242,9 +242,12 @@ impl Store {
 
     /// Applies `writes` in one transaction, each in a savepoint of its own: a write that
     /// fails (its track was deleted meanwhile) is rolled back alone and reported as
-    /// `(index, error)`; the others commit.
+    /// `(index, error)`; the others commit. The transaction takes the write lock first
+    /// (`BEGIN IMMEDIATE`): another writer is waited for, never met half-way.
     pub fn apply(&mut self, writes: &[Write]) -> Result<Vec<(usize, String)>> {
-        let mut tx = self.conn.transaction()?;
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut failed = Vec::new();
         for (i, w) in writes.iter().enumerate() {
             let sp = tx.savepoint()?;

@@ -15,7 +15,9 @@
 //! - [`playlists`]: stored playlists;
 //! - [`listening`]: what listeners do, per account (stars, ratings, plays, skips, queue,
 //!   bookmarks, own playlists), apart from the analysis;
-//! - [`lookup_cache`]: the on-line look-ups' answers.
+//! - [`lookup_cache`]: the on-line look-ups' answers;
+//! - [`lock`]: one analysis run at a time per database (a lock file beside it);
+//! - [`fault`]: what a failed open or write means, in words, with the folder named.
 //!
 //! One file (`playlista.db`), WAL, `synchronous=NORMAL`: a crash or `kill -9` loses at most the
 //! open transaction, never what was committed. The pipeline's batch writer (through [`Batch`])
@@ -24,7 +26,9 @@
 //! columns of the scalars are built from [`FIELDS`], at full precision.
 
 mod batch;
+mod fault;
 mod listening;
+mod lock;
 mod lookup_cache;
 mod playlists;
 mod schema;
@@ -45,7 +49,9 @@ use crate::features::record::{FIELDS, Kind, Value};
 
 pub use crate::analysis::FailKind;
 pub use batch::{Batch, RunTotals};
+pub use fault::explain;
 pub use listening::{Bookmark, ItemMark, Listened, OwnPlaylist, PlayQueue, SongMark, Write};
+pub use lock::{Held, Holder, RunLock, WhenBusy};
 pub use lookup_cache::{CachedRow, Recording, cache_key};
 pub use playlists::{PlaylistRow, SavedPlaylist};
 pub use tracks::{Known, RunSummary, Status, TrackStatus};
@@ -62,10 +68,19 @@ pub struct Tuning {
 pub struct StoredTrack {
     pub id: i64,
     pub path: String,
-    /// The file's size in bytes and modification time (Unix seconds) when it was scanned.
+    /// The file's size in bytes, modification time (ns since the epoch), device and inode
+    /// when it was scanned (the last two `None` in a row from before they were kept).
     pub size: u64,
-    pub mtime_s: i64,
+    pub mtime_ns: i64,
+    pub identity: Option<(u64, u64)>,
     pub measured: Record,
+}
+
+impl StoredTrack {
+    /// The modification time in Unix seconds.
+    pub fn mtime_s(&self) -> i64 {
+        self.mtime_ns.div_euclid(1_000_000_000)
+    }
 }
 
 pub struct Store {
@@ -77,6 +92,14 @@ pub fn now_s() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Creates the folder that holds the database file `db` (and its lock file).
+fn create_folder(db: &Path) -> Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Paths are stored as text; a name that is not UTF-8 cannot be stored faithfully.

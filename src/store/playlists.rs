@@ -2,7 +2,7 @@
 //! server reads back.
 
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::{Store, now_s};
 
@@ -74,14 +74,16 @@ impl Store {
 
     /// Stores playlists of `method` in one transaction: each replaces the stored playlist of
     /// its name (keeping its creation time); with `replace_method`, the method's other
-    /// playlists are deleted. Stored order (`id`) follows `lists` for new playlists.
+    /// playlists are deleted. Stored order (`id`) follows `lists` for new playlists. The
+    /// transaction takes the write lock first (`BEGIN IMMEDIATE`), so a save that meets
+    /// another writer waits for it (the busy timeout) instead of failing.
     pub fn save_playlists(
         &self,
         method: &str,
         lists: &[PlaylistRow<'_>],
         replace_method: bool,
     ) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let now = now_s();
         if replace_method {
             let names: std::collections::HashSet<&str> = lists.iter().map(|p| p.name).collect();

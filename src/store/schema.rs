@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::{Store, Tuning};
 use crate::features::record::FIELDS;
@@ -198,6 +198,12 @@ CREATE TABLE own_playlist_tracks (
 );
 CREATE INDEX own_playlist_tracks_track ON own_playlist_tracks (track_id);
 "#,
+    // 6: the file's device and inode at its scan (the server streams a file only while they
+    // match; NULL until the next scan of an older row).
+    r#"
+ALTER TABLE tracks ADD COLUMN dev INTEGER;
+ALTER TABLE tracks ADD COLUMN inode INTEGER;
+"#,
 ];
 
 /// The first rows of [`FIELDS`], whose `features` columns [`MIGRATIONS`] creates. Every row
@@ -232,14 +238,17 @@ fn user_version(conn: &Connection) -> Result<usize> {
 
 impl Store {
     /// Opens (creating if needed) the database for writing and brings its schema up to date.
+    /// A failure names its cause and the folder ([`super::explain`]): a full disk, a
+    /// read-only mount, a damaged file.
     pub fn open(path: &Path, tuning: Tuning) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
+        Self::open_write(path, tuning).map_err(|e| super::explain(e, path))
+    }
+
+    fn open_write(path: &Path, tuning: Tuning) -> Result<Store> {
+        super::create_folder(path)?;
         let conn =
             Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let store = Store { conn };
+        let mut store = Store { conn };
         store.pragmas(tuning)?;
         store.migrate()?;
         Ok(store)
@@ -282,22 +291,32 @@ impl Store {
         Ok(())
     }
 
-    fn migrate(&self) -> Result<()> {
-        let found = user_version(&self.conn)?;
-        anyhow::ensure!(
-            found <= version(),
-            "the database has schema version {found}, newer than this playlista ({}): \
-             upgrade playlista",
-            version()
-        );
-        for i in found..version() {
-            let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(&step(i))
-                .with_context(|| format!("schema migration {} failed", i + 1))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    /// Brings the schema up to date. Each step runs in a `BEGIN IMMEDIATE` transaction that
+    /// reads the version again once it holds the write lock: two processes opening a new or
+    /// older file at once never both run a step (the second waits, then finds it done).
+    fn migrate(&mut self) -> Result<()> {
+        if user_version(&self.conn)? == version() {
+            return Ok(()); // the common case, without taking the write lock
+        }
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found = user_version(&tx)?;
+            anyhow::ensure!(
+                found <= version(),
+                "the database has schema version {found}, newer than this playlista ({}): \
+                 upgrade playlista",
+                version()
+            );
+            if found == version() {
+                return Ok(());
+            }
+            tx.execute_batch(&step(found))
+                .with_context(|| format!("schema migration {} failed", found + 1))?;
+            tx.pragma_update(None, "user_version", (found + 1) as i64)?;
             tx.commit()?;
         }
-        Ok(())
     }
 
     pub fn integrity_ok(&self) -> Result<bool> {

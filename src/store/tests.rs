@@ -21,6 +21,7 @@ fn entry(path: &str) -> FileEntry {
         path: PathBuf::from(path),
         size: 1000,
         mtime_ns: 1,
+        ..FileEntry::default()
     }
 }
 
@@ -364,4 +365,66 @@ fn listening_data_survives_reanalysis_and_moves_and_goes_with_the_track() {
     assert!(got.skipped_after.is_empty());
     assert_eq!(got.playlists[0].tracks, vec![b, b]);
     assert_eq!(got.bookmarks.len(), 1, "b's bookmark stays");
+}
+
+#[test]
+fn processes_opening_a_new_database_at_once_migrate_it_once() {
+    for _ in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("playlista.db");
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        Store::open(&db, TUNING).map(|_| ())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener
+                    .join()
+                    .unwrap()
+                    .expect("every opener finds the schema made");
+            }
+        });
+        let store = Store::open(&db, TUNING).unwrap();
+        assert!(store.integrity_ok().unwrap());
+    }
+}
+
+#[test]
+fn a_playlist_save_waits_for_another_writer_instead_of_failing() {
+    let (dir, store) = open();
+    let db = dir.path().join("playlista.db");
+    let list = PlaylistRow {
+        name: "One",
+        rule: "rule",
+        settings: "",
+        tracks: Vec::new(),
+    };
+    store
+        .save_playlists("all", std::slice::from_ref(&list), true)
+        .unwrap();
+    std::thread::scope(|s| {
+        let (holding, held) = std::sync::mpsc::channel();
+        s.spawn(move || {
+            let other = rusqlite::Connection::open(&db).unwrap();
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            other
+                .execute("UPDATE playlists SET updated_at = updated_at + 1", [])
+                .unwrap();
+            holding.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        held.recv().unwrap();
+        // Reads the method's playlists, then writes: a deferred transaction would read before
+        // the other writer's commit and then fail to write ("database is locked").
+        store
+            .save_playlists("all", std::slice::from_ref(&list), true)
+            .expect("the save waits for the other writer");
+    });
+    assert_eq!(store.saved_playlists("all").unwrap().len(), 1);
 }

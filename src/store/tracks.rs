@@ -89,6 +89,8 @@ pub struct Known {
     pub attempts: u32,
     /// The analysis version and mode of the stored features, if any.
     pub analysis: Option<(i64, String)>,
+    /// The device and inode at the last scan (`None` for a row older than those columns).
+    pub identity: Option<(u64, u64)>,
 }
 
 /// Counts for `--status`.
@@ -143,7 +145,8 @@ impl Store {
     /// What is stored for `path`, if anything.
     pub fn lookup(&self, path: &str) -> Result<Option<Known>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT t.id, t.size, t.mtime_ns, t.status, t.attempts, f.analysis_version, f.mode
+            "SELECT t.id, t.size, t.mtime_ns, t.status, t.attempts, f.analysis_version, f.mode,
+                    t.dev, t.inode
              FROM tracks t LEFT JOIN features f ON f.track_id = t.id WHERE t.path = ?1",
         )?;
         Ok(stmt
@@ -157,6 +160,7 @@ impl Store {
                     status: r.get(3)?,
                     attempts: r.get::<_, i64>(4)? as u32,
                     analysis: version.zip(mode),
+                    identity: identity(r, 7)?,
                 })
             })
             .optional()?)
@@ -179,6 +183,14 @@ impl Store {
         )?;
         let rows = stmt.query_map([max_attempts], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How track `id` last failed: its kind and when (Unix seconds; None if never tried).
+    pub fn last_failure(&self, id: i64) -> Result<(FailKind, Option<i64>)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT fail_kind, last_attempt FROM tracks WHERE id = ?1")?;
+        Ok(stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// The highest track id so far (0 for none).
@@ -206,7 +218,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.album_artist, t.genre, t.year,
                     t.track_number, t.disc_number, t.recording_mbid, t.isrc, t.size, t.mtime_ns,
-                    {}
+                    t.dev, t.inode, {}
              FROM tracks t JOIN features f ON f.track_id = t.id
              WHERE t.status = 'analyzed' ORDER BY t.path",
             field_columns("f.")
@@ -227,12 +239,13 @@ impl Store {
                 },
                 ..Record::default()
             };
-            read_fields(r, 14, &mut measured)?;
+            read_fields(r, 16, &mut measured)?;
             Ok(StoredTrack {
                 id: r.get(0)?,
                 path: r.get(1)?,
                 size: r.get::<_, i64>(12)?.try_into().unwrap_or(0),
-                mtime_s: r.get::<_, i64>(13)?.div_euclid(1_000_000_000),
+                mtime_ns: r.get(13)?,
+                identity: identity(r, 14)?,
                 measured,
             })
         })?;
@@ -372,4 +385,12 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The `(dev, inode)` pair stored from column `at` on (both `NULL` in rows scanned before
+/// those columns existed). Stored as SQLite's signed integers, bit for bit.
+fn identity(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Option<(u64, u64)>> {
+    let dev: Option<i64> = r.get(at)?;
+    let inode: Option<i64> = r.get(at + 1)?;
+    Ok(dev.zip(inode).map(|(d, i)| (d as u64, i as u64)))
 }

@@ -121,6 +121,7 @@ impl Demo {
         let file = tempfile::NamedTempFile::new_in(self.state()).expect("config file");
         std::fs::write(file.path(), toml).expect("write config");
         let flags = Flags {
+            library: vec![self.library()],
             cache_dir: Some(self.state()),
             output_dir: Some(self.playlists()),
             ..Flags::default()

@@ -65,7 +65,7 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     // As scanned: answers never wait on the disk (a sleeping HDD would stall every list).
-    let facts = Some((t.size, t.mtime_s)).filter(|&(size, _)| size > 0);
+    let facts = Some((t.size, t.mtime_s())).filter(|&(size, _)| size > 0);
     let display_artist = tag_artist.unwrap_or(&artist.name);
     // The song's own artist when albums are filed under that name, else the album's.
     let song_artist = tag_artist
@@ -150,7 +150,7 @@ pub fn album_node(x: &Ctx, a: usize) -> Node {
     let created = al
         .tracks
         .first()
-        .map(|&i| x.catalog.lib.tracks[i].mtime_s)
+        .map(|&i| x.catalog.lib.tracks[i].mtime_s())
         .filter(|&mtime| mtime > 0)
         .unwrap_or(x.catalog.loaded_at);
     let marks = x.marks();
@@ -419,6 +419,10 @@ pub fn genres(x: &Ctx) -> Node {
     Node::new().one("genres", Node::new().many("genre", genres))
 }
 
+/// Words a search may have, and bytes a word may have.
+const MAX_SEARCH_WORDS: usize = 16;
+const MAX_SEARCH_WORD: usize = 128;
+
 /// `search3` (and `search2`): every word of `query` must appear (case ignored) in an
 /// artist's name, an album's name, or a song's title, artist, album or file name. An empty
 /// query (or `""`, as some clients send to sync the library) matches everything, in album
@@ -430,6 +434,13 @@ pub fn search(x: &Ctx, p: &Params, element: &'static str) -> Result<Node, Error>
         .map(|w| w.trim_matches('"').to_lowercase())
         .filter(|w| !w.is_empty())
         .collect();
+    // Each word is a scan of the library: a query of thousands of words would hold a
+    // blocking thread for seconds.
+    if words.len() > MAX_SEARCH_WORDS || words.iter().any(|w| w.len() > MAX_SEARCH_WORD) {
+        return Err(Error::generic(format!(
+            "a search takes at most {MAX_SEARCH_WORDS} words of {MAX_SEARCH_WORD} bytes"
+        )));
+    }
     let page = |kind: &str| -> Result<(usize, usize), Error> {
         Ok((
             p.count(&format!("{kind}Count"), 20, MAX_LIST)?,

@@ -10,13 +10,20 @@
 //! `lyrics` with the text. Nothing found is a valid empty answer.
 //!
 //! Reads are capped ([`MAX_LRC`], [`MAX_ID3`]): a huge sidecar or tag is skipped, not read.
+//! Files are opened through [`files`]: the song's only while it is the file analysed, the
+//! sidecar only as a regular file under the library folders.
 
+use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Ctx;
 use super::protocol::{Error, Node, Params};
 use symphonia::core::meta::{MetadataRevision, StandardTagKey};
+
+use crate::audio::mapped::MappedSource;
+use crate::server::files;
+use crate::store::StoredTrack;
 
 /// Longest `.lrc` file read.
 const MAX_LRC: u64 = 256 << 10;
@@ -351,10 +358,7 @@ fn sylt_frames(tag: &[u8]) -> Vec<Lyrics> {
 }
 
 /// The `SYLT` lyrics of the ID3v2 tag a file starts with, if its tag is not too long.
-fn file_sylt(path: &Path) -> Vec<Lyrics> {
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
+fn file_sylt(mut file: &File) -> Vec<Lyrics> {
     let mut header = [0u8; 10];
     if file.read_exact(&mut header).is_err() || &header[..3] != b"ID3" {
         return Vec::new();
@@ -388,17 +392,24 @@ fn tag_lyrics(rev: &MetadataRevision, out: &mut Vec<Lyrics>) {
 
 /// Every set of lyrics for the file at `path`: its `.lrc`, then the embedded ones; a set
 /// found twice (an LRC also pasted into the tag) once.
-fn lyrics_of(path: &Path) -> Vec<Lyrics> {
+fn lyrics_of(roots: &[PathBuf], track: &StoredTrack) -> Vec<Lyrics> {
+    let path = Path::new(&track.path);
     let mut all = Vec::new();
-    let lrc = path.with_extension("lrc");
-    if let Ok(file) = std::fs::File::open(&lrc) {
+    if let Ok((file, _)) = files::open_in_library(roots, &path.with_extension("lrc")) {
         let mut bytes = Vec::new();
         if file.take(MAX_LRC + 1).read_to_end(&mut bytes).is_ok() && bytes.len() as u64 <= MAX_LRC {
             all.extend(parse_text(&String::from_utf8_lossy(&bytes), UNDETERMINED));
         }
     }
-    all.extend(file_sylt(path));
-    if let Ok(mut opened) = crate::audio::open(path, false) {
+    // The tags only of the file that was analysed (see `files`).
+    let Ok((file, _)) = files::open_track(roots, track) else {
+        return all;
+    };
+    all.extend(file_sylt(&file));
+    let opened = MappedSource::map(&file)
+        .ok()
+        .and_then(|source| crate::audio::open_mapped(source, path, false).ok());
+    if let Some(mut opened) = opened {
         if let Some(rev) = opened
             .probed
             .metadata
@@ -428,7 +439,7 @@ pub fn by_song(x: &Ctx, p: &Params) -> Result<Node, Error> {
     let ix = x.index();
     let album_artist = &ix.artists[ix.albums[ix.album_of[i]].artist].name;
     let artist = view.artist.unwrap_or(album_artist);
-    let sets = lyrics_of(Path::new(&x.catalog.lib.tracks[i].path))
+    let sets = lyrics_of(&x.server.library, &x.catalog.lib.tracks[i])
         .into_iter()
         .map(|l| {
             let lines = l
@@ -478,7 +489,7 @@ pub fn by_artist_and_title(x: &Ctx, p: &Params) -> Result<Node, Error> {
             })
             .take(LYRICS_TRIES);
         for i in candidates {
-            if let Some(l) = lyrics_of(Path::new(&x.catalog.lib.tracks[i].path)).first() {
+            if let Some(l) = lyrics_of(&x.server.library, &x.catalog.lib.tracks[i]).first() {
                 let view = x.catalog.view(i);
                 let album_artist = &ix.artists[ix.albums[ix.album_of[i]].artist].name;
                 found = Some((
@@ -685,6 +696,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let song = dir.path().join("song.wav");
         std::fs::write(&song, b"not audio").unwrap();
+        let roots = [dir.path().to_path_buf()];
+        let mut track = crate::playlist::space::tests_support::stored(1, None, "C", false, 0.5);
+        track.path = song.to_string_lossy().into_owned();
+        let lyrics_of = |t: &StoredTrack| super::lyrics_of(&roots, t);
+        let song = track;
         assert!(lyrics_of(&song).is_empty());
         std::fs::write(
             dir.path().join("song.lrc"),

@@ -5,69 +5,78 @@
 //! Out: the bytes, or a Subsonic error (10 without an id, 70 for an unknown id or a file
 //! without a picture).
 //!
-//! Cover art is read from the file on each request: the container's metadata is probed (no
-//! audio is decoded) through the same guarded mapping and length checks as the analysis, so a
-//! file that changes or lies under us fails alone. `size` is ignored: the picture is sent as
-//! stored. A few reads at a time, so a grid of covers cannot crowd out the disk.
+//! Cover art is read from the file on each request, opened only while it is the file analysed
+//! ([`files::open_track`]): the container's metadata is probed (no audio is decoded, pictures
+//! over [`crate::audio::MAX_PICTURE_BYTES`] skipped) through the same guarded mapping and
+//! length checks as the analysis, so a file that changes or lies under us fails alone. Only
+//! JPEG, PNG, GIF and WebP are served, with `nosniff`. `size` is ignored: the picture is sent
+//! as stored. A few reads at a time ([`Work::Cover`]), so a grid of covers cannot crowd out
+//! the disk.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use tokio::sync::Semaphore;
 
 use super::protocol::{Error, Params};
 use super::{Ctx, song_index};
-use crate::audio::cover::embedded;
-use crate::server::{AppState, Credentials};
+use crate::audio::cover::{embedded_in, raster_type};
+use crate::server::blocking::{self, Work};
+use crate::server::{AppState, Credentials, files};
 
-/// Files probed for a picture at once.
-static COVER_READS: Semaphore = Semaphore::const_new(4);
 /// Tracks of an album (or albums of an artist) tried before giving up on a picture.
 const COVER_TRIES: usize = 4;
 
 pub async fn stream(
     s: &AppState,
     p: &Params,
-    headers: &HeaderMap,
+    request: &Parts,
     download: bool,
 ) -> Result<Response, Error> {
     let catalog = s.catalog.get();
     let i = song_index(&catalog, p.required("id")?)?;
     let id = catalog.lib.tracks[i].id;
-    Ok(crate::server::stream::send(&catalog, id, headers, download).await)
+    Ok(crate::server::stream::send(s, id, request, download).await)
 }
 
 pub async fn cover_art(s: &AppState, p: &Params, account: Credentials) -> Result<Response, Error> {
     let id = p.required("id")?.to_string();
     let state = s.clone();
-    let files = tokio::task::spawn_blocking(move || {
-        let catalog = state.catalog.get();
+    let catalog = s.catalog.get();
+    let (catalog, tracks) = blocking::run(Work::Subsonic, move || {
         let x = Ctx {
             server: &state,
             catalog: &catalog,
             account: &account,
         };
-        cover_files(&x, &id)
+        let tracks = cover_tracks(&x, &id);
+        (catalog, tracks)
     })
     .await
-    .map_err(|_| Error::generic("internal error"))??;
-    let _permit = COVER_READS
-        .acquire()
-        .await
-        .map_err(|_| Error::generic("shutting down"))?;
-    let picture = tokio::task::spawn_blocking(move || files.iter().find_map(|f| embedded(f)))
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| Error::not_found("Cover art"))?;
-    let head = &picture.data[..picture.data.len().min(12)];
-    let content_type = HeaderValue::from_str(image_type(&picture.media_type, head))
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let mut response = Response::new(Body::from(Vec::from(picture.data)));
+    .ok_or_else(|| Error::generic("internal error"))?;
+    let tracks = tracks?;
+    let roots = s.library.clone();
+    let picture = blocking::run(Work::Cover, move || {
+        tracks.iter().find_map(|&i| {
+            let track = &catalog.lib.tracks[i];
+            let (file, _) = files::open_track(&roots, track).ok()?;
+            let picture = embedded_in(&file, Path::new(&track.path))?;
+            let head = &picture.data[..picture.data.len().min(12)];
+            Some((raster_type(&picture.media_type, head)?, picture.data))
+        })
+    })
+    .await
+    .flatten();
+    let (content_type, data) = picture.ok_or_else(|| Error::not_found("Cover art"))?;
+    let mut response = Response::new(Body::from(Vec::from(data)));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, content_type);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=86400"),
@@ -75,11 +84,11 @@ pub async fn cover_art(s: &AppState, p: &Params, account: Credentials) -> Result
     Ok(response)
 }
 
-/// The files that may hold the picture for `id`: a song's own, else the first tracks of an
+/// The tracks that may hold the picture for `id`: a song's own, else the first tracks of an
 /// album, else the first track of each of an artist's albums.
-fn cover_files(x: &Ctx, id: &str) -> Result<Vec<PathBuf>, Error> {
+fn cover_tracks(x: &Ctx, id: &str) -> Result<Vec<usize>, Error> {
     let ix = x.index();
-    let tracks: Vec<usize> = if let Some(a) = ix.album(id) {
+    Ok(if let Some(a) = ix.album(id) {
         ix.albums[a]
             .tracks
             .iter()
@@ -95,43 +104,5 @@ fn cover_files(x: &Ctx, id: &str) -> Result<Vec<PathBuf>, Error> {
             .collect()
     } else {
         vec![x.song(id).map_err(|_| Error::not_found("Cover art"))?]
-    };
-    Ok(tracks
-        .into_iter()
-        .map(|i| PathBuf::from(&x.catalog.lib.tracks[i].path))
-        .collect())
-}
-
-/// The picture's MIME type: from its first bytes when they say, else what the file declared
-/// if it is an image type.
-fn image_type<'a>(declared: &'a str, head: &[u8]) -> &'a str {
-    if head.starts_with(b"\x89PNG") {
-        "image/png"
-    } else if head.starts_with(b"\xFF\xD8\xFF") {
-        "image/jpeg"
-    } else if head.starts_with(b"GIF8") {
-        "image/gif"
-    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        "image/webp"
-    } else if declared.starts_with("image/") {
-        declared
-    } else {
-        "application/octet-stream"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn picture_types_from_their_bytes() {
-        assert_eq!(image_type("image/jpeg", b"\x89PNG\r\n\x1a\n"), "image/png");
-        assert_eq!(image_type("", b"\xFF\xD8\xFF\xE0"), "image/jpeg");
-        assert_eq!(image_type("image/bmp", b"BM"), "image/bmp");
-        assert_eq!(
-            image_type("text/html", b"<html>"),
-            "application/octet-stream"
-        );
-    }
+    })
 }

@@ -62,6 +62,7 @@ use axum::routing::get;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::RwLockReadGuard;
 
+use super::blocking::{self, Work};
 use super::catalog::Catalog;
 use super::listening::Account;
 use super::logins::Turn;
@@ -216,13 +217,13 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
     };
     let name = method.strip_suffix(".view").unwrap_or(&method).to_string();
     let result = match name.as_str() {
-        "stream" => media::stream(&s, &params, &parts.headers, false).await,
-        "download" => media::stream(&s, &params, &parts.headers, true).await,
+        "stream" => media::stream(&s, &params, &parts, false).await,
+        "download" => media::stream(&s, &params, &parts, true).await,
         "getCoverArt" => media::cover_art(&s, &params, account.clone()).await,
         _ => {
             let state = s.clone();
             let answer_format = format.clone();
-            return tokio::task::spawn_blocking(move || {
+            return blocking::run(Work::Subsonic, move || {
                 let catalog = state.catalog.get();
                 let ctx = Ctx {
                     server: &state,
@@ -235,10 +236,7 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
                 }
             })
             .await
-            .unwrap_or_else(|e| {
-                tracing::error!("subsonic {method}: {e}");
-                format.error(&Error::generic("internal error"))
-            });
+            .unwrap_or_else(|| format.error(&Error::generic("internal error")));
         }
     };
     result.unwrap_or_else(|e| format.error(&e))

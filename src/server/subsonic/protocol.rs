@@ -547,6 +547,24 @@ pub fn authenticate<'a>(accounts: &'a [Credentials], p: &Params) -> Result<&'a C
     found.ok_or_else(Error::wrong_credentials)
 }
 
+/// The account `user` and `password` name, for logins outside Subsonic (private mode's
+/// page and HTTP Basic); every account is compared, as in [`authenticate`].
+pub fn login<'a>(
+    accounts: &'a [Credentials],
+    user: &str,
+    password: &str,
+) -> Option<&'a Credentials> {
+    let mut found = None;
+    for account in accounts {
+        let user_ok = same(user.as_bytes(), account.user.as_bytes());
+        let password_ok = same(password.as_bytes(), account.password.as_bytes());
+        if user_ok & password_ok {
+            found = Some(account);
+        }
+    }
+    found
+}
+
 /// Whether `user` and the request's secret are `account`'s.
 fn check(account: &Credentials, user: &str, p: &Params) -> Result<bool, Error> {
     let secret_ok = if let Some(password) = p.get("p") {

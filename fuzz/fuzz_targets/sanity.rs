@@ -1,0 +1,22 @@
+//! Fuzzes the declared-length checks (`audio::sanity::check`). The body and its properties
+//! are in `fuzz/bodies/sanity.rs`, shared with the stable runner `tests/fuzz.rs` (which CI
+//! runs).
+//!
+//! Run (from the repository root; needs `cargo install cargo-fuzz` and a nightly toolchain).
+//! New inputs go to the first folder, a scratch one; the committed seeds are only read:
+//!
+//! ```text
+//! CARGO_TARGET_DIR=fuzz/target cargo +nightly fuzz run sanity fuzz/target/corpus-sanity \
+//!     fuzz/corpus/sanity fuzz/corpus/cover tests/fuzz_regressions \
+//!     -- -max_len=131072 -max_total_time=600
+//! ```
+//!
+//! Keep a finding as a seed (`fuzz/corpus/sanity/regression_<what>`) once it is fixed: both
+//! runners replay every seed first.
+
+#![no_main]
+
+#[path = "../bodies/sanity.rs"]
+mod body;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| body::run(data));
