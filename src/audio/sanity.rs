@@ -129,8 +129,9 @@ fn check_id3v2(b: &[u8], file_len: u64) -> Result<usize, String> {
     Ok(10 + tag_len)
 }
 
-/// `b` with the 0x00 after each 0xFF dropped (ID3v2 unsynchronisation undone).
-fn resynchronise(b: &[u8]) -> Vec<u8> {
+/// `b` with the 0x00 after each 0xFF dropped (ID3v2 unsynchronisation undone; the lyrics
+/// reader's SYLT frames need it too).
+pub fn resynchronise(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut after_ff = false;
     for &x in b {

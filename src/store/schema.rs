@@ -231,6 +231,18 @@ fn step(i: usize) -> String {
     }
 }
 
+/// Whether `e` is SQLite's "database is locked" (another connection holds what this one needs).
+fn busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    || f.code == rusqlite::ErrorCode::DatabaseLocked
+        )
+    })
+}
+
 fn user_version(conn: &Connection) -> Result<usize> {
     let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(usize::try_from(v).unwrap_or(usize::MAX))
@@ -249,9 +261,18 @@ impl Store {
         let conn =
             Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut store = Store { conn };
-        store.pragmas(tuning)?;
-        store.migrate()?;
-        Ok(store)
+        // A new file's switch to WAL (and the first migration) may find another process doing
+        // the same: SQLite then answers "locked" at once instead of calling the busy handler,
+        // to avoid a deadlock. Trying again shortly after finds the work done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match store.pragmas(tuning).and_then(|()| store.migrate()) {
+                Err(e) if busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                done => return done.map(|()| store),
+            }
+        }
     }
 
     /// Opens an existing database for reading only (the scanner, `--status`, the server).

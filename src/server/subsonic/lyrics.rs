@@ -22,6 +22,7 @@ use super::protocol::{Error, Node, Params};
 use symphonia::core::meta::{MetadataRevision, StandardTagKey};
 
 use crate::audio::mapped::MappedSource;
+use crate::audio::sanity::resynchronise;
 use crate::server::files;
 use crate::store::StoredTrack;
 
@@ -190,19 +191,6 @@ fn synchsafe(b: &[u8]) -> usize {
         .fold(0, |acc, &x| (acc << 7) | usize::from(x & 0x7f))
 }
 
-/// Undoes ID3's unsynchronisation (`FF 00` stands for `FF`).
-fn resync(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut after_ff = false;
-    for &b in data {
-        if !(after_ff && b == 0) {
-            out.push(b);
-        }
-        after_ff = b == 0xff;
-    }
-    out
-}
-
 /// Text in an ID3 encoding (0 Latin-1, 1 UTF-16 with BOM, 2 UTF-16BE, 3 UTF-8) up to its
 /// terminator; returns the text and the bytes after it.
 fn id3_text(encoding: u8, data: &[u8]) -> Option<(String, &[u8])> {
@@ -299,7 +287,7 @@ fn sylt_frames(tag: &[u8]) -> Vec<Lyrics> {
     let size = synchsafe(&header[6..10]).min(body.len());
     let mut body = body[..size].to_vec();
     if flags & 0x80 != 0 && version < 4 {
-        body = resync(&body);
+        body = resynchronise(&body);
     }
     let mut at = 0;
     if flags & 0x40 != 0 && version >= 3 {
@@ -345,7 +333,7 @@ fn sylt_frames(tag: &[u8]) -> Vec<Lyrics> {
                     data
                 };
                 if format & 0x02 != 0 || flags & 0x80 != 0 {
-                    resync(data)
+                    resynchronise(data)
                 } else {
                     data.to_vec()
                 }
@@ -686,7 +674,7 @@ mod tests {
         }
         assert!(sylt_frames(b"ID3\x03\0\0\x7f\x7f\x7f\x7fjunk").is_empty());
         assert_eq!(
-            resync(&[0xff, 0x00, 0xe0, 0xff, 0x01]),
+            resynchronise(&[0xff, 0x00, 0xe0, 0xff, 0x01]),
             [0xff, 0xe0, 0xff, 0x01]
         );
     }
