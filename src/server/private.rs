@@ -34,7 +34,7 @@ use base64::Engine as _;
 use ring::hmac;
 
 use super::logins::Turn;
-use super::subsonic::protocol;
+use super::subsonic::protocol::{self, decode_hex};
 use super::{AppState, Credentials, Server};
 use crate::store::now_s;
 
@@ -530,16 +530,6 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

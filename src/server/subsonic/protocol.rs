@@ -593,7 +593,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+/// Bytes from hex digits (`enc:` passwords, private mode's keys and signatures); `None` for
+/// an odd length or a character that is not a hex digit.
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 {
         return None;
     }
