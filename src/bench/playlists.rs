@@ -2,9 +2,12 @@
 //! corpus; and how long every method takes on a 100,000-track library.
 //!
 //! In: the corpus folder. Out: a text table. Quality: the corpus is analysed into a temporary
-//! database through the pipeline (as `bench --pipeline` does), then per method the median
-//! |ΔBPM| between consecutive tracks and the share of Camelot-compatible key transitions, each
-//! beside the same figure for a seeded shuffle of the same playlists; for `radio` also the
+//! database through the pipeline (as `bench --pipeline` does), then per method the number of
+//! playlists and, for the partitions, the share of tracks left in `Mixed_Collection`; the
+//! median |ΔBPM| between consecutive tracks ([`crate::playlist::vocab::tempo_flow`], the
+//! measure the playlist tests hold `all`, `kmeans` and `mix` to) and the share of
+//! Camelot-compatible key transitions, each beside the same figure for a seeded shuffle of the
+//! same playlists, the tempo one also as a ratio; for `radio` also the
 //! precision@5 of neighbours from the seed's source album among the corpus's `real/` tracks
 //! (`<source>_<name>.ext`). Scale: 100,000 synthesised feature rows in a temporary database;
 //! load, then every method generated, stored and written, timed, with the peak RSS.
@@ -22,6 +25,8 @@ use crate::features::{PitchClass, Record, Scale};
 use crate::library::FileEntry;
 use crate::playlist::rng::Rng;
 use crate::playlist::space::Library;
+use crate::playlist::update::part_of;
+use crate::playlist::vocab::{MIXED, tempo_flow};
 use crate::playlist::{self, Flags, Method, Playlist};
 use crate::store::{Store, Tuning};
 use crate::tags::Tags;
@@ -36,42 +41,30 @@ const PARTITIONS: [Method; 5] = [
 ];
 const TUNING: Tuning = Tuning { cache_kib: 8192 };
 
-/// Ordering figures over the transitions of some playlists.
+/// Key figures over the transitions of some playlists.
 #[derive(Default)]
-struct Order {
-    bpm_steps: Vec<f64>,
-    key_pairs: usize,
+struct Keys {
+    pairs: usize,
     compatible: usize,
 }
 
-impl Order {
+impl Keys {
     fn add(&mut self, lib: &Library, tracks: &[usize]) {
         for w in tracks.windows(2) {
-            if let (Some(a), Some(b)) = (lib.bpm(w[0]), lib.bpm(w[1])) {
-                self.bpm_steps.push((a - b).abs());
-            }
             if let (Some(a), Some(b)) = (lib.camelot[w[0]], lib.camelot[w[1]]) {
-                self.key_pairs += 1;
+                self.pairs += 1;
                 self.compatible += a.compatible(b) as usize;
             }
         }
     }
 
-    /// Median |ΔBPM| and the share of Camelot-compatible transitions.
-    fn figures(self) -> (f64, f64) {
-        let share = if self.key_pairs > 0 {
-            self.compatible as f64 / self.key_pairs as f64
+    /// The share of Camelot-compatible transitions.
+    fn share(&self) -> f64 {
+        if self.pairs > 0 {
+            self.compatible as f64 / self.pairs as f64
         } else {
             0.0
-        };
-        (median(self.bpm_steps), share)
-    }
-}
-
-fn shuffle(rng: &mut Rng, v: &mut [usize]) {
-    for i in (1..v.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
+        }
     }
 }
 
@@ -93,8 +86,16 @@ fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> 
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:>9} {:>7}   {:>13} {:>13}   {:>13} {:>13}   radio p@5 same album: with the embedding / DSP only (shuffle)",
-        "method", "playlists", "tracks", "med|ΔBPM|", "shuffle", "camelot-ok", "shuffle",
+        "{:<8} {:>9} {:>7} {:>8}   {:>9} {:>8} {:>6}   {:>10} {:>8}   radio p@5 same album: with the embedding / DSP only (shuffle)",
+        "method",
+        "playlists",
+        "tracks",
+        "in Mixed",
+        "med|ΔBPM|",
+        "shuffle",
+        "ratio",
+        "camelot-ok",
+        "shuffle",
     );
     let mut rng = Rng::new(7);
     let real_idx: Vec<usize> = (0..lib.len())
@@ -120,15 +121,29 @@ fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> 
                 .collect(),
             _ => playlist::generate(lib, &flags(method))?,
         };
-        let (mut ours, mut shuffled) = (Order::default(), Order::default());
-        let mut tracks = 0;
+        let (step, shuffled_step) = tempo_flow(lib, &lists, &mut rng);
+        let (mut ours, mut shuffled) = (Keys::default(), Keys::default());
+        let (mut tracks, mut in_mixed) = (0, 0);
         for p in &lists {
             let mut order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
             tracks += order.len();
+            if part_of(&p.name).0 == MIXED {
+                in_mixed += order.len();
+            }
             ours.add(lib, &order);
-            shuffle(&mut rng, &mut order);
+            rng.shuffle(&mut order);
             shuffled.add(lib, &order);
         }
+        let mixed_share = if method.partitions() {
+            format!("{:.0}%", 100.0 * in_mixed as f64 / tracks.max(1) as f64)
+        } else {
+            "-".to_string()
+        };
+        let figure = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        let ratio = match (step, shuffled_step) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+            _ => "-".to_string(),
+        };
         let precision = if method == Method::Radio {
             let (with, seeds, random) = precision_at_5(real, &mut rng);
             let (dsp, _, _) = precision_at_5(real_dsp, &mut rng);
@@ -136,26 +151,29 @@ fn quality(lib: &Library, real: &Library, real_dsp: &Library) -> Result<String> 
         } else {
             String::new()
         };
-        let (o, s) = (ours.figures(), shuffled.figures());
         let _ = writeln!(
             out,
-            "{:<8} {:>9} {:>7}   {:>13.1} {:>13.1}   {:>13.2} {:>13.2}   {}",
+            "{:<8} {:>9} {:>7} {:>8}   {:>9} {:>8} {:>6}   {:>10.2} {:>8.2}   {}",
             method.name(),
             lists.len(),
             tracks,
-            o.0,
-            s.0,
-            o.1,
-            s.1,
+            mixed_share,
+            figure(step),
+            figure(shuffled_step),
+            ratio,
+            ours.share(),
+            shuffled.share(),
             precision
         );
     }
     let _ = writeln!(
         out,
         "(corpus: {} analysed tracks, {} of them real/; radio: a 10-track radio from every real/ \
-         track; path: 10 paths between real/ tracks; shuffle: the same playlists in a seeded \
-         random order; camelot-ok: share of transitions with both keys known that are \
-         Camelot-compatible)",
+         track; path: 10 paths between real/ tracks; in Mixed: share of the partition's tracks \
+         in Mixed_Collection; med|ΔBPM|: median tempo step between consecutive tracks; shuffle: \
+         the same playlists in a seeded random order; ratio: ours / shuffle, at most 0.5 for \
+         the tempo-ordered all, kmeans and mix; camelot-ok: share of transitions with both keys \
+         known that are Camelot-compatible)",
         lib.len(),
         real.len()
     );
@@ -182,7 +200,7 @@ fn precision_at_5(real: &Library, rng: &mut Rng) -> (f64, usize, f64) {
             .count();
         ours += hits as f64 / 5.0;
         let mut others: Vec<usize> = (0..real.len()).filter(|&j| j != s).collect();
-        shuffle(rng, &mut others);
+        rng.shuffle(&mut others);
         let hits = others
             .iter()
             .take(5)

@@ -1,6 +1,6 @@
-//! The original's rule methods: `all` (tempo, energy, key, brightness buckets), `time`
-//! (time-of-day slots), `cache` (coarse bins merged when similar) and `tags` (genre and
-//! decade).
+//! The original's rule methods: `all` (tempo, energy, key, brightness buckets, coarsened
+//! bucket by bucket where a library is too small for them), `time` (time-of-day slots),
+//! `cache` (coarse bins merged when similar) and `tags` (genre and decade).
 //!
 //! In: a [`Library`]. Out: raw playlists in name order, each ordered by tempo, for
 //! [`super::finishing::finish`].
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::Playlist;
 use super::space::Library;
-use super::vocab::{BRIGHT_HZ, MIXED, by_tempo, energy_word, tempo_word};
+use super::vocab::{MIXED, brightness_word, by_tempo, energy_word, tempo_word};
 use crate::features::Scale;
 
 fn into_lists(lib: &Library, map: BTreeMap<String, Playlist>) -> Vec<Playlist> {
@@ -21,36 +21,138 @@ fn into_lists(lib: &Library, map: BTreeMap<String, Playlist>) -> Vec<Playlist> {
         .collect()
 }
 
-/// `all`: `{Tempo}_{Energy}_{Key}_{Major|Minor}_{Bright|Warm}`; tracks without a tempo are
-/// left out, missing parts are left out of the name.
-pub fn all(lib: &Library) -> Vec<Playlist> {
-    let mut map: BTreeMap<String, Playlist> = BTreeMap::new();
-    for (i, t) in lib.tracks.iter().enumerate() {
-        let m = &t.measured;
-        let Some(bpm) = m.bpm else { continue };
-        let mut name = tempo_word(bpm).to_string();
-        let mut why = format!("tempo {bpm:.0} BPM → {}", tempo_word(bpm));
-        if let Some(d) = m.danceability {
-            name.push('_');
-            name.push_str(energy_word(d));
-            why.push_str(&format!("; danceability {d:.2} → {}", energy_word(d)));
-        }
-        if let (Some(k), Some(s)) = (m.key, m.scale) {
+/// The levels of `all`, finest first: which parts of a track's name (tempo, energy, key and
+/// mode, brightness) each keeps, and the rule of its lists in words. The key split goes first,
+/// then brightness, then energy; the tempo word always stays.
+const LEVELS: [([bool; 4], &str); 4] = [
+    (
+        [true, true, true, true],
+        "tempo, energy, key and brightness buckets",
+    ),
+    (
+        [true, true, false, true],
+        "tempo, energy and brightness buckets, of tracks too few for a key split",
+    ),
+    (
+        [true, true, false, false],
+        "tempo and energy buckets, of tracks too few for a brightness split",
+    ),
+    (
+        [true, false, false, false],
+        "tempo buckets, of tracks too few for an energy split",
+    ),
+];
+
+/// One part of a track's `all` name: the word, and the measurement behind it in words.
+struct Part {
+    word: String,
+    why: String,
+}
+
+/// One track's name parts for `all`, in name order (tempo, energy, key and mode, brightness);
+/// a part it has no measurement for is `None`. No tempo, no parts.
+fn all_parts(lib: &Library, i: usize) -> Option<[Option<Part>; 4]> {
+    let m = &lib.tracks[i].measured;
+    let bpm = m.bpm?;
+    let part = |word: &str, why: String| {
+        Some(Part {
+            word: word.to_string(),
+            why,
+        })
+    };
+    let key = match (m.key, m.scale) {
+        (Some(k), Some(s)) => {
             let mode = if s.is_minor() { "Minor" } else { "Major" };
-            name.push_str(&format!("_{}_{mode}", k.name()));
-            why.push_str(&format!("; key {} {}", k.name(), s.name()));
+            part(
+                &format!("{}_{mode}", k.name()),
+                format!("key {} {}", k.name(), s.name()),
+            )
         }
-        if let Some(c) = m.spectral_centroid {
-            let b = if c >= BRIGHT_HZ { "Bright" } else { "Warm" };
-            name.push('_');
-            name.push_str(b);
-            why.push_str(&format!("; centroid {c:.0} Hz → {b}"));
+        _ => None,
+    };
+    Some([
+        part(
+            tempo_word(bpm),
+            format!("tempo {bpm:.0} BPM → {}", tempo_word(bpm)),
+        ),
+        m.danceability.and_then(|d| {
+            part(
+                energy_word(d),
+                format!("danceability {d:.2} → {}", energy_word(d)),
+            )
+        }),
+        key,
+        m.spectral_centroid.and_then(|c| {
+            part(
+                brightness_word(c),
+                format!("centroid {c:.0} Hz → {}", brightness_word(c)),
+            )
+        }),
+    ])
+}
+
+/// The parts a level keeps.
+fn kept(parts: &[Option<Part>; 4], keep: [bool; 4]) -> impl Iterator<Item = &Part> {
+    parts
+        .iter()
+        .zip(keep)
+        .filter_map(|(p, k)| p.as_ref().filter(|_| k))
+}
+
+/// `all`: `{Tempo}_{Energy}_{Key}_{Major|Minor}_{Bright|Warm}`; tracks without a tempo are
+/// left out, missing parts are left out of the name. A bucket under `small` tracks coarsens,
+/// bucket by bucket: its tracks join their bucket without the key
+/// (`{Tempo}_{Energy}_{Bright|Warm}`), if that is too small too their bucket without the
+/// brightness (`{Tempo}_{Energy}`), then their tempo word alone; what is still too small there
+/// is left for [`super::finishing::finish`] to pour into `Mixed_Collection`. So a large library
+/// keeps its fine buckets and a small one gets tempo and energy lists. A coarser bucket of the
+/// same name as a kept finer one (a track without a key) joins it.
+pub fn all(lib: &Library, small: usize) -> Vec<Playlist> {
+    let tracks: Vec<(usize, [Option<Part>; 4])> = (0..lib.len())
+        .filter_map(|i| Some((i, all_parts(lib, i)?)))
+        .collect();
+    let mut lists: BTreeMap<String, Playlist> = BTreeMap::new();
+    let mut pending: Vec<usize> = (0..tracks.len()).collect();
+    // Each coarsened track's own bucket and its size, for its reason.
+    let mut finest: Vec<Option<(String, usize)>> = vec![None; tracks.len()];
+    for (level, (keep, rule)) in LEVELS.into_iter().enumerate() {
+        let last = level + 1 == LEVELS.len();
+        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for &t in &pending {
+            let name: Vec<&str> = kept(&tracks[t].1, keep).map(|p| p.word.as_str()).collect();
+            groups.entry(name.join("_")).or_default().push(t);
         }
-        map.entry(name.clone())
-            .or_insert_with(|| Playlist::new(name, "tempo, energy, key and brightness buckets"))
-            .push(i, why);
+        pending.clear();
+        for (name, members) in groups {
+            if !(last || members.len() >= small || lists.contains_key(&name)) {
+                if level == 0 {
+                    for &t in &members {
+                        finest[t] = Some((name.clone(), members.len()));
+                    }
+                }
+                pending.extend(members);
+                continue;
+            }
+            let p = lists
+                .entry(name.clone())
+                .or_insert_with(|| Playlist::new(name, rule));
+            for t in members {
+                let (i, parts) = &tracks[t];
+                let mut why = kept(parts, keep)
+                    .map(|p| p.why.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if let Some((fine, n)) = &finest[t] {
+                    why.push_str(&format!(
+                        "; too few alike for {fine} ({n} track{}, a list needs {small})",
+                        if *n == 1 { "" } else { "s" }
+                    ));
+                }
+                p.push(*i, why);
+            }
+        }
     }
-    into_lists(lib, map)
+    into_lists(lib, lists)
 }
 
 /// A time-of-day slot: which tempos and energies suit it.
@@ -364,7 +466,7 @@ mod tests {
         let no_tempo = stored(4, None, "C", false, 1.0);
         let fast = stored(5, Some(150.0), "F#", false, 2.2);
         let lib = Library::new(vec![bright, warm, twin, no_tempo, fast], &[]);
-        let lists = all(&lib);
+        let lists = all(&lib, 0);
         assert_eq!(
             names(&lists),
             vec![
@@ -375,6 +477,93 @@ mod tests {
             ]
         );
         assert!(lists[1].entries[1].why.contains("tempo 118 BPM → Upbeat"));
+    }
+
+    #[test]
+    fn all_coarsens_each_too_small_bucket_key_first_then_brightness_then_energy() {
+        let track = |id: i64, bpm: f64, key: &str, dance: f64, centroid: f64| {
+            let mut t = stored(id, Some(bpm), key, false, dance);
+            t.measured.spectral_centroid = Some(centroid);
+            t
+        };
+        let keys = ["C", "D", "E", "F", "G"];
+        let mut tracks = Vec::new();
+        let mut id = 0;
+        let mut add = |n: usize, f: &dyn Fn(i64, usize) -> crate::store::StoredTrack| {
+            for k in 0..n {
+                id += 1;
+                tracks.push(f(id, k));
+            }
+        };
+        // Ten alike: a fine bucket big enough to stay.
+        add(10, &|id, _| {
+            let mut t = track(id, 110.0, "A", 1.0, 2000.0);
+            t.measured.scale = Some(Scale::Minor);
+            t
+        });
+        // Ten without a key: Upbeat_Energetic_Bright from the start; two of the same tempo,
+        // energy and brightness in keys of their own join them.
+        add(10, &|id, _| track(id, 110.0, "", 1.0, 2000.0));
+        add(2, &|id, k| track(id, 112.0, keys[k], 1.0, 2000.0));
+        // Ten warm ones in five keys: together without the key.
+        add(10, &|id, k| track(id, 115.0, keys[k % 5], 1.0, 900.0));
+        // Five warm and five bright in five keys: together without key and brightness.
+        add(10, &|id, k| {
+            track(
+                id,
+                100.0,
+                keys[k % 5],
+                0.8,
+                if k < 5 { 900.0 } else { 2000.0 },
+            )
+        });
+        // Four slow ones of two energies: only the tempo word is left (finishing pours it
+        // into Mixed_Collection).
+        add(4, &|id, k| track(id, 70.0, "C", [0.5, 0.7][k % 2], 900.0));
+        let lib = Library::new(tracks, &[]);
+        let lists = all(&lib, 10);
+        let sizes: Vec<(&str, usize)> = lists
+            .iter()
+            .map(|p| (p.name.as_str(), p.entries.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![
+                ("Medium_Groovy", 10),
+                ("Slow", 4),
+                ("Upbeat_Energetic_A_Minor_Bright", 10),
+                ("Upbeat_Energetic_Bright", 12),
+                ("Upbeat_Energetic_Warm", 10),
+            ]
+        );
+        // Each reason names what the list stands on, and nothing it does not.
+        let why = |name: &str, track: usize| {
+            lists
+                .iter()
+                .find(|p| p.name == name)
+                .and_then(|p| p.entries.iter().find(|e| e.track == track))
+                .map(|e| e.why.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            why("Upbeat_Energetic_Bright", 20),
+            "tempo 112 BPM → Upbeat; danceability 1.00 → Energetic; centroid 2000 Hz → Bright; \
+             too few alike for Upbeat_Energetic_C_Major_Bright (1 track, a list needs 10)"
+        );
+        let medium = why("Medium_Groovy", 32);
+        assert!(
+            medium.starts_with("tempo 100 BPM → Medium; danceability 0.80 → Groovy; too few"),
+            "{medium}"
+        );
+        assert!(!medium.contains("centroid") && !medium.contains("key "));
+        // With a threshold of one track nothing coarsens.
+        let fine = all(&lib, 1);
+        assert_eq!(fine.len(), 1 + 1 + 2 + 5 + 10 + 2, "{:?}", names(&fine));
+        assert!(
+            fine.iter()
+                .flat_map(|p| &p.entries)
+                .all(|e| !e.why.contains("too few"))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Ordered playlists: `radio` (the nearest tracks to a seed, in smooth order), `path` (from
 //! track A to track B, step by step) and `mix` (a DJ set: Camelot-compatible key moves, small
-//! tempo steps, an energy curve that rises then falls).
+//! tempo steps, an energy curve that rises then falls and the tempo with it).
 //!
 //! In: a [`Library`], track indices and a length. Out: one playlist, each track with the reason
 //! it is there. Every step scans the library once (no index): `length × tracks` distance
@@ -302,10 +302,17 @@ pub fn path(
     p
 }
 
+/// Where in a mix (0..1 through the set) its energy peaks.
+const PEAK: f32 = 0.65;
+
+/// In a mix, a tempo step against the way the energy curve goes (down while it rises, up while
+/// it falls) costs this many times a step with it: the tempo climbs with the energy and eases
+/// with it instead of wandering, so consecutive steps stay small against the set's spread.
+const AGAINST_THE_CURVE: f64 = 3.0;
+
 /// The energy a mix aims for at `t` (0..1 through the set): rising to the peak at two thirds,
 /// then easing down.
 pub fn energy_curve(t: f32, low: f32, high: f32) -> f32 {
-    const PEAK: f32 = 0.65;
     let shape = if t < PEAK {
         t / PEAK
     } else {
@@ -324,7 +331,8 @@ fn quantile(v: &[f32], q: f32) -> f32 {
 }
 
 /// `mix`: `length` tracks with a tempo, chosen one after another: a compatible key, a small
-/// tempo step and the energy the curve asks for weigh most; then timbre.
+/// tempo step (with the curve: up while the energy rises, down while it falls) and the energy
+/// the curve asks for weigh most; then timbre.
 pub fn mix(lib: &Library, length: usize) -> Playlist {
     let mut p = Playlist::new(
         "DJ_Mix",
@@ -343,7 +351,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
         .collect();
     let mid_bpm = quantile(&bpms, 0.5) as f64;
     let length = length.min(with_bpm.len());
-    let target = |k: usize| energy_curve(k as f32 / (length.max(2) - 1) as f32, low, high);
+    let t = |k: usize| k as f32 / (length.max(2) - 1) as f32;
     let start = with_bpm
         .iter()
         .copied()
@@ -367,7 +375,8 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
     recordings.insert(lib, start);
     let mut at = start;
     for k in 1..length {
-        let want = target(k);
+        let want = energy_curve(t(k), low, high);
+        let rising = t(k) <= PEAK;
         let at_bpm = lib.bpm(at).unwrap_or(mid_bpm);
         let mut best: Option<(f64, usize)> = None;
         for &i in &with_bpm {
@@ -377,7 +386,9 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
                 _ => 1.0,
             };
             let same_artist = lib.artist[i].is_some() && lib.artist[i] == lib.artist[at];
-            let cost = (lib.bpm(i).unwrap_or(mid_bpm) - at_bpm).abs() / 6.0
+            let step = lib.bpm(i).unwrap_or(mid_bpm) - at_bpm;
+            let against = if rising { step < 0.0 } else { step > 0.0 };
+            let cost = step.abs() / 6.0 * if against { AGAINST_THE_CURVE } else { 1.0 }
                 + key
                 + 4.0 * (lib.energy[i] - want).abs() as f64
                 + 0.3 * sound_cost(lib, at, i)
@@ -397,11 +408,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
                 "{}; energy {:.2} (the curve asks {want:.2}, {})",
                 relation(lib, at, next, "the previous track"),
                 lib.energy[next],
-                if k as f32 / (length.max(2) - 1) as f32 <= 0.65 {
-                    "rising"
-                } else {
-                    "falling"
-                }
+                if rising { "rising" } else { "falling" }
             ),
         );
         used.insert(next);

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::Playlist;
 use super::rng::Rng;
 use super::space::{DIMS, Library, dist2};
-use super::vocab::{BRIGHT_HZ, by_tempo, energy_word, tempo_word};
+use super::vocab::{brightness_word, by_tempo, energy_word, median, tempo_word};
 
 const MAX_ITERATIONS: usize = 50;
 
@@ -91,14 +91,6 @@ fn nearest(centres: &[[f32; DIMS]], p: &[f32; DIMS]) -> usize {
     best.1
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
-}
-
 /// `kmeans`: `k` clusters of the library, named from their medians.
 pub fn clusters(lib: &Library, k: usize) -> Vec<Playlist> {
     let (assign, centres) = kmeans(&lib.scaled, k, 0x005E_ED0F_91A7);
@@ -126,7 +118,7 @@ pub fn clusters(lib: &Library, k: usize) -> Vec<Playlist> {
         let mut name = [
             bpm.map(tempo_word),
             dance.map(energy_word),
-            centroid.map(|c| if c >= BRIGHT_HZ { "Bright" } else { "Warm" }),
+            centroid.map(brightness_word),
         ]
         .into_iter()
         .flatten()

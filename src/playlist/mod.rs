@@ -7,15 +7,18 @@
 //!
 //! - [`space`]: the scaled feature space, the Camelot wheel, and resolving a typed path.
 //! - [`sound`]: the MusiCNN embedding's dimensions of that space, and each track's top tags.
-//! - [`buckets`]: the original's rule methods `all`, `time`, `cache`, `tags`.
+//! - [`buckets`]: the original's rule methods `all`, `time`, `cache`, `tags`; `all` coarsens a
+//!   bucket too small for a list (key split dropped first, then brightness, then energy).
 //! - [`kmeans`]: the original's `kmeans`.
 //! - [`flow`]: ordered lists: `radio` from a seed, `path` from A to B, a DJ `mix`.
 //! - [`finishing`]: size rules (drop, merge into `Mixed_Collection`, split) and the rules
 //!   every playlist keeps (no duplicate recordings, per-artist cap, no artist twice in a row).
+//! - [`taste`]: a listener's skips, plays and stars nudging `radio` and `path`, boundedly.
 //! - [`update`]: incremental updates that keep names and order.
-//! - [`vocab`]: the words and orderings the rule methods share (tempo/energy words,
-//!   `Mixed_Collection`, the tempo order); [`rng`]: the deterministic generator. Both are
-//!   leaves below the methods, so no two methods import each other.
+//! - [`vocab`]: the words and orderings the rule methods share (tempo/energy/brightness words,
+//!   `Mixed_Collection`, the tempo order, the tempo steps every ordered list is measured by);
+//!   [`rng`]: the deterministic generator. Both are leaves below the methods, so no two
+//!   methods import each other.
 //! - [`m3u`]: the M3U8 writer.
 
 pub mod buckets;
@@ -55,7 +58,8 @@ pub enum Method {
     Radio,
     /// Tracks moving step by step from --from to --to.
     Path,
-    /// A DJ set: compatible keys, small tempo steps, energy rising then falling.
+    /// A DJ set: compatible keys, small tempo steps, energy (and tempo with it) rising then
+    /// falling.
     Mix,
 }
 
@@ -101,7 +105,8 @@ pub struct Flags {
     pub length: usize,
     /// Playlists with fewer tracks are dropped.
     pub min_playlist_size: usize,
-    /// Playlists with fewer tracks go into Mixed_Collection.
+    /// Playlists with fewer tracks go into Mixed_Collection (-m all first coarsens a bucket
+    /// this small, -m cache merges it into a similar bin).
     pub mixed_below: usize,
     /// Longer playlists are split into _Part2, _Part3...
     pub max_playlist_size: usize,
@@ -206,7 +211,13 @@ impl Playlist {
 /// Makes the playlists of `flags.method` from the library (no database, no files).
 pub fn generate(lib: &Library, flags: &Flags) -> Result<Vec<Playlist>> {
     let lists = match flags.method {
-        Method::All => finishing::finish(lib, buckets::all(lib), flags, false),
+        // A bucket that would be poured into Mixed_Collection (or dropped) coarsens instead.
+        Method::All => finishing::finish(
+            lib,
+            buckets::all(lib, flags.mixed_below.max(flags.min_playlist_size)),
+            flags,
+            false,
+        ),
         Method::Time => {
             finishing::finish(lib, buckets::time(lib, flags.min_slot_minutes), flags, true)
         }
@@ -415,6 +426,7 @@ mod tests {
     use crate::library::FileEntry;
     use crate::playlist::space::tests_support::stored;
     use crate::store::Tuning;
+    use std::collections::HashMap;
 
     fn add(store: &mut Store, ids: &[i64]) -> Vec<i64> {
         let b = store.batch().unwrap();
@@ -448,6 +460,172 @@ mod tests {
             .into_iter()
             .map(|p| (p.name, p.tracks.into_iter().map(|t| t.0).collect()))
             .collect()
+    }
+
+    /// Track `i`'s words under `all` (tempo, energy, key and mode, brightness), each with what
+    /// a reason that stands on it says; `None` without a tempo. Written out here, apart from
+    /// `buckets`, so that the tests check the method against an independent reading.
+    fn words(lib: &Library, i: usize) -> Option<[(String, String); 4]> {
+        let m = &lib.tracks[i].measured;
+        let (bpm, d, k, s, c) = (
+            m.bpm?,
+            m.danceability?,
+            m.key?,
+            m.scale?,
+            m.spectral_centroid?,
+        );
+        let mode = if s.is_minor() { "Minor" } else { "Major" };
+        let word = |w: &str| (w.to_string(), format!("→ {w}"));
+        Some([
+            word(vocab::tempo_word(bpm)),
+            word(vocab::energy_word(d)),
+            (
+                format!("{}_{mode}", k.name()),
+                format!("key {} {}", k.name(), s.name()),
+            ),
+            word(vocab::brightness_word(c)),
+        ])
+    }
+
+    /// The words `keep` keeps, as a name.
+    fn named(words: &[(String, String); 4], keep: &[bool; 4]) -> String {
+        words
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(w, _)| w.0.as_str())
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    /// Checks that every track of `all`'s lists is there for what the list's name says: the
+    /// name is the track's tempo word with some of its energy, key and brightness words, in
+    /// the order they are dropped, and the reason states each of those and no other.
+    fn assert_all_names_are_true(lib: &Library, lists: &[Playlist]) {
+        const KEEPS: [[bool; 4]; 4] = [
+            [true, true, true, true],
+            [true, true, false, true],
+            [true, true, false, false],
+            [true, false, false, false],
+        ];
+        for p in lists {
+            // A list over --max_playlist_size goes on in `_PartN`.
+            let name = update::part_of(&p.name).0;
+            for e in &p.entries {
+                let (list, why) = if name == vocab::MIXED {
+                    let Some(rest) = e.why.strip_prefix("from ") else {
+                        panic!("{}: {}", p.name, e.why)
+                    };
+                    let Some((list, why)) = rest.split_once(" (too small alone): ") else {
+                        panic!("{}: {}", p.name, e.why)
+                    };
+                    (list, why)
+                } else {
+                    (name, e.why.as_str())
+                };
+                let Some(words) = words(lib, e.track) else {
+                    panic!("track {} lacks a feature", e.track)
+                };
+                let Some(keep) = KEEPS.iter().find(|k| named(&words, k) == list) else {
+                    panic!("{list} is not a name of track {}: {why}", e.track)
+                };
+                for ((_, said), k) in words.iter().zip(keep) {
+                    assert_eq!(why.contains(said.as_str()), *k, "{list}: {why}");
+                }
+            }
+        }
+    }
+
+    fn share_in_mixed(lists: &[Playlist]) -> f64 {
+        let (mut mixed, mut all) = (0, 0);
+        for p in lists {
+            all += p.entries.len();
+            if p.name == vocab::MIXED {
+                mixed += p.entries.len();
+            }
+        }
+        mixed as f64 / all.max(1) as f64
+    }
+
+    #[test]
+    fn all_on_a_small_mixed_library_makes_tempo_and_energy_lists_not_one_mixed_collection() {
+        for seed in 1..=4 {
+            let lib = space::tests_support::mixed(93, seed);
+            let lists = generate(&lib, &Flags::default()).unwrap();
+            let names: Vec<(&str, usize)> = lists
+                .iter()
+                .map(|p| (p.name.as_str(), p.entries.len()))
+                .collect();
+            let own = lists.iter().filter(|p| p.name != vocab::MIXED).count();
+            assert!(own >= 3, "{names:?}");
+            assert!(share_in_mixed(&lists) < 0.5, "{names:?}");
+            let placed: usize = lists.iter().map(|p| p.entries.len()).sum();
+            let with_tempo = (0..lib.len()).filter(|&i| lib.bpm(i).is_some()).count();
+            assert!(
+                placed * 10 >= with_tempo * 9,
+                "{placed} of {with_tempo}: {names:?}"
+            );
+            assert_all_names_are_true(&lib, &lists);
+        }
+    }
+
+    #[test]
+    fn all_on_a_large_library_keeps_every_fine_bucket_big_enough() {
+        let lib = space::tests_support::mixed(20_000, 2);
+        let flags = Flags::default();
+        let lists = generate(&lib, &flags).unwrap();
+        assert_all_names_are_true(&lib, &lists);
+        let home: HashMap<usize, &str> = lists
+            .iter()
+            .flat_map(|p| p.entries.iter().map(|e| (e.track, p.name.as_str())))
+            .collect();
+        let fine: Vec<Option<String>> = (0..lib.len())
+            .map(|i| Some(named(&words(&lib, i)?, &[true; 4])))
+            .collect();
+        let mut size: HashMap<&str, usize> = HashMap::new();
+        for f in fine.iter().flatten() {
+            *size.entry(f).or_default() += 1;
+        }
+        let mut kept = 0;
+        for (i, f) in fine.iter().enumerate() {
+            let Some(f) = f else { continue };
+            if size[f.as_str()] >= flags.mixed_below {
+                assert_eq!(home.get(&i).copied(), Some(f.as_str()), "track {i}");
+                kept += 1;
+            } else {
+                assert_ne!(home.get(&i).copied(), Some(f.as_str()), "track {i}");
+            }
+        }
+        // Most of a library this size is in full-name lists, the rest in coarser ones.
+        assert!(kept * 10 >= lib.len() * 8, "{kept} of {}", lib.len());
+        assert!(share_in_mixed(&lists) < 0.01);
+    }
+
+    #[test]
+    fn tempo_ordered_methods_step_at_most_half_a_shuffles_step() {
+        // Several small libraries (where a mix wanders most), and larger ones.
+        let libraries = (1..=8)
+            .map(|seed| (93, seed))
+            .chain([(600, 1), (600, 2), (2000, 1)]);
+        for (n, seed) in libraries {
+            let lib = space::tests_support::mixed(n, seed);
+            for method in [Method::All, Method::Kmeans, Method::Mix] {
+                let flags = Flags {
+                    method,
+                    ..Flags::default()
+                };
+                let lists = generate(&lib, &flags).unwrap();
+                let (ours, shuffled) = vocab::tempo_flow(&lib, &lists, &mut rng::Rng::new(7));
+                let (Some(ours), Some(shuffled)) = (ours, shuffled) else {
+                    panic!("{} on {n} tracks: no tempo steps", method.name())
+                };
+                assert!(
+                    ours <= shuffled / 2.0,
+                    "{} on {n} tracks: median step {ours:.1} BPM, shuffled {shuffled:.1}",
+                    method.name()
+                );
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! library always gives the same playlists. A leaf: it uses nothing else of `playlist`.
 //!
 //! In: a seed. Out: 64-bit words and uniform floats, for k-means++ draws, the sound
-//! projection's reservoir sample and the benchmark's shuffles and synthetic library.
+//! projection's reservoir sample, and the shuffles and synthetic libraries of the benchmark and
+//! the tests.
 
 /// splitmix64.
 pub struct Rng(u64);
@@ -23,5 +24,13 @@ impl Rng {
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Shuffles `v` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
     }
 }

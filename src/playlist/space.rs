@@ -350,6 +350,31 @@ pub mod tests_support {
         }
     }
 
+    /// `n` tracks of a mixed library, drawn from `seed`: tempo 60..180 BPM (one in thirty
+    /// without), any key and mode, danceability 0.5..1.4, centroid 500..4,000 Hz, the other
+    /// features over their ranges, three tracks per artist on average.
+    pub fn mixed(n: usize, seed: u64) -> Library {
+        let mut rng = crate::playlist::rng::Rng::new(seed);
+        let mut range = |lo: f64, hi: f64| lo + (hi - lo) * rng.unit();
+        let tracks = (0..n)
+            .map(|i| {
+                let bpm = (range(0.0, 30.0) >= 1.0).then(|| range(60.0, 180.0));
+                let mut t = stored(i as i64 + 1, bpm, "C", false, range(0.5, 1.4));
+                let m = &mut t.measured;
+                m.key = Some(PitchClass::from_index(range(0.0, 12.0) as usize));
+                m.scale = Some(Scale::new(range(0.0, 1.0) < 0.4));
+                m.spectral_centroid = Some(range(500.0, 4000.0));
+                m.loudness_lufs = Some(range(-25.0, -6.0));
+                m.onset_rate = Some(range(1.0, 6.0));
+                m.zcr = Some(range(0.02, 0.15));
+                m.tags.artist = Some(format!("Artist {}", range(0.0, n as f64 / 3.0) as usize));
+                m.tags.title = Some(format!("Track {i}"));
+                t
+            })
+            .collect();
+        Library::new(tracks, &[])
+    }
+
     /// Tracks by artist and title, with an optional content fingerprint.
     pub fn library(tracks: &[(&str, &str, Option<i64>)]) -> Library {
         let mut fps = Vec::new();

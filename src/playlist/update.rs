@@ -106,7 +106,7 @@ pub fn merge(
 }
 
 /// `(base, n)` of a name ending in `_PartN`, else `(name, 1)`.
-fn part_of(name: &str) -> (&str, usize) {
+pub fn part_of(name: &str) -> (&str, usize) {
     name.rsplit_once("_Part")
         .and_then(|(base, n)| Some((base, n.parse().ok()?)))
         .unwrap_or((name, 1))
@@ -174,7 +174,7 @@ mod tests {
             vec![slow(1), slow(2), slow(3), fast(4), fast(5), fast(6)],
             &[],
         );
-        let first = buckets::all(&lib1);
+        let first = buckets::all(&lib1, 3);
         // Pretend the user's order differs from what a fresh run would give.
         let mut stored_lists = first.clone();
         stored_lists[0].entries.reverse();
@@ -196,7 +196,7 @@ mod tests {
             ],
             &[],
         );
-        let merged = merge(&lib2, &saved, buckets::all(&lib2), 3, 500);
+        let merged = merge(&lib2, &saved, buckets::all(&lib2, 3), 3, 500);
         assert_eq!(merged.len(), 3);
         assert_eq!(merged[0].name, stored_lists[0].name);
         assert_eq!(ids(&lib2, &merged[0]), vec![3, 1, 7]);
@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(ids(&lib2, &merged[2]), vec![9, 10, 11]);
 
         // With room for three per playlist, the grown lists hand their newest on to _Part2.
-        let merged = merge(&lib2, &saved, buckets::all(&lib2), 3, 3);
+        let merged = merge(&lib2, &saved, buckets::all(&lib2, 3), 3, 3);
         let sizes: Vec<(&str, Vec<i64>)> = merged
             .iter()
             .map(|p| (p.name.as_str(), ids(&lib2, p)))

@@ -1,11 +1,14 @@
-//! The words and orderings every rule method shares: tempo and energy words, the brightness
-//! threshold, the `Mixed_Collection` name, and the tempo order with smooth key steps.
+//! The words and orderings every rule method shares: tempo, energy and brightness words, the
+//! `Mixed_Collection` name, the tempo order with smooth key steps, and the one measure of how
+//! smoothly a list moves in tempo (consecutive |ΔBPM|: their median, against a shuffle's).
 //!
-//! In: a [`Library`] and raw playlists. Out: names and orderings. Used by [`super::buckets`],
-//! [`super::kmeans`] and [`super::finishing`]; it uses only [`super::space`] and the
-//! [`Playlist`] type, so those three never import each other for it.
+//! In: a [`Library`] and raw playlists. Out: names, orderings and tempo steps. Used by
+//! [`super::buckets`], [`super::kmeans`], [`super::finishing`], the tests of every ordered
+//! method and the playlist benchmark; it uses only [`super::space`], [`super::rng`] and the
+//! [`Playlist`] type, so those modules never import each other for it.
 
 use super::Playlist;
+use super::rng::Rng;
 use super::space::Library;
 
 /// What small lists are poured into by [`super::finishing::finish`].
@@ -37,8 +40,45 @@ pub fn energy_word(danceability: f64) -> &'static str {
 /// near 1,200 Hz).
 pub const BRIGHT_HZ: f64 = 1500.0;
 
+pub fn brightness_word(centroid_hz: f64) -> &'static str {
+    if centroid_hz >= BRIGHT_HZ {
+        "Bright"
+    } else {
+        "Warm"
+    }
+}
+
+/// The middle value (the upper one of an even count), `None` for no values.
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// |ΔBPM| between each two consecutive `tracks` that both have a tempo: what a listener hears
+/// as the list's tempo steps.
+pub fn tempo_steps<'a>(lib: &'a Library, tracks: &'a [usize]) -> impl Iterator<Item = f64> + 'a {
+    tracks
+        .windows(2)
+        .filter_map(|w| Some((lib.bpm(w[1])? - lib.bpm(w[0])?).abs()))
+}
+
 /// How many of the next tracks in tempo order [`by_tempo`] may choose from.
 const FLOW_WINDOW: usize = 6;
+
+/// How smoothly `lists` move in tempo, against chance: the median of their [`tempo_steps`],
+/// and the same with each list shuffled by `rng`. `None` where there is no step.
+pub fn tempo_flow(lib: &Library, lists: &[Playlist], rng: &mut Rng) -> (Option<f64>, Option<f64>) {
+    let (mut ours, mut shuffled) = (Vec::new(), Vec::new());
+    let mut order = Vec::new();
+    for p in lists {
+        order.clear();
+        order.extend(p.entries.iter().map(|e| e.track));
+        ours.extend(tempo_steps(lib, &order));
+        rng.shuffle(&mut order);
+        shuffled.extend(tempo_steps(lib, &order));
+    }
+    (median(ours), median(shuffled))
+}
 
 /// Orders a list by tempo (then id), then lets each next track be the best of the following
 /// few: a small tempo step and a Camelot-compatible key. The tempo still climbs through the
