@@ -123,6 +123,9 @@ enum Command {
         /// 100,000 synthesised tracks at 100 connections; requests/s, p50/p99, errors, RSS.
         #[arg(long, conflicts_with_all = ["pipeline", "playlists", "corpus"])]
         serve: bool,
+        /// Accuracy only: one fast-mode analysis per file, no speed or memory passes.
+        #[arg(long, conflicts_with_all = ["pipeline", "playlists", "serve", "repeat"])]
+        accuracy: bool,
     },
     /// Build a small library of generated songs with known tempo and key, analyse it as a
     /// library and show what was found.
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
             pipeline,
             playlists,
             serve,
+            accuracy,
         }) => bench(
             corpus.as_deref(),
             repeat,
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
             pipeline,
             playlists,
             serve,
+            accuracy,
         ),
         Some(Command::Demo { dir, fast_mode }) => {
             playlista::demo::run(dir, fast_mode).map(|_| ExitCode::SUCCESS)
@@ -435,6 +440,7 @@ fn bench(
     pipeline: bool,
     playlists: bool,
     serve: bool,
+    accuracy: bool,
 ) -> anyhow::Result<ExitCode> {
     if serve {
         print!("{}", playlista::bench::serve::table()?);
@@ -463,8 +469,13 @@ fn bench(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let results = playlista::bench::run(corpus, repeat, only)?;
-    print!("{}", playlista::bench::render(&results));
+    let scope = if accuracy {
+        playlista::bench::Scope::Accuracy
+    } else {
+        playlista::bench::Scope::Everything { repeat }
+    };
+    let results = playlista::bench::run(corpus, scope, only)?;
+    print!("{}", playlista::bench::render(&results, scope));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -40,6 +40,8 @@ pub struct Truth {
     /// Pitch class 0..11 and mode.
     pub key: Option<(usize, bool)>,
     pub kind: String,
+    /// The generator's style or the real set's source (tempo is scored per style).
+    pub style: String,
     pub expected_ok: bool,
     pub lufs: Option<f64>,
 }
@@ -48,7 +50,7 @@ pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
     let mut reader = csv::Reader::from_path(path)?;
     let headers = reader.headers()?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let (c_path, c_format, c_bpm, c_key, c_mode, c_kind, c_expect, c_alt, c_lufs) = (
+    let (c_path, c_format, c_bpm, c_key, c_mode, c_kind, c_expect, c_alt, c_lufs, c_style) = (
         col("path"),
         col("format"),
         col("bpm"),
@@ -58,6 +60,7 @@ pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
         col("expected_outcome"),
         col("bpm_alternatives"),
         col("lufs_i"),
+        col("style"),
     );
     let c_path = c_path.ok_or_else(|| anyhow::anyhow!("truth.csv has no path column"))?;
     let mut out = BTreeMap::new();
@@ -83,6 +86,7 @@ pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
                 bpm_alternatives: alts,
                 key,
                 kind: get(c_kind),
+                style: get(c_style),
                 expected_ok: get(c_expect) != "error",
                 lufs: num(c_lufs),
             },
@@ -177,8 +181,22 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// What a corpus run measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scope {
+    /// Speed against decode-only (median of `repeat` runs), memory, full mode and accuracy.
+    Everything { repeat: usize },
+    /// One fast-mode analysis per file, for accuracy alone.
+    Accuracy,
+}
+
 /// Runs the benchmark over `root`, reporting progress on stderr.
-pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<Vec<FileResult>> {
+pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Vec<FileResult>> {
+    let repeat = match scope {
+        Scope::Everything { repeat } => repeat.max(1),
+        Scope::Accuracy => 1,
+    };
+    let timed = scope != Scope::Accuracy;
     let truth = read_truth(&root.join("truth.csv")).unwrap_or_default();
     let mut analyzer = Analyzer::new();
     let mut results = Vec::new();
@@ -195,16 +213,20 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             .into_owned();
         let t = truth.get(&rel).cloned();
         eprint!("\r[{}/{}] {:60.60}", i + 1, files.len(), rel);
-        // Warm the page cache so both timings read from memory.
-        let _ = analyzer.decode_only(path);
         let mut decode_times = Vec::new();
         let mut analysis_times = Vec::new();
         let mut outcome = Err(String::new());
         let mut peak = 0;
-        for _ in 0..repeat.max(1) {
-            let t0 = usage::cpu_s(usage::Clock::Thread);
+        if timed {
+            // Warm the page cache so both timings read from memory.
             let _ = analyzer.decode_only(path);
-            decode_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+        }
+        for _ in 0..repeat {
+            if timed {
+                let t0 = usage::cpu_s(usage::Clock::Thread);
+                let _ = analyzer.decode_only(path);
+                decode_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+            }
             usage::reset_peak_rss();
             let t0 = usage::cpu_s(usage::Clock::Thread);
             outcome = analyzer.analyze(path).map_err(|e| e.to_string());
@@ -225,7 +247,7 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
             format,
             audio_s: outcome.as_ref().map(|a| a.record.duration_s).unwrap_or(0.0),
             analysis_cpu_s: median(analysis_times),
-            decode_cpu_s: median(decode_times),
+            decode_cpu_s: if timed { median(decode_times) } else { 0.0 },
             peak_rss_kb: peak,
             full_cpu_s: 0.0,
             full_peak_rss_kb: 0,
@@ -234,13 +256,16 @@ pub fn run(root: &Path, repeat: usize, filter: Option<&str>) -> anyhow::Result<V
         });
     }
     eprintln!();
+    if !timed {
+        return Ok(results);
+    }
     // Full mode in a second pass, so that the fast figures above were taken without the
     // network loaded.
     let mut full = Analyzer::with_mode(Mode::Full(Coverage::default()))?;
     for (i, (path, r)) in files.iter().zip(&mut results).enumerate() {
         eprint!("\r[{}/{}] full {:55.55}", i + 1, files.len(), r.rel_path);
         let mut times = Vec::new();
-        for _ in 0..repeat.max(1) {
+        for _ in 0..repeat {
             usage::reset_peak_rss();
             let t0 = usage::cpu_s(usage::Clock::Thread);
             let _ = full.analyze(path);
@@ -346,8 +371,81 @@ pub fn accuracy<'a>(results: impl Iterator<Item = &'a FileResult>) -> Accuracy {
     a
 }
 
-/// The report: per-format speed and memory, then accuracy, then the misses.
-pub fn render(results: &[FileResult]) -> String {
+/// How a tempo estimate relates to the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TempoMiss {
+    /// Within 4 % (Accuracy1).
+    Right,
+    /// Twice, half, three times or a third of it (forgiven by Accuracy2).
+    Level,
+    /// 3:2, 2:3, 4:3 or 3:4: a wrong reading of the meter, not forgiven by Accuracy2.
+    ThreeTwo,
+    Other,
+    NoTempo,
+}
+
+pub fn tempo_miss(estimate: Option<f64>, truth: f64) -> TempoMiss {
+    let Some(e) = estimate else {
+        return TempoMiss::NoTempo;
+    };
+    let near = |m: f64| (e - truth * m).abs() <= 0.04 * truth * m;
+    if near(1.0) {
+        TempoMiss::Right
+    } else if [2.0, 0.5, 3.0, 1.0 / 3.0].into_iter().any(near) {
+        TempoMiss::Level
+    } else if [1.5, 2.0 / 3.0, 4.0 / 3.0, 0.75].into_iter().any(near) {
+        TempoMiss::ThreeTwo
+    } else {
+        TempoMiss::Other
+    }
+}
+
+/// Tempo per kind and style: Accuracy1, Accuracy2 and what the misses were.
+fn tempo_table(results: &[FileResult]) -> String {
+    let mut rows: BTreeMap<(String, String), [usize; 5]> = BTreeMap::new();
+    for r in results {
+        let (Some(t), Ok(a)) = (&r.truth, &r.outcome) else {
+            continue;
+        };
+        let Some(tb) = t.bpm else { continue };
+        let miss = tempo_miss(a.record.bpm, tb) as usize;
+        for key in [
+            (t.kind.clone(), t.style.clone()),
+            (t.kind.clone(), "(all)".to_string()),
+        ] {
+            rows.entry(key).or_default()[miss] += 1;
+        }
+    }
+    let mut out =
+        String::from("kind       style          n  Accuracy1 Accuracy2  level 3:2 other none\n");
+    for ((kind, style), c) in &rows {
+        let n: usize = c.iter().sum();
+        let share = |x: usize| x as f64 / n as f64;
+        let _ = writeln!(
+            out,
+            "{kind:<10} {style:<12} {n:>3}  {:>9.3} {:>9.3}  {:>5} {:>3} {:>5} {:>4}",
+            share(c[0]),
+            share(c[0] + c[1]),
+            c[1],
+            c[2],
+            c[3],
+            c[4]
+        );
+    }
+    out + "(level: x2, x1/2, x3 or x1/3 of the truth; 3:2: x3/2, x2/3, x4/3 or x3/4)\n"
+}
+
+/// The report: per-format speed and memory (when timed), then accuracy, then the misses.
+pub fn render(results: &[FileResult], scope: Scope) -> String {
+    let mut out = String::new();
+    if scope != Scope::Accuracy {
+        out += &speed_table(results);
+    }
+    out += &accuracy_table(results);
+    out
+}
+
+fn speed_table(results: &[FileResult]) -> String {
     let mut out = String::new();
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut all = Group::default();
@@ -367,6 +465,11 @@ pub fn render(results: &[FileResult]) -> String {
         .for_each(|r| real.add(r));
     out += &real.row("real/");
     out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, 16 patches a track)\n\n";
+    out
+}
+
+fn accuracy_table(results: &[FileResult]) -> String {
+    let mut out = String::new();
     for (label, kind) in [("synthetic", Some("synthetic")), ("all with truth", None)] {
         let a = accuracy(
             results
@@ -390,6 +493,8 @@ pub fn render(results: &[FileResult]) -> String {
             },
         );
     }
+    out += "\n";
+    out += &tempo_table(results);
     let expected_mismatch: Vec<&FileResult> = results
         .iter()
         .filter(|r| {

@@ -76,6 +76,7 @@ pub struct KeyDetector {
     /// ... and the smaller chroma magnitude of the two frames compared.
     strength: Vec<f32>,
     prev_norm: f32,
+    units: Vec<[f32; 12]>,
 }
 
 impl Default for KeyDetector {
@@ -114,6 +115,7 @@ impl KeyDetector {
             novelty: Vec::with_capacity(16 * 1024),
             strength: Vec::with_capacity(16 * 1024),
             prev_norm: 0.0,
+            units: Vec::with_capacity(16 * 1024),
         }
     }
 
@@ -128,16 +130,18 @@ impl KeyDetector {
         self.novelty.clear();
         self.strength.clear();
         self.prev_norm = 0.0;
+        self.units.clear();
     }
 
-    /// Frames per second of [`KeyDetector::harmonic_change`].
+    /// Each frame's chroma scaled to unit length (zeros for a silent frame), for the tempo's
+    /// chord-change evidence.
+    pub fn chroma_frames(&self) -> &[[f32; 12]] {
+        &self.units
+    }
+
+    /// Frames per second of [`KeyDetector::chroma_frames`].
     pub fn frame_rate() -> f64 {
         RATE / HOP as f64
-    }
-
-    /// Harmonic change per frame: high where the chord changes.
-    pub fn harmonic_change(&self) -> &[f32] {
-        &self.novelty
     }
 
     /// How much the harmony moves, on average per frame, counting each change in proportion
@@ -177,6 +181,7 @@ impl KeyDetector {
             novelty,
             strength,
             prev_norm,
+            units,
             ..
         } = self;
         framer.push(resampled, |frame| {
@@ -204,6 +209,7 @@ impl KeyDetector {
                 0.0
             });
             strength.push(norm.min(*prev_norm));
+            units.push(unit);
             *prev_unit = unit;
             *prev_norm = norm;
         });

@@ -16,7 +16,7 @@ use crate::tags::Tags;
 
 /// Bumped whenever a change to decoding or features alters any stored value: stored rows
 /// from an older version are analysed again.
-pub const ANALYSIS_VERSION: i64 = 1;
+pub const ANALYSIS_VERSION: i64 = 2;
 
 /// The tonic of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -120,8 +120,11 @@ pub struct Record {
     pub channels: u32,
     pub codec: String,
     pub bpm: Option<f64>,
-    /// Periodicity of the onset envelope at the beat period, 0..1.
+    /// How sure the tempo is, 0..1: the chosen reading's share against the other metrical
+    /// levels, times how strongly the onsets repeat at it (low for rubato and beatless audio).
     pub bpm_confidence: Option<f64>,
+    /// The tempo reading that came second (usually another metrical level: half, double, 3:2).
+    pub bpm_alternative: Option<f64>,
     pub key: Option<PitchClass>,
     pub scale: Option<Scale>,
     /// Correlation with the best key profile, -1..1.
@@ -323,6 +326,7 @@ pub static FIELDS: &[Field] = &[
     real!(onset_rate, "/s", 3),
     real!(zcr, "", 4),
     real!(spectral_centroid, "Hz", 1),
+    real!(bpm_alternative, "BPM", 2),
 ];
 
 /// The declaration named `name`, if there is one.
