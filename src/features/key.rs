@@ -69,14 +69,13 @@ pub struct KeyDetector {
     /// Per-frame max-normalised pitch classes of the peaks' power (no harmonic credit), summed.
     pitch_classes: [f64; 12],
     frame_chroma: [f32; 12],
-    /// The previous frame's chroma, unit length (zero before the first voiced frame).
-    prev_unit: [f32; 12],
+    /// Each frame's chroma, unit length (zero for a silent frame).
+    units: Vec<[f32; 12]>,
     /// 1 - cosine similarity of consecutive frames' chroma, one value per frame ...
     novelty: Vec<f32>,
     /// ... and the smaller chroma magnitude of the two frames compared.
     strength: Vec<f32>,
     prev_norm: f32,
-    units: Vec<[f32; 12]>,
 }
 
 impl Default for KeyDetector {
@@ -111,7 +110,6 @@ impl KeyDetector {
             chroma: [0.0; 12],
             pitch_classes: [0.0; 12],
             frame_chroma: [0.0; 12],
-            prev_unit: [0.0; 12],
             novelty: Vec::with_capacity(16 * 1024),
             strength: Vec::with_capacity(16 * 1024),
             prev_norm: 0.0,
@@ -126,7 +124,6 @@ impl KeyDetector {
         self.framer.reset();
         self.chroma = [0.0; 12];
         self.pitch_classes = [0.0; 12];
-        self.prev_unit = [0.0; 12];
         self.novelty.clear();
         self.strength.clear();
         self.prev_norm = 0.0;
@@ -177,7 +174,6 @@ impl KeyDetector {
             pitch_classes,
             frame_chroma,
             resampled,
-            prev_unit,
             novelty,
             strength,
             prev_norm,
@@ -201,6 +197,7 @@ impl KeyDetector {
                     *u = c / norm;
                 }
             }
+            let prev_unit = units.last().copied().unwrap_or([0.0; 12]);
             let cos: f32 = unit.iter().zip(prev_unit.iter()).map(|(a, b)| a * b).sum();
             let had_prev = prev_unit.iter().any(|&v| v != 0.0);
             novelty.push(if had_prev && norm > 0.0 {
@@ -210,7 +207,6 @@ impl KeyDetector {
             });
             strength.push(norm.min(*prev_norm));
             units.push(unit);
-            *prev_unit = unit;
             *prev_norm = norm;
         });
     }

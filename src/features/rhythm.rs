@@ -3,13 +3,12 @@
 //!
 //! In: power spectra of the onset STFT (one per hop) and, at the end, the key detector's
 //! chroma frames. Kept: three onset-strength values per frame for the whole track (~43 frames
-//! a second: 1.9 MB for an hour). Out at the end: BPM, confidence in [0, 1], the runner-up
-//! tempo, onsets per second.
+//! a second: 1.9 MB for an hour; the end of a track needs five more such tracks of scratch).
+//! Out at the end: BPM, confidence in [0, 1], the runner-up tempo, onsets per second.
 //!
-//! The envelopes are log-compressed spectral flux summed over mel-spaced bands: all bands, the
-//! lowest three (below ~200 Hz: kick and bass) and those below ~2.6 kHz (the rest of them,
-//! the mid band, holds the snare; above it are the hi-hats). Each is high-passed by subtracting
-//! its local mean. Tempo is a choice among metrical levels, the one a listener would tap:
+//! The envelopes are log-compressed spectral flux summed over mel-spaced bands, in three
+//! ranges: below ~200 Hz (kick and bass), ~200 Hz-2.6 kHz (snare), above (hi-hats); and
+//! their sum. Each is high-passed by subtracting its local mean. Tempo is a choice among metrical levels, the one a listener would tap:
 //! 1. candidates: the peaks of the comb score (the autocorrelation at 1, 2, 3, 4 periods) and
 //!    the related levels of the best (x1/3, 1/2, 2/3, 3/4, 4/3, 3/2, 2, 3), each refined;
 //! 2. evidence for each candidate ([`Evidence`]): periodicity in each band, the hi-hats'
@@ -29,10 +28,10 @@
 pub const FRAME: usize = 512;
 pub const HOP: usize = 512;
 const BANDS: usize = 36;
-/// Bands below this index (~200 Hz) make the kick-and-bass envelope ...
-const LOW_BANDS: usize = 3;
-/// ... and below this one (~2.6 kHz) the kick-and-snare envelope.
-const LOW_MID_BANDS: usize = 20;
+/// Bands below this index (~200 Hz) make the kick envelope, the rest below the next one
+/// (~2.6 kHz) the snare envelope, the bands above the hats envelope.
+const KICK_BANDS: usize = 3;
+const SNARE_BANDS: usize = 20;
 const MIN_BPM: f64 = 40.0;
 const MAX_BPM: f64 = 240.0;
 /// Shortest audio that gets a tempo at all.
@@ -93,13 +92,11 @@ pub struct Rhythm {
     band_energy: [f32; BANDS],
     prev_log: [f32; BANDS],
     have_prev: bool,
-    /// Onset strength per frame: all bands, below ~2.6 kHz, below ~200 Hz.
-    envelope: Vec<f32>,
-    low_mid: Vec<f32>,
-    low: Vec<f32>,
-    /// Scratch for the derived and high-passed envelopes, their correlations and the chord
-    /// change curve.
-    band: Vec<f32>,
+    /// Onset strength per frame in the kick, snare and hats ranges ([`KICK`] - 1, ...).
+    onsets: [Vec<f32>; 3],
+    /// Scratch for the summed envelope and the chord change curve, the high-passed envelopes,
+    /// their correlations.
+    scratch: Vec<f32>,
     detrended: [Vec<f32>; 4],
     acf: [Vec<f64>; 4],
     kick_to_snare: Vec<f64>,
@@ -118,7 +115,8 @@ pub struct RhythmResult {
     pub onset_rate: Option<f64>,
 }
 
-/// Band envelopes' order in `Rhythm::detrended` and `Rhythm::acf`.
+/// Band envelopes' order in `Rhythm::detrended` and `Rhythm::acf`; `Rhythm::onsets` lacks
+/// [`ALL`], the sum of the others.
 const ALL: usize = 0;
 const KICK: usize = 1;
 const SNARE: usize = 2;
@@ -147,10 +145,8 @@ impl Rhythm {
             band_energy: [0.0; BANDS],
             prev_log: [0.0; BANDS],
             have_prev: false,
-            envelope: track(),
-            low_mid: track(),
-            low: track(),
-            band: track(),
+            onsets: [track(), track(), track()],
+            scratch: track(),
             detrended: [track(), track(), track(), track()],
             acf: [lags(), lags(), lags(), lags()],
             kick_to_snare: lags(),
@@ -163,9 +159,9 @@ impl Rhythm {
 
     pub fn reset(&mut self) {
         self.have_prev = false;
-        self.envelope.clear();
-        self.low_mid.clear();
-        self.low.clear();
+        for band in &mut self.onsets {
+            band.clear();
+        }
     }
 
     /// Adds one frame's power spectrum.
@@ -176,7 +172,6 @@ impl Rhythm {
                 *e += p;
             }
         }
-        // Flux below ~200 Hz, up to ~2.6 kHz, above.
         let mut flux = [0.0f32; 3];
         for (band, (e, prev)) in self
             .band_energy
@@ -188,39 +183,35 @@ impl Rhythm {
             // keeps dither and silence from producing flux.
             let l = fast_ln(e + 1e-3);
             if self.have_prev {
-                let part = (band >= LOW_BANDS) as usize + (band >= LOW_MID_BANDS) as usize;
-                flux[part] += (l - *prev).max(0.0);
+                let range = (band >= KICK_BANDS) as usize + (band >= SNARE_BANDS) as usize;
+                flux[range] += (l - *prev).max(0.0);
             }
             *prev = l;
         }
         self.have_prev = true;
-        self.envelope.push(flux[0] + flux[1] + flux[2]);
-        self.low_mid.push(flux[0] + flux[1]);
-        self.low.push(flux[0]);
+        for (band, f) in self.onsets.iter_mut().zip(flux) {
+            band.push(f);
+        }
     }
 
     /// Ends the track.
     pub fn finish(&mut self, duration_s: f64, harmony: &Harmony<'_>) -> RhythmResult {
         let fr = self.frame_rate;
-        let n = self.envelope.len();
-        if n < 8 {
+        let [kick, snare, hats] = &self.onsets;
+        if kick.len() < 8 {
             return RhythmResult::default();
         }
         let half = ((0.35 * fr) as usize).max(1);
-        // All bands; kick (below ~200 Hz); snare (~200 Hz-2.6 kHz); hats (above).
-        for which in [ALL, KICK, SNARE, HATS] {
-            self.band.clear();
-            match which {
-                ALL => self.band.extend_from_slice(&self.envelope),
-                KICK => self.band.extend_from_slice(&self.low),
-                SNARE => self
-                    .band
-                    .extend(self.low_mid.iter().zip(&self.low).map(|(a, b)| a - b)),
-                _ => self
-                    .band
-                    .extend(self.envelope.iter().zip(&self.low_mid).map(|(a, b)| a - b)),
-            }
-            detrend(&self.band, half, &mut self.detrended[which]);
+        self.scratch.clear();
+        self.scratch.extend(
+            kick.iter()
+                .zip(snare)
+                .zip(hats)
+                .map(|((k, s), h)| k + s + h),
+        );
+        detrend(&self.scratch, half, &mut self.detrended[ALL]);
+        for (which, band) in [KICK, SNARE, HATS].into_iter().zip(&self.onsets) {
+            detrend(band, half, &mut self.detrended[which]);
         }
         let all = &self.detrended[ALL];
         let onset_rate = count_onsets(all) as f64 / duration_s.max(1e-9);
@@ -232,19 +223,22 @@ impl Rhythm {
         if duration_s < MIN_SECONDS_FOR_TEMPO || energy <= 1e-9 {
             return no_tempo;
         }
-        // Four periods of the slowest candidate (refined up to 3 % below the range).
-        let max_lag = (4.0 * 60.0 * fr / (MIN_BPM * 0.96)).ceil() as usize + 2;
-        for which in [ALL, KICK, SNARE, HATS] {
-            autocorrelation(&self.detrended[which], max_lag, &mut self.acf[which]);
+        // The longest lags the evidence reads, in beats of the slowest candidate (refined up
+        // to 3 % below the range): four for the comb, one for the hats and the backbeat,
+        // eight for the chords.
+        let lag =
+            |beats: f64, rate: f64| (beats * 60.0 * rate / (MIN_BPM * 0.96)).ceil() as usize + 2;
+        for (which, beats) in [(ALL, 4.0), (KICK, 4.0), (SNARE, 4.0), (HATS, 1.0)] {
+            autocorrelation(&self.detrended[which], lag(beats, fr), &mut self.acf[which]);
         }
         let (kick, snare) = (&self.detrended[KICK], &self.detrended[SNARE]);
-        cross_correlation(kick, snare, max_lag, &mut self.kick_to_snare);
-        cross_correlation(snare, kick, max_lag, &mut self.snare_to_kick);
+        cross_correlation(kick, snare, lag(1.0, fr), &mut self.kick_to_snare);
+        cross_correlation(snare, kick, lag(1.0, fr), &mut self.snare_to_kick);
         chord_change(harmony.chroma, &mut self.chord_change);
-        detrend(&self.chord_change, 6, &mut self.band);
+        detrend(&self.chord_change, 6, &mut self.scratch);
         autocorrelation(
-            &self.band,
-            self.band.len().saturating_sub(1),
+            &self.scratch,
+            lag(8.0, harmony.frame_rate),
             &mut self.acf_chords,
         );
         let evidence = Evidence {

@@ -443,6 +443,14 @@ mod tests {
     use super::*;
     use crate::playlist::space::tests_support::stored;
 
+    /// Each list's name and length, in order.
+    fn sizes(lists: &[Playlist]) -> Vec<(&str, usize)> {
+        lists
+            .iter()
+            .map(|p| (p.name.as_str(), p.entries.len()))
+            .collect()
+    }
+
     fn names(lists: &[Playlist]) -> Vec<(&str, Vec<i64>)> {
         lists
             .iter()
@@ -522,10 +530,7 @@ mod tests {
         add(4, &|id, k| track(id, 70.0, "C", [0.5, 0.7][k % 2], 900.0));
         let lib = Library::new(tracks, &[]);
         let lists = all(&lib, 10);
-        let sizes: Vec<(&str, usize)> = lists
-            .iter()
-            .map(|p| (p.name.as_str(), p.entries.len()))
-            .collect();
+        let sizes = sizes(&lists);
         assert_eq!(
             sizes,
             vec![
@@ -622,10 +627,7 @@ mod tests {
         tracks.extend((14..=25).map(|i| stored(i, Some(70.0), "C", false, 0.5)));
         let lib = Library::new(tracks, &[]);
         let lists = cache(&lib, 10);
-        let sizes: Vec<(&str, usize)> = lists
-            .iter()
-            .map(|p| (p.name.as_str(), p.entries.len()))
-            .collect();
+        let sizes = sizes(&lists);
         assert_eq!(sizes, vec![("Fast_High_Happy", 13), ("Slow_Low_Happy", 12)]);
     }
 
@@ -643,10 +645,7 @@ mod tests {
         tracks.push(odd);
         let lib = Library::new(tracks, &[]);
         let lists = tags(&lib, 3);
-        let sizes: Vec<(&str, usize)> = lists
-            .iter()
-            .map(|p| (p.name.as_str(), p.entries.len()))
-            .collect();
+        let sizes = sizes(&lists);
         // 2003 has two tracks: folded into the genre; Polka alone goes to Mixed_Collection.
         assert_eq!(
             sizes,
