@@ -85,6 +85,19 @@ pub enum Speaker {
     Lfe,
 }
 
+/// A decoder outside symphonia ([`dsd`], the [`ffmpeg`] pipe). It has read its stream's
+/// header before it is handed over, and fills the caller's planes one packet at a time, so
+/// that, as with symphonia, one packet of samples is alive at a time whatever the file's length.
+pub trait PlanarSource {
+    /// The stream's rate, channel count, codec name and layout.
+    fn info(&self) -> &StreamInfo;
+    /// The container's tags (read with the header; empty when it has none).
+    fn tags(&mut self) -> Tags;
+    /// Decodes the next packet into `planes[..channels]` (each cleared first, all the same
+    /// length) and returns that length; 0 at the end of the stream.
+    fn next_packet(&mut self, planes: &mut [Vec<f32>]) -> Result<usize, DecodeError>;
+}
+
 /// Where decoded audio goes.
 pub trait ChunkSink {
     fn begin(&mut self, info: &StreamInfo);
