@@ -11,9 +11,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audio::ffmpeg::HelperUse;
 use crate::audio::{ChunkSink, DecodeError, Decoder, StreamInfo};
+use crate::cue::{CueError, Sheet};
 use crate::embedding::{Coverage, Embedder, ModelError};
 use crate::features::{FeatureExtractor, Record};
+use crate::tags::Tags;
 
 /// What an [`Analyzer`] measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +73,9 @@ pub struct Analysis {
     pub record: Record,
     /// Malformed packets skipped on the way (the rest of the file was still measured).
     pub skipped_packets: u32,
+    /// What the ffmpeg helpers used, when the file needed them (their CPU and memory count
+    /// against the file like the worker's own).
+    pub helper: HelperUse,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +86,9 @@ pub enum AnalysisError {
     Panic(String),
     #[error(transparent)]
     Embedding(#[from] ModelError),
+    /// A single-file album's sheet that cannot be followed (the album fails, not the run).
+    #[error(transparent)]
+    Sheet(#[from] CueError),
 }
 
 /// Why a file could not be measured, by class: for counting, for `Failed_Files.m3u` and for
@@ -147,6 +156,7 @@ impl AnalysisError {
             }
             AnalysisError::Decode(_) => FailKind::Unsupported,
             AnalysisError::Panic(_) | AnalysisError::Embedding(_) => FailKind::Crash,
+            AnalysisError::Sheet(_) => FailKind::Corrupt,
         }
     }
 }
@@ -186,7 +196,176 @@ impl ChunkSink for Feed<'_> {
     }
 }
 
+impl Feed<'_> {
+    /// The measurements of the track fed since `begin`.
+    fn finish(&mut self, duration_s: f64, info: &StreamInfo) -> Result<Record, ModelError> {
+        let mut record = self.extractor.finish(duration_s);
+        if let Some(e) = match self.embedder.as_deref_mut() {
+            Some(e) => e.finish()?,
+            None => None,
+        } {
+            record.embedding = Some(e.mean.to_vec());
+            record.musicnn_tags = Some(e.tags.to_vec());
+        }
+        record.sample_rate = info.sample_rate;
+        record.channels = info.channels as u32;
+        record.codec = info.codec.clone();
+        Ok(record)
+    }
+}
+
+/// One track of a single-file album, measured on its own span of the file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Part {
+    pub number: u32,
+    /// Where it lies in the file, in seconds.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Its measurements, with the file's tags overlaid by the sheet's.
+    pub record: Record,
+}
+
+/// A single-file album, measured track by track in one decoding pass.
+#[derive(Debug, Clone)]
+pub struct AlbumAnalysis {
+    pub parts: Vec<Part>,
+    pub skipped_packets: u32,
+    pub helper: HelperUse,
+}
+
+/// The sink of an album's decode: routes each stretch of samples to the track whose span
+/// holds it, finishing one track's measurements where the next begins (one track's state
+/// is alive at a time, as for a single file). Audio before the first track (a hidden
+/// pregap) is not measured.
+struct Split<'a> {
+    feed: Feed<'a>,
+    sheet: &'a Sheet,
+    info: StreamInfo,
+    /// Each track's first frame at the stream's rate, filled at `begin`.
+    starts: Vec<u64>,
+    /// Frames seen so far.
+    pos: u64,
+    /// The track being fed (index into the sheet) and where it started.
+    current: Option<(usize, u64)>,
+    /// The index of the next track to start.
+    next: usize,
+    parts: Vec<Part>,
+    error: Option<ModelError>,
+}
+
+impl Split<'_> {
+    fn close(&mut self, at: u64) {
+        let Some((i, start)) = self.current.take() else {
+            return;
+        };
+        let rate = self.info.sample_rate.max(1) as f64;
+        let duration_s = (at - start) as f64 / rate;
+        match self.feed.finish(duration_s, &self.info) {
+            Ok(record) => self.parts.push(Part {
+                number: self.sheet.tracks[i].number,
+                start_s: start as f64 / rate,
+                end_s: at as f64 / rate,
+                record,
+            }),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+impl ChunkSink for Split<'_> {
+    fn begin(&mut self, info: &StreamInfo) {
+        self.info = info.clone();
+        self.starts = self
+            .sheet
+            .tracks
+            .iter()
+            .map(|t| t.start.frame_at(info.sample_rate))
+            .collect();
+    }
+
+    fn chunk(&mut self, planes: &[&[f32]], mono: &[f32]) {
+        let n = planes.first().map_or(0, |p| p.len());
+        let mut off = 0;
+        while off < n {
+            let at = self.pos + off as u64;
+            if let Some(&start) = self.starts.get(self.next).filter(|&&s| s <= at) {
+                self.close(at);
+                self.feed.begin(&self.info);
+                self.current = Some((self.next, start.max(at)));
+                self.next += 1;
+                continue;
+            }
+            let stop = match self.starts.get(self.next) {
+                Some(&start) => off + ((start - at) as usize).min(n - off),
+                None => n,
+            };
+            if self.current.is_some() {
+                // The down-mix runs at the analysis rate: cut it at the same instants.
+                let (m0, m1) = (off * mono.len() / n, stop * mono.len() / n);
+                let mut part: heapless::Vec<&[f32], { crate::audio::MAX_CHANNELS }> =
+                    heapless::Vec::new();
+                for p in planes {
+                    let _ = part.push(&p[off..stop]);
+                }
+                self.feed.chunk(&part, &mono[m0..m1]);
+            }
+            off = stop;
+        }
+        self.pos += n as u64;
+    }
+}
+
 impl Analyzer {
+    /// Decodes a single-file album once and measures each of `sheet`'s tracks on its own span.
+    /// A sheet whose tracks do not fit the audio (one starting past its end) fails the album.
+    pub fn analyze_album(
+        &mut self,
+        path: &Path,
+        sheet: &Sheet,
+    ) -> Result<AlbumAnalysis, AnalysisError> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut split = Split {
+                feed: Feed {
+                    extractor: &mut self.extractor,
+                    embedder: self.embedder.as_mut(),
+                },
+                sheet,
+                info: StreamInfo::default(),
+                starts: Vec::new(),
+                pos: 0,
+                current: None,
+                next: 0,
+                parts: Vec::with_capacity(sheet.tracks.len()),
+                error: None,
+            };
+            let summary = self.decoder.decode(path, &mut split)?;
+            // Checks every start against the decoded length (a track past the end fails).
+            sheet.spans(summary.info.sample_rate, Some(summary.frames))?;
+            split.close(summary.frames);
+            if let Some(e) = split.error {
+                return Err(e.into());
+            }
+            let mut parts = split.parts;
+            for part in &mut parts {
+                part.record.tags = part_tags(&summary.tags, sheet, part.number);
+            }
+            Ok(AlbumAnalysis {
+                parts,
+                skipped_packets: summary.skipped_packets,
+                helper: summary.helper,
+            })
+        }));
+        match result {
+            Ok(r) => r,
+            Err(payload) => {
+                self.reset();
+                Err(AnalysisError::Panic(panic_message(&payload)))
+            }
+        }
+    }
+
     /// Fast mode.
     pub fn new() -> Self {
         Analyzer {
@@ -217,22 +396,13 @@ impl Analyzer {
                 embedder: self.embedder.as_mut(),
             };
             let summary = self.decoder.decode(path, &mut feed)?;
-            let mut record = self.extractor.finish(summary.duration_s());
-            if let Some(e) = match &mut self.embedder {
-                Some(e) => e.finish()?,
-                None => None,
-            } {
-                record.embedding = Some(e.mean.to_vec());
-                record.musicnn_tags = Some(e.tags.to_vec());
-            }
-            record.sample_rate = summary.info.sample_rate;
-            record.channels = summary.info.channels as u32;
-            record.codec = summary.info.codec.clone();
+            let mut record = feed.finish(summary.duration_s(), &summary.info)?;
             record.tags = summary.tags;
             Ok(Analysis {
                 info: summary.info,
                 record,
                 skipped_packets: summary.skipped_packets,
+                helper: summary.helper,
             })
         }));
         match result {
@@ -252,7 +422,8 @@ impl Analyzer {
     }
 
     /// Decodes only (no down-mix, no features): the floor that analysis speed is judged by.
-    pub fn decode_only(&mut self, path: &Path) -> Result<u64, AnalysisError> {
+    /// Returns the frames decoded and what ffmpeg helpers used, if the file needed them.
+    pub fn decode_only(&mut self, path: &Path) -> Result<(u64, HelperUse), AnalysisError> {
         struct Discard;
         impl ChunkSink for Discard {
             fn begin(&mut self, _: &StreamInfo) {}
@@ -262,7 +433,7 @@ impl Analyzer {
             self.decoder.decode_raw(path, &mut Discard)
         }));
         match result {
-            Ok(r) => Ok(r?.frames),
+            Ok(r) => r.map(|s| (s.frames, s.helper)).map_err(AnalysisError::from),
             Err(payload) => {
                 self.reset();
                 Err(AnalysisError::Panic(panic_message(&payload)))
@@ -278,4 +449,56 @@ fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_string());
     msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A track's tags: the sheet's for that track, then the sheet's album-wide ones, then the
+/// file's (which describe the album as a whole).
+fn part_tags(file: &Tags, sheet: &Sheet, number: u32) -> Tags {
+    let track = sheet.tracks.iter().find(|t| t.number == number);
+    let pick = |a: Option<&String>, b: &Option<String>| a.cloned().or_else(|| b.clone());
+    let artist = track
+        .and_then(|t| t.performer.as_ref())
+        .or(sheet.performer.as_ref());
+    Tags {
+        title: track.and_then(|t| t.title.clone()),
+        artist: pick(artist, &file.artist),
+        album: pick(sheet.title.as_ref(), &file.album),
+        album_artist: pick(sheet.performer.as_ref(), &file.album_artist),
+        genre: pick(sheet.genre.as_ref(), &file.genre),
+        year: sheet.year.or(file.year),
+        track_number: Some(number),
+        disc_number: sheet.disc.or(file.disc_number),
+        musicbrainz_recording_id: None,
+        isrc: track.and_then(|t| t.isrc.clone()),
+    }
+}
+
+/// The CUE sheet that makes `path` a single-file album, if any: a `.cue` beside it that names
+/// it ([`crate::cue::sheet_beside`]), else a CUESHEET block inside a FLAC file. A sheet with
+/// one FILE per track describes files that are tracks already: none. A sheet that names this
+/// file but cannot be followed is the album's error.
+pub fn sheet_for(path: &Path) -> Result<Option<Sheet>, CueError> {
+    if let Some(beside) = crate::cue::sheet_beside(path) {
+        return match crate::cue::read_sheet(&beside, path) {
+            Ok(sheet) => Ok(Some(sheet)),
+            Err(CueError::MultipleFiles { .. }) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    let is_flac = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("flac"));
+    if !is_flac {
+        return Ok(None);
+    }
+    // Reading the metadata blocks only; an unreadable file is the decoder's to report.
+    let Ok(opened) = crate::audio::open(path, false) else {
+        return Ok(None);
+    };
+    let format = &opened.probed.format;
+    let rate = format
+        .default_track()
+        .and_then(|t| t.codec_params.sample_rate)
+        .unwrap_or(0);
+    crate::cue::from_flac_cues(format.cues(), rate)
 }

@@ -61,6 +61,7 @@ pub mod audio;
 pub mod bench;
 pub mod board;
 pub mod config;
+pub mod cue;
 pub mod demo;
 pub mod dsp;
 pub mod embedding;

@@ -32,6 +32,9 @@ pub struct FileEntry {
     /// only while they still match ([`crate::server::stream`]).
     pub dev: u64,
     pub inode: u64,
+    /// The file's folder holds a `.cue` file: worth asking [`crate::cue::sheet_beside`]
+    /// whether a sheet makes this file an album.
+    pub sheet_nearby: bool,
 }
 
 /// Something the walk could not read (an unreadable folder, a broken symlink, a symlink loop);
@@ -48,6 +51,8 @@ struct Frame {
     key: (u64, u64),
     /// `None` when `readdir` could not tell the type; such entries are always `stat`ed.
     entries: std::vec::IntoIter<(OsString, Option<FileType>)>,
+    /// The folder holds a `.cue` file.
+    has_sheet: bool,
 }
 
 /// Depth-first walk over one or more roots, yielding audio files in a deterministic order
@@ -81,7 +86,10 @@ impl Walker {
         if !md.is_file() || !is_audio_path(&path) {
             return None; // fifos, sockets, devices, non-audio files
         }
-        Some(Ok(file_entry(path, &md)))
+        let mut entry = file_entry(path, &md);
+        // The top frame is the file's folder (a root file has none of its own).
+        entry.sheet_nearby = !is_root && self.stack.last().is_some_and(|f| f.has_sheet);
+        Some(Ok(entry))
     }
 
     /// Lists a folder and pushes it, unless it was seen before or holds `.notmusic`.
@@ -111,8 +119,14 @@ impl Walker {
         }
         entries.retain(|(name, _)| !name.as_bytes().starts_with(b"."));
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let has_sheet = entries.iter().any(|(name, _)| is_sheet(name));
         let entries = entries.into_iter();
-        self.stack.push(Frame { dir, key, entries });
+        self.stack.push(Frame {
+            dir,
+            key,
+            entries,
+            has_sheet,
+        });
         None
     }
 }
@@ -127,7 +141,18 @@ pub fn entry(path: &Path) -> io::Result<FileEntry> {
             "not a regular file",
         ));
     }
-    Ok(file_entry(path.to_path_buf(), &md))
+    let mut entry = file_entry(path.to_path_buf(), &md);
+    entry.sheet_nearby = path.parent().is_some_and(|dir| {
+        fs::read_dir(dir).is_ok_and(|rd| rd.flatten().any(|e| is_sheet(&e.file_name())))
+    });
+    Ok(entry)
+}
+
+/// A `.cue` file's name.
+fn is_sheet(name: &std::ffi::OsStr) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("cue"))
 }
 
 /// Size, mtime, device and inode from `md`, which must be the metadata of the target, not of
@@ -139,6 +164,7 @@ fn file_entry(path: PathBuf, md: &Metadata) -> FileEntry {
         mtime_ns: mtime_ns(md),
         dev: md.dev(),
         inode: md.ino(),
+        sheet_nearby: false,
     }
 }
 
@@ -191,18 +217,42 @@ impl Iterator for Walker {
     }
 }
 
-/// True for the extensions playlista tries to analyse (case-insensitive): mp3 mp2 mp1 flac ogg
-/// oga opus wav wave aif aiff aifc m4a mp4 m4b aac adts. (opus is listed on purpose: such files
-/// get recorded as failed "unsupported codec" instead of silently ignored.)
+/// True for the extensions playlista tries to analyse (case-insensitive): the formats it
+/// decodes itself, those it decodes through ffmpeg (wma asf wv ape mpc tta ac3), and DSD (dsf
+/// dff). A file that turns out to be something else is recorded as failed with its reason
+/// instead of silently ignored.
 pub fn is_audio_path(path: &Path) -> bool {
     const EXTS: &[&str] = &[
-        "mp3", "mp2", "mp1", "flac", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc",
-        "m4a", "mp4", "m4b", "aac", "adts",
+        "mp3", "mp2", "mp1", "mpa", "flac", "ogg", "oga", "opus", "spx", "wav", "wave", "aif",
+        "aiff", "aifc", "m4a", "mp4", "m4b", "aac", "adts", "caf", "mka", "mkv", "webm", "wma",
+        "asf", "wv", "ape", "mpc", "tta", "ac3", "dsf", "dff",
     ];
     let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
         return false;
     };
     EXTS.iter().any(|known| known.eq_ignore_ascii_case(ext))
+}
+
+/// The path of track `number` of the single-file album at `file` (a CUE sheet's track): the
+/// file's path, `#` and the number in two digits (`Album.flac#03`). No file has such a name
+/// that the walk would take for audio (its extension would be `flac#03`), so the two never
+/// meet.
+pub fn part_path(file: &str, number: u32) -> String {
+    format!("{file}#{number:02}")
+}
+
+/// The album file and track number of a [`part_path`]; `None` for the path of a whole file.
+pub fn split_part(path: &str) -> Option<(&str, u32)> {
+    let (file, number) = path.rsplit_once('#')?;
+    if number.len() > 3 || !is_audio_path(Path::new(file)) {
+        return None;
+    }
+    // parse() alone would take "+3".
+    let number = number
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| number.parse().ok())??;
+    Some((file, number))
 }
 
 /// Bytes hashed from each of the start, middle and end of a large file.

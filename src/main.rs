@@ -126,6 +126,11 @@ enum Command {
         /// Accuracy only: one fast-mode analysis per file, no speed or memory passes.
         #[arg(long, conflicts_with_all = ["pipeline", "playlists", "serve", "repeat"])]
         accuracy: bool,
+        /// The format set: builds in DIR (once; needs ffmpeg) the corpus's clips in every
+        /// codec and container playlista reads, then benchmarks DIR with a row per format and
+        /// each format's agreement with the WAV original.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["pipeline", "playlists", "serve"])]
+        formats: Option<PathBuf>,
     },
     /// Build a small library of generated songs with known tempo and key, analyse it as a
     /// library and show what was found.
@@ -180,14 +185,13 @@ fn main() -> ExitCode {
             playlists,
             serve,
             accuracy,
+            formats,
         }) => bench(
             corpus.as_deref(),
             repeat,
             only.as_deref(),
-            pipeline,
-            playlists,
-            serve,
-            accuracy,
+            (pipeline, playlists, serve, accuracy),
+            formats.as_deref(),
         ),
         Some(Command::Demo { dir, fast_mode }) => {
             playlista::demo::run(dir, fast_mode).map(|_| ExitCode::SUCCESS)
@@ -437,10 +441,8 @@ fn bench(
     corpus: Option<&Path>,
     repeat: usize,
     only: Option<&str>,
-    pipeline: bool,
-    playlists: bool,
-    serve: bool,
-    accuracy: bool,
+    (pipeline, playlists, serve, accuracy): (bool, bool, bool, bool),
+    formats: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     if serve {
         print!("{}", playlista::bench::serve::table()?);
@@ -473,6 +475,13 @@ fn bench(
         playlista::bench::Scope::Accuracy
     } else {
         playlista::bench::Scope::Everything { repeat }
+    };
+    let corpus = match formats {
+        Some(dir) => {
+            playlista::bench::formats::from_corpus(corpus, dir)?;
+            dir
+        }
+        None => corpus,
     };
     let results = playlista::bench::run(corpus, scope, only)?;
     print!("{}", playlista::bench::render(&results, scope));

@@ -267,6 +267,20 @@ pub fn status_text(s: &Status, db: &Path) -> String {
     for (kind, n) in &s.failed_by_kind {
         let _ = writeln!(out, "failed     {n:>6}  {kind}");
     }
+    if s.albums > 0 {
+        let _ = writeln!(
+            out,
+            "cue        {} tracks from {} single-file albums (CUE sheets)",
+            s.album_tracks, s.albums
+        );
+    }
+    if s.through_ffmpeg + s.need_ffmpeg > 0 {
+        let _ = writeln!(
+            out,
+            "ffmpeg     {} tracks decoded through ffmpeg; {} files need it (not installed)",
+            s.through_ffmpeg, s.need_ffmpeg
+        );
+    }
     for (format, n, analyzed, failed) in &s.by_format {
         let _ = writeln!(
             out,

@@ -53,46 +53,70 @@ impl Tags {
 
     pub fn merge_revision(&mut self, rev: &MetadataRevision) {
         for tag in rev.tags() {
-            let Some(key) = tag.std_key else { continue };
-            let value = tag.value.to_string();
-            // RIFF INFO strings keep their NUL terminator (and padding) in symphonia.
-            let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-            if value.is_empty() {
-                continue;
+            if let Some(key) = tag.std_key {
+                self.merge_standard(key, &tag.value.to_string());
             }
-            match key {
-                StandardTagKey::TrackTitle => set(&mut self.title, value),
-                StandardTagKey::Artist => set(&mut self.artist, value),
-                StandardTagKey::Album => set(&mut self.album, value),
-                StandardTagKey::AlbumArtist => set(&mut self.album_artist, value),
-                StandardTagKey::Genre => set(&mut self.genre, &clean_genre(value)),
-                StandardTagKey::Date
-                | StandardTagKey::ReleaseDate
-                | StandardTagKey::OriginalDate
-                    if self.year.is_none() =>
-                {
-                    self.year = parse_year(value);
-                }
-                StandardTagKey::TrackNumber if self.track_number.is_none() => {
-                    self.track_number = parse_leading_number(value);
-                }
-                StandardTagKey::DiscNumber if self.disc_number.is_none() => {
-                    self.disc_number = parse_leading_number(value);
-                }
-                StandardTagKey::MusicBrainzRecordingId if is_uuid(value) => {
-                    set(
-                        &mut self.musicbrainz_recording_id,
-                        &value.to_ascii_lowercase(),
-                    );
-                }
-                StandardTagKey::IdentIsrc => {
-                    let isrc: String = value.chars().filter(|c| *c != '-').collect();
-                    if is_isrc(&isrc) {
-                        set(&mut self.isrc, &isrc.to_ascii_uppercase());
-                    }
-                }
-                _ => {}
+        }
+    }
+
+    /// One tag by its name as ffmpeg, APEv2 and ASF write it (`title`, `album_artist`,
+    /// `Album Artist`, `WM/AlbumArtist`, `track`, `date`, ...; case ignored). Unknown names
+    /// are ignored.
+    pub fn merge_named(&mut self, name: &str, value: &str) {
+        let name = name.trim().to_ascii_lowercase();
+        let name = name.strip_prefix("wm/").unwrap_or(&name);
+        let key = match name.replace([' ', '_'], "").as_str() {
+            "title" => StandardTagKey::TrackTitle,
+            "artist" | "author" => StandardTagKey::Artist,
+            "album" | "albumtitle" => StandardTagKey::Album,
+            "albumartist" => StandardTagKey::AlbumArtist,
+            "genre" => StandardTagKey::Genre,
+            "date" | "year" => StandardTagKey::Date,
+            "track" | "tracknumber" => StandardTagKey::TrackNumber,
+            "disc" | "discnumber" | "partofset" => StandardTagKey::DiscNumber,
+            "musicbrainztrackid" | "musicbrainz/trackid" => StandardTagKey::MusicBrainzRecordingId,
+            "isrc" => StandardTagKey::IdentIsrc,
+            _ => return,
+        };
+        self.merge_standard(key, value);
+    }
+
+    fn merge_standard(&mut self, key: StandardTagKey, value: &str) {
+        // RIFF INFO strings keep their NUL terminator (and padding) in symphonia.
+        let value = value.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+        if value.is_empty() {
+            return;
+        }
+        match key {
+            StandardTagKey::TrackTitle => set(&mut self.title, value),
+            StandardTagKey::Artist => set(&mut self.artist, value),
+            StandardTagKey::Album => set(&mut self.album, value),
+            StandardTagKey::AlbumArtist => set(&mut self.album_artist, value),
+            StandardTagKey::Genre => set(&mut self.genre, &clean_genre(value)),
+            StandardTagKey::Date | StandardTagKey::ReleaseDate | StandardTagKey::OriginalDate
+                if self.year.is_none() =>
+            {
+                self.year = parse_year(value);
             }
+            StandardTagKey::TrackNumber if self.track_number.is_none() => {
+                self.track_number = parse_leading_number(value);
+            }
+            StandardTagKey::DiscNumber if self.disc_number.is_none() => {
+                self.disc_number = parse_leading_number(value);
+            }
+            StandardTagKey::MusicBrainzRecordingId if is_uuid(value) => {
+                set(
+                    &mut self.musicbrainz_recording_id,
+                    &value.to_ascii_lowercase(),
+                );
+            }
+            StandardTagKey::IdentIsrc => {
+                let isrc: String = value.chars().filter(|c| *c != '-').collect();
+                if is_isrc(&isrc) {
+                    set(&mut self.isrc, &isrc.to_ascii_uppercase());
+                }
+            }
+            _ => {}
         }
     }
 

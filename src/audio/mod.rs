@@ -15,6 +15,9 @@
 //! unsupported codec, unreadable file, the file truncated under us) fails this file alone.
 
 pub mod cover;
+pub mod cut;
+pub mod dsd;
+pub mod ffmpeg;
 pub mod mapped;
 pub mod resample;
 pub mod sanity;
@@ -22,10 +25,10 @@ pub mod sanity;
 use std::path::Path;
 
 use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Channels, Signal};
-use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, DecoderOptions};
+use symphonia::core::codecs::{CODEC_TYPE_NULL, CodecRegistry, DecoderOptions};
 use symphonia::core::conv::IntoSample;
 use symphonia::core::errors::Error as SymError;
-use symphonia::core::formats::FormatOptions;
+use symphonia::core::formats::{FormatOptions, SeekMode, SeekTo};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{Limit, MetadataOptions};
 use symphonia::core::probe::{Hint, ProbeResult};
@@ -65,6 +68,8 @@ pub enum DecodeError {
     Empty(String),
     #[error("stopped after {0} undecodable packets in a row: {1}")]
     Corrupt(u32, String),
+    #[error("needs ffmpeg for {0} (not installed)")]
+    NeedsFfmpeg(String),
 }
 
 /// What the container says about the audio stream.
@@ -101,8 +106,33 @@ pub trait PlanarSource {
 /// Where decoded audio goes.
 pub trait ChunkSink {
     fn begin(&mut self, info: &StreamInfo);
-    /// `planes[c]` holds channel c at the source rate; `mono` the down-mix at [`ANALYSIS_RATE`].
+    /// `planes[c]` holds channel c at the source rate; `mono` the down-mix at [`ANALYSIS_RATE`]
+    /// (empty when only the planes were asked for: [`Decoder::decode_planes`]).
     fn chunk(&mut self, planes: &[&[f32]], mono: &[f32]);
+    /// True once the sink wants no more: decoding stops after the packet in hand.
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// What a decode hands its sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// Nothing (decode-only, the benchmarks' floor).
+    Nothing,
+    /// The planes at the source rate, from a given frame on.
+    Planes { from: u64 },
+    /// The planes and the analysis-rate down-mix, from the start.
+    Analysis,
+}
+
+impl Output {
+    fn from(self) -> u64 {
+        match self {
+            Output::Planes { from } => from,
+            _ => 0,
+        }
+    }
 }
 
 /// What a finished decode reports besides the samples.
@@ -114,6 +144,8 @@ pub struct DecodeSummary {
     /// Packets skipped as malformed.
     pub skipped_packets: u32,
     pub tags: Tags,
+    /// What the ffmpeg helpers used, for a file decoded through them.
+    pub helper: ffmpeg::HelperUse,
 }
 
 impl DecodeSummary {
@@ -226,7 +258,7 @@ impl Decoder {
         path: &Path,
         sink: &mut dyn ChunkSink,
     ) -> Result<DecodeSummary, DecodeError> {
-        self.run(path, sink, true)
+        self.run(path, sink, Output::Analysis)
     }
 
     /// Demuxes and decodes only: no conversion, down-mix or resampling, and `sink` sees no
@@ -236,20 +268,132 @@ impl Decoder {
         path: &Path,
         sink: &mut dyn ChunkSink,
     ) -> Result<DecodeSummary, DecodeError> {
-        self.run(path, sink, false)
+        self.run(path, sink, Output::Nothing)
     }
 
+    /// The planes only (no down-mix), starting at frame `from` of the stream (seeking there
+    /// when the container allows, else decoding up to it), until the sink is done: for
+    /// cutting one track out of a single-file album.
+    pub fn decode_planes(
+        &mut self,
+        path: &Path,
+        from: u64,
+        sink: &mut dyn ChunkSink,
+    ) -> Result<DecodeSummary, DecodeError> {
+        self.run(path, sink, Output::Planes { from })
+    }
+
+    /// Picks the decoder: DSD by its header, symphonia for everything it opens, else ffmpeg
+    /// for the formats [`ffmpeg::fallback_format`] knows (and for codecs symphonia cannot make).
     fn run(
         &mut self,
         path: &Path,
         sink: &mut dyn ChunkSink,
-        convert: bool,
+        out: Output,
+    ) -> Result<DecodeSummary, DecodeError> {
+        let source = MappedSource::open(path).map_err(DecodeError::Open)?;
+        let mut head = [0u8; 64];
+        let n = source.contents().len().min(head.len());
+        head[..n].copy_from_slice(&source.contents()[..n]);
+        let head = &head[..n];
+        if dsd::sniff(head) {
+            let mut reader = dsd::DsdReader::open(source)?;
+            return self.run_planar(&mut reader, sink, out);
+        }
+        match open_mapped(source, path, true) {
+            Ok(opened) => self.run_symphonia(opened, path, sink, out),
+            Err(e @ DecodeError::Format(_)) => match ffmpeg::fallback_format(head) {
+                Some(format) => self.run_ffmpeg(path, format, sink, out),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_ffmpeg(
+        &mut self,
+        path: &Path,
+        format: &str,
+        sink: &mut dyn ChunkSink,
+        out: Output,
+    ) -> Result<DecodeSummary, DecodeError> {
+        let mut pipe = ffmpeg::FfmpegPipe::open(path, format)?;
+        let decoded = self.run_planar(&mut pipe, sink, out);
+        match (decoded, pipe.finish()) {
+            // ffmpeg's own complaint says more than "no samples".
+            (Err(DecodeError::Empty(_)), Err(e)) => Err(e),
+            (Ok(mut summary), Ok(used)) => {
+                summary.helper = used;
+                Ok(summary)
+            }
+            (decoded, _) => decoded,
+        }
+    }
+
+    /// Decodes a [`PlanarSource`] to its end, feeding `sink` as symphonia's packets do.
+    fn run_planar(
+        &mut self,
+        source: &mut dyn PlanarSource,
+        sink: &mut dyn ChunkSink,
+        out: Output,
+    ) -> Result<DecodeSummary, DecodeError> {
+        let info = source.info().clone();
+        if info.channels == 0 || info.channels > MAX_CHANNELS {
+            return Err(DecodeError::Channels(info.channels));
+        }
+        if !(4_000..=768_000).contains(&info.sample_rate) {
+            return Err(DecodeError::SampleRate(info.sample_rate));
+        }
+        self.resampler.configure(info.sample_rate);
+        sink.begin(&info);
+        let mut planes = std::mem::take(&mut self.planes);
+        let mut frames = 0u64;
+        let result = loop {
+            if sink.done() {
+                break Ok(());
+            }
+            match source.next_packet(&mut planes) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    let skip = (out.from().saturating_sub(frames) as usize).min(n);
+                    if out != Output::Nothing && skip < n {
+                        let mut refs: heapless::Vec<&[f32], MAX_CHANNELS> = heapless::Vec::new();
+                        for p in planes.iter().take(info.channels) {
+                            let _ = refs.push(&p[skip..n]);
+                        }
+                        self.emit(&refs, &info, sink, out);
+                    }
+                    frames += n as u64;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.planes = planes;
+        result?;
+        if frames == 0 {
+            return Err(DecodeError::Empty("the stream holds no samples".into()));
+        }
+        Ok(DecodeSummary {
+            info,
+            frames,
+            skipped_packets: 0,
+            tags: source.tags(),
+            helper: ffmpeg::HelperUse::default(),
+        })
+    }
+
+    fn run_symphonia(
+        &mut self,
+        opened: Opened,
+        path: &Path,
+        sink: &mut dyn ChunkSink,
+        out: Output,
     ) -> Result<DecodeSummary, DecodeError> {
         let Opened {
             mut probed,
             id3v1,
             id3v1_len,
-        } = open(path, true)?;
+        } = opened;
         let mut format = probed.format;
 
         let track = format
@@ -268,9 +412,11 @@ impl Decoder {
         let track_id = track.id;
         let params = track.codec_params.clone();
         let codec = codec_name(params.codec);
-        let mut decoder = symphonia::default::get_codecs()
-            .make(&params, &DecoderOptions::default())
-            .map_err(|_| DecodeError::Codec(codec.clone()))?;
+        let Ok(mut decoder) = codecs().make(&params, &DecoderOptions::default()) else {
+            // A container symphonia reads holding a codec it does not (AC-3 in Matroska, ...).
+            drop(format);
+            return self.run_ffmpeg(path, &codec, sink, out);
+        };
 
         let mut tags = Tags::default();
         if let Some(rev) = probed.metadata.get().as_ref().and_then(|m| m.current()) {
@@ -287,10 +433,27 @@ impl Decoder {
             tags,
             ..Default::default()
         };
+        // Where the next decoded frame lies in the stream: 0, or where a seek landed.
+        let mut position = 0u64;
+        let from = out.from();
+        let frame_ticks = params
+            .sample_rate
+            .zip(params.time_base)
+            .filter(|(rate, tb)| tb.numer == 1 && tb.denom == *rate);
+        if from > 0 && frame_ticks.is_some() {
+            let to = SeekTo::TimeStamp { ts: from, track_id };
+            if let Ok(landed) = format.seek(SeekMode::Accurate, to) {
+                position = landed.actual_ts.min(from);
+                decoder.reset();
+            }
+        }
         let mut started = false;
         let mut consecutive_errors = 0u32;
         let mut last_error = String::new();
         loop {
+            if sink.done() {
+                break;
+            }
             let packet = match format.next_packet() {
                 Ok(p) => p,
                 Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
@@ -355,10 +518,12 @@ impl Decoder {
                 // A chained stream that changes format mid-way: analyse the first part only.
                 break;
             }
-            if convert {
-                self.feed(&decoded, &summary.info, sink);
+            let skip = (from.saturating_sub(position) as usize).min(frames);
+            if out != Output::Nothing && skip < frames {
+                self.feed(&decoded, &summary.info, sink, skip, out);
             }
             summary.frames += frames as u64;
+            position += frames as u64;
         }
         if !started {
             let why = if last_error.is_empty() {
@@ -371,16 +536,24 @@ impl Decoder {
         Ok(summary)
     }
 
-    fn feed(&mut self, decoded: &AudioBufferRef<'_>, info: &StreamInfo, sink: &mut dyn ChunkSink) {
+    /// Hands the packet's frames from `skip` on to the sink as `out` asks.
+    fn feed(
+        &mut self,
+        decoded: &AudioBufferRef<'_>,
+        info: &StreamInfo,
+        sink: &mut dyn ChunkSink,
+        skip: usize,
+        out: Output,
+    ) {
         let channels = info.channels;
         match decoded {
             AudioBufferRef::F32(buf) => {
                 // The common case (MP3, AAC, Vorbis): no conversion, borrow the decoder's planes.
                 let mut planes: heapless::Vec<&[f32], MAX_CHANNELS> = heapless::Vec::new();
                 for c in 0..channels {
-                    let _ = planes.push(buf.chan(c));
+                    let _ = planes.push(&buf.chan(c)[skip..]);
                 }
-                self.mix_and_emit(&planes, info, sink);
+                self.emit(&planes, info, sink, out);
                 return;
             }
             AudioBufferRef::U8(b) => convert(b, &mut self.planes),
@@ -397,14 +570,24 @@ impl Decoder {
         {
             let mut refs: heapless::Vec<&[f32], MAX_CHANNELS> = heapless::Vec::new();
             for p in planes.iter().take(channels) {
-                let _ = refs.push(p.as_slice());
+                let _ = refs.push(&p[skip..]);
             }
-            self.mix_and_emit(&refs, info, sink);
+            self.emit(&refs, info, sink, out);
         }
         self.planes = planes;
     }
 
-    fn mix_and_emit(&mut self, planes: &[&[f32]], info: &StreamInfo, sink: &mut dyn ChunkSink) {
+    fn emit(
+        &mut self,
+        planes: &[&[f32]],
+        info: &StreamInfo,
+        sink: &mut dyn ChunkSink,
+        out: Output,
+    ) {
+        if out != Output::Analysis {
+            sink.chunk(planes, &[]);
+            return;
+        }
         downmix(planes, &info.layout, &mut self.mono);
         self.resampled.clear();
         self.resampler.process(&self.mono, &mut self.resampled);
@@ -477,14 +660,40 @@ fn layout_of(channels: Channels) -> heapless::Vec<Speaker, MAX_CHANNELS> {
     out
 }
 
+/// Symphonia's own decoders and libopus (symphonia has no Opus decoder of its own).
+fn codecs() -> &'static CodecRegistry {
+    static REGISTRY: std::sync::OnceLock<CodecRegistry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut registry = CodecRegistry::new();
+        symphonia::default::register_enabled_codecs(&mut registry);
+        registry.register_all::<symphonia_adapter_libopus::OpusDecoder>();
+        registry
+    })
+}
+
 fn codec_name(codec: symphonia::core::codecs::CodecType) -> String {
-    if let Some(desc) = symphonia::default::get_codecs().get_codec(codec) {
+    if let Some(desc) = codecs().get_codec(codec) {
         return desc.short_name.to_string();
     }
-    if codec == CODEC_TYPE_OPUS {
-        return "opus".to_string();
-    }
-    format!("{codec}")
+    symphonia_codec_name(codec)
+}
+
+/// Names for the codecs symphonia knows of but cannot decode (ffmpeg decodes them).
+fn symphonia_codec_name(codec: symphonia::core::codecs::CodecType) -> String {
+    use symphonia::core::codecs as c;
+    let name = match codec {
+        c::CODEC_TYPE_EAC3 => "AC-3",
+        c::CODEC_TYPE_DCA => "DTS",
+        c::CODEC_TYPE_WAVPACK => "WavPack",
+        c::CODEC_TYPE_MONKEYS_AUDIO => "Monkey's Audio",
+        c::CODEC_TYPE_MUSEPACK => "Musepack",
+        c::CODEC_TYPE_TTA => "TTA",
+        c::CODEC_TYPE_WMA => "WMA",
+        c::CODEC_TYPE_SPEEX => "Speex",
+        c::CODEC_TYPE_ATRAC3 | c::CODEC_TYPE_ATRAC3PLUS => "ATRAC3",
+        _ => return format!("{codec}"),
+    };
+    name.to_string()
 }
 
 /// Errors from decoders can carry newlines; a failure reason is always one line.

@@ -15,6 +15,7 @@
 //! quality and scale figures (`--playlists`), [`serve`] the HTTP load figures of
 //! `playlista serve` (`--serve`).
 
+pub mod formats;
 pub mod library;
 pub mod playlists;
 pub mod serve;
@@ -44,12 +45,15 @@ pub struct Truth {
     pub style: String,
     pub expected_ok: bool,
     pub lufs: Option<f64>,
+    /// The original this file is an encoding of (the format set's `same_as` column).
+    pub same_as: Option<String>,
 }
 
 pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
     let mut reader = csv::Reader::from_path(path)?;
     let headers = reader.headers()?.clone();
     let col = |name: &str| headers.iter().position(|h| h == name);
+    let c_same = col("same_as");
     let (c_path, c_format, c_bpm, c_key, c_mode, c_kind, c_expect, c_alt, c_lufs, c_style) = (
         col("path"),
         col("format"),
@@ -89,6 +93,7 @@ pub fn read_truth(path: &Path) -> anyhow::Result<BTreeMap<String, Truth>> {
                 style: get(c_style),
                 expected_ok: get(c_expect) != "error",
                 lufs: num(c_lufs),
+                same_as: Some(get(c_same)).filter(|s| !s.is_empty()),
             },
         );
     }
@@ -158,10 +163,22 @@ pub struct FileResult {
     pub truth: Option<Truth>,
 }
 
-/// The audio files of a corpus, in a stable order.
+/// The audio files of a corpus, in a stable order: its `synthetic/`, `edge/` and `real/`
+/// folders, or every folder of a set without them (the format set, one folder per clip).
 pub fn corpus_files(root: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for part in ["synthetic", "edge", "real"] {
+    let mut parts: Vec<String> = ["synthetic", "edge", "real"].map(String::from).to_vec();
+    if !parts.iter().any(|p| root.join(p).is_dir()) {
+        parts = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        parts.sort();
+    }
+    for part in &parts {
         let Ok(entries) = std::fs::read_dir(root.join(part)) else {
             continue;
         };
@@ -221,17 +238,22 @@ pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Ve
             // Warm the page cache so both timings read from memory.
             let _ = analyzer.decode_only(path);
         }
+        // A file decoded through ffmpeg: its helpers' CPU and memory count too.
         for _ in 0..repeat {
             if timed {
                 let t0 = usage::cpu_s(usage::Clock::Thread);
-                let _ = analyzer.decode_only(path);
-                decode_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
+                let helper = analyzer
+                    .decode_only(path)
+                    .map(|(_, h)| h)
+                    .unwrap_or_default();
+                decode_times.push(usage::cpu_s(usage::Clock::Thread) - t0 + helper.cpu_s);
             }
             usage::reset_peak_rss();
             let t0 = usage::cpu_s(usage::Clock::Thread);
             outcome = analyzer.analyze(path).map_err(|e| e.to_string());
-            analysis_times.push(usage::cpu_s(usage::Clock::Thread) - t0);
-            peak = peak.max(usage::peak_rss_kb());
+            let helper = outcome.as_ref().map(|a| a.helper).unwrap_or_default();
+            analysis_times.push(usage::cpu_s(usage::Clock::Thread) - t0 + helper.cpu_s);
+            peak = peak.max(usage::peak_rss_kb() + helper.peak_rss_kb);
         }
         let format = t
             .as_ref()
@@ -268,9 +290,11 @@ pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Ve
         for _ in 0..repeat {
             usage::reset_peak_rss();
             let t0 = usage::cpu_s(usage::Clock::Thread);
-            let _ = full.analyze(path);
-            times.push(usage::cpu_s(usage::Clock::Thread) - t0);
-            r.full_peak_rss_kb = r.full_peak_rss_kb.max(usage::peak_rss_kb());
+            let helper = full.analyze(path).map(|a| a.helper).unwrap_or_default();
+            times.push(usage::cpu_s(usage::Clock::Thread) - t0 + helper.cpu_s);
+            r.full_peak_rss_kb = r
+                .full_peak_rss_kb
+                .max(usage::peak_rss_kb() + helper.peak_rss_kb);
         }
         r.full_cpu_s = median(times);
     }
@@ -442,6 +466,44 @@ pub fn render(results: &[FileResult], scope: Scope) -> String {
         out += &speed_table(results);
     }
     out += &accuracy_table(results);
+    out += &agreement_table(results);
+    out
+}
+
+/// For the format set: per format, how many files gave their WAV original's tempo (within
+/// 4 %) and key. Empty for a corpus without a `same_as` column.
+fn agreement_table(results: &[FileResult]) -> String {
+    let by_path: BTreeMap<&str, &FileResult> =
+        results.iter().map(|r| (r.rel_path.as_str(), r)).collect();
+    let mut rows: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
+    for r in results {
+        let Some(original) = r.truth.as_ref().and_then(|t| t.same_as.as_deref()) else {
+            continue;
+        };
+        if original == r.rel_path {
+            continue;
+        }
+        let row = rows.entry(r.format.as_str()).or_default();
+        row[0] += 1;
+        let (Ok(a), Some(Ok(o))) = (&r.outcome, by_path.get(original).map(|o| &o.outcome)) else {
+            continue;
+        };
+        let (a, o) = (&a.record, &o.record);
+        row[1] += a
+            .bpm
+            .zip(o.bpm)
+            .is_some_and(|(x, y)| (x - y).abs() <= 0.04 * y) as usize;
+        row[2] += (a.key.is_some() && a.key == o.key && a.scale == o.scale) as usize;
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nagreement with the WAV original (tempo within 4 %, same key and mode):\nformat          files  tempo  key\n",
+    );
+    for (format, [n, tempo, key]) in rows {
+        let _ = writeln!(out, "{format:<15} {n:>5} {tempo:>6} {key:>4}");
+    }
     out
 }
 

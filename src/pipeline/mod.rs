@@ -41,7 +41,7 @@ use crate::analysis::Mode;
 use crate::features::ANALYSIS_VERSION;
 use crate::library::{self, FileEntry, Walker};
 use crate::store::{RunTotals, Store, TrackStatus, Tuning, now_s, path_text};
-use worker::{Limits, Reply, WorkerProcess};
+use worker::{Limits, Measured, Reply, WorkerProcess};
 
 /// Which files a run works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,21 @@ struct Job {
     fingerprint: Option<i64>,
     /// Earlier attempts (retries get more time).
     attempts: u32,
+    /// The CUE sheet beside the file at the scan (its path and modification time): stored
+    /// with the album's rows, so that editing the sheet brings the album back.
+    sheet: Option<Sheet>,
+}
+
+/// A sheet's path and modification time, as [`Known::sheet`] holds them.
+type Sheet = (String, Option<i64>);
+
+/// The CUE sheet beside `file`, if one names it.
+fn sheet_beside(file: &Path) -> Option<Sheet> {
+    let sheet = crate::cue::sheet_beside(file)?;
+    let mtime = std::fs::metadata(&sheet)
+        .ok()
+        .map(|md| library::mtime_ns(&md));
+    Some((path_text(&sheet).ok()?.to_string(), mtime))
 }
 
 /// Everything that reaches the writer.
@@ -296,14 +311,21 @@ fn scan_inner(
     };
 
     if opts.work == Work::Failed {
+        let mut queued = HashSet::new();
         for (path, attempts) in store.retryable(opts.max_attempts)? {
             if halt.now() {
                 break;
             }
-            let Ok(entry) = library::entry(Path::new(&path)) else {
+            // A failed track of an album: its file is analysed again.
+            let file = library::split_part(&path).map_or(path.as_str(), |(file, _)| file);
+            if !queued.insert(file.to_string()) {
+                continue;
+            }
+            let Ok(entry) = library::entry(Path::new(file)) else {
                 continue; // gone: the next full scan removes it
             };
             let job = Job {
+                sheet: sheet_beside(&entry.path),
                 entry,
                 fingerprint: None,
                 attempts,
@@ -342,9 +364,23 @@ fn scan_inner(
                 continue;
             };
             let known = store.lookup(path)?;
+            let sheet = entry
+                .sheet_nearby
+                .then(|| sheet_beside(&entry.path))
+                .flatten();
             if let Some(k) = &known {
                 seen.insert(k.id);
-                let unchanged = k.size == entry.size && k.mtime_ns == entry.mtime_ns;
+                seen.extend(k.parts.iter().map(|(id, _)| *id));
+                // A sheet added, edited or removed beside the file (one inside it changes
+                // with the file).
+                let sheet_changed = match (&sheet, &k.sheet) {
+                    (Some(now), Some(then)) => now != then,
+                    (Some(_), None) => true,
+                    (None, Some((then, _))) => !then.is_empty(),
+                    (None, None) => false,
+                };
+                let unchanged =
+                    k.size == entry.size && k.mtime_ns == entry.mtime_ns && !sheet_changed;
                 let current = k.analysis.as_ref().is_some_and(|(version, mode)| {
                     *version >= ANALYSIS_VERSION && (opts.mode == Mode::Fast || mode == "full")
                 });
@@ -365,7 +401,19 @@ fn scan_inner(
                     // from before inodes were kept): the row takes the file's facts, or the
                     // server would refuse to stream it.
                     if k.identity != Some((entry.dev, entry.inode)) {
-                        let _ = notes.send(Note::Moved(k.id, entry));
+                        for (id, part) in &k.parts {
+                            let path = PathBuf::from(part);
+                            let _ = notes.send(Note::Moved(
+                                *id,
+                                FileEntry {
+                                    path,
+                                    ..entry.clone()
+                                },
+                            ));
+                        }
+                        if k.parts.is_empty() {
+                            let _ = notes.send(Note::Moved(k.id, entry));
+                        }
                     }
                     continue;
                 }
@@ -378,6 +426,7 @@ fn scan_inner(
                     entry,
                     fingerprint,
                     attempts,
+                    sheet,
                 }) {
                     return Ok((walk_issues, followed.len() as u64)); // see below
                 }
@@ -385,8 +434,10 @@ fn scan_inner(
             }
             // A path never seen: maybe a file that moved, or a copy of one analysed.
             let fingerprint = library::fingerprint(&entry.path).ok();
-            if let (Some(fp), true) = (fingerprint, opts.work != Work::All) {
-                let twins = store.analyzed_with_fingerprint(fp)?;
+            // An album's analysis stays with its sheet: a new album file is analysed.
+            if let (Some(fp), true) = (fingerprint, opts.work != Work::All && sheet.is_none()) {
+                let mut twins = store.analyzed_with_fingerprint(fp)?;
+                twins.retain(|(_, p)| library::split_part(p).is_none());
                 let gone = twins
                     .iter()
                     .find(|(id, p)| !followed.contains(id) && !Path::new(p).exists());
@@ -408,6 +459,7 @@ fn scan_inner(
                 entry,
                 fingerprint,
                 attempts: 0,
+                sheet,
             }) {
                 // No worker takes work any more (stopped, or none could be started): the
                 // walk ends here, and files it did not reach must not be taken for gone.
@@ -436,7 +488,8 @@ fn scan_inner(
             if id > last_known_id || seen.contains(&id) || followed.contains(&id) {
                 continue;
             }
-            let gone = matches!(std::fs::metadata(&path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+            let file = library::split_part(&path).map_or(path.as_str(), |(file, _)| file);
+            let gone = matches!(std::fs::metadata(file), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
             if walk_issues == 0 || gone {
                 let _ = notes.send(Note::Removed(id));
             }
@@ -599,24 +652,51 @@ fn apply(
                 batch.removed(id)?;
                 totals.removed += 1;
             }
-            Note::Done(done) => match &done.1.outcome {
-                Ok(m) => {
-                    batch.analyzed(
-                        &done.0.entry,
-                        done.0.fingerprint,
-                        m,
-                        opts.mode.name(),
-                        done.1.cpu_ms,
-                    )?;
-                    totals.analyzed += 1;
-                    totals.audio_s += m.duration_s;
+            Note::Done(done) => {
+                let (job, reply) = &*done;
+                let file = path_text(&job.entry.path)?;
+                match &reply.outcome {
+                    Ok(Measured::Track(m)) => {
+                        let mode = opts.mode.name();
+                        let id =
+                            batch.analyzed(&job.entry, job.fingerprint, m, mode, reply.cpu_ms)?;
+                        batch.cue(id, None, None)?;
+                        batch.forget_other_rows(file, &[file.to_string()])?;
+                        totals.analyzed += 1;
+                        totals.audio_s += m.duration_s;
+                    }
+                    Ok(Measured::Album(parts)) => {
+                        let sheet = job
+                            .sheet
+                            .as_ref()
+                            .map_or(("", None), |(p, m)| (p.as_str(), *m));
+                        let mut kept = Vec::with_capacity(parts.len());
+                        for part in parts {
+                            let path = library::part_path(file, part.number);
+                            let entry = FileEntry {
+                                path: PathBuf::from(&path),
+                                ..job.entry.clone()
+                            };
+                            let cpu_ms = reply.cpu_ms / parts.len() as f64;
+                            let (m, mode) = (&part.record, opts.mode.name());
+                            let id = batch.analyzed(&entry, job.fingerprint, m, mode, cpu_ms)?;
+                            batch.cue(id, Some(sheet), Some((part.start_s, part.end_s)))?;
+                            kept.push(path);
+                            totals.analyzed += 1;
+                            totals.audio_s += m.duration_s;
+                        }
+                        batch.forget_other_rows(file, &kept)?;
+                    }
+                    Err(f) => {
+                        tracing::warn!("failed: {}: {}", job.entry.path.display(), f.reason);
+                        let id = batch.failed(&job.entry, job.fingerprint, f.kind, &f.reason)?;
+                        let sheet = job.sheet.as_ref().map(|(p, m)| (p.as_str(), *m));
+                        batch.cue(id, sheet, None)?;
+                        batch.forget_other_rows(file, &[file.to_string()])?;
+                        totals.failed += 1;
+                    }
                 }
-                Err(f) => {
-                    tracing::warn!("failed: {}: {}", done.0.entry.path.display(), f.reason);
-                    batch.failed(&done.0.entry, done.0.fingerprint, f.kind, &f.reason)?;
-                    totals.failed += 1;
-                }
-            },
+            }
             // Kept out of batches by the writer.
             Note::Unstarted(_) => {}
         }

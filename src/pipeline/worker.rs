@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, FailKind, Mode};
+use crate::analysis::{AnalysisError, Analyzer, FailKind, Mode, Part};
+use crate::audio::ffmpeg::HelperUse;
 use crate::features::Record;
 
 /// The hidden subcommand that runs [`serve`].
@@ -64,10 +65,19 @@ struct Request {
     path: String,
 }
 
+/// What a worker measured in one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Measured {
+    /// A file that is one track.
+    Track(Box<Record>),
+    /// A single-file album with a CUE sheet: each of its tracks.
+    Album(Vec<Part>),
+}
+
 /// What a worker answers for one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reply {
-    pub outcome: Result<Record, Failure>,
+    pub outcome: Result<Measured, Failure>,
     /// CPU time the child spent on this file.
     pub cpu_ms: f64,
     /// The child's peak resident memory so far.
@@ -125,20 +135,36 @@ pub fn serve() -> anyhow::Result<()> {
         let request: Request = serde_json::from_str(&line)?;
         let path = Path::new(&request.path);
         let cpu = crate::usage::cpu_s(crate::usage::Clock::Process);
-        let outcome = analyzer
-            .analyze(path)
-            .map(|a| a.record)
-            .map_err(|e| Failure::new(e.kind(), e.to_string()));
+        let (outcome, helper) = measure(&mut analyzer, path);
+        let own_cpu_s = crate::usage::cpu_s(crate::usage::Clock::Process) - cpu;
         let reply = Reply {
             outcome,
-            cpu_ms: (crate::usage::cpu_s(crate::usage::Clock::Process) - cpu) * 1e3,
-            peak_rss_kb: crate::usage::peak_rss_kb(),
+            cpu_ms: (own_cpu_s + helper.cpu_s) * 1e3,
+            // The helpers ran beside the worker: their peak adds to its own.
+            peak_rss_kb: crate::usage::peak_rss_kb() + helper.peak_rss_kb,
         };
         serde_json::to_writer(&mut stdout, &reply)?;
         stdout.write_all(b"\n")?;
         stdout.flush()?;
     }
     Ok(())
+}
+
+/// Measures one file: its tracks when a CUE sheet makes it an album, else the file; with
+/// what its ffmpeg helpers used.
+fn measure(analyzer: &mut Analyzer, path: &Path) -> (Result<Measured, Failure>, HelperUse) {
+    let failure = |e: AnalysisError| Failure::new(e.kind(), e.to_string());
+    match crate::analysis::sheet_for(path) {
+        Ok(Some(sheet)) => match analyzer.analyze_album(path, &sheet) {
+            Ok(a) => (Ok(Measured::Album(a.parts)), a.helper),
+            Err(e) => (Err(failure(e)), HelperUse::default()),
+        },
+        Ok(None) => match analyzer.analyze(path) {
+            Ok(a) => (Ok(Measured::Track(Box::new(a.record))), a.helper),
+            Err(e) => (Err(failure(e)), HelperUse::default()),
+        },
+        Err(e) => (Err(failure(e.into())), HelperUse::default()),
+    }
 }
 
 /// The parent side of one worker process.

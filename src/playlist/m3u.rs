@@ -143,7 +143,13 @@ pub fn render(lib: &Library, p: &Playlist, dir: &Path) -> String {
             t.measured.duration_s.round() as i64,
             one_line(&display_name(lib, e.track))
         );
-        let path = relative(dir, Path::new(&t.path));
+        // A track of a single-file album: the album's file, with the span for players that
+        // read VLC's options (VLC, and players following it).
+        if let Some((start, end)) = t.span {
+            let _ = writeln!(text, "#EXTVLCOPT:start-time={start:.3}");
+            let _ = writeln!(text, "#EXTVLCOPT:stop-time={end:.3}");
+        }
+        let path = relative(dir, Path::new(t.file()));
         let _ = writeln!(text, "{}", one_line(&path.to_string_lossy()));
     }
     text

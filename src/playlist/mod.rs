@@ -349,10 +349,17 @@ pub fn display_name(lib: &Library, track: usize) -> String {
     match (&t.measured.tags.artist, &t.measured.tags.title) {
         (Some(a), Some(ti)) => format!("{a} - {ti}"),
         (None, Some(ti)) => ti.clone(),
-        _ => Path::new(&t.path)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| t.path.clone()),
+        _ => {
+            let stem = Path::new(t.file())
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| t.path.clone());
+            // A track of an album with no title in its sheet: the album file and its number.
+            match crate::library::split_part(&t.path) {
+                Some((_, number)) => format!("{stem} #{number:02}"),
+                None => stem,
+            }
+        }
     }
 }
 

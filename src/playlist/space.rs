@@ -329,6 +329,7 @@ pub mod tests_support {
             size: 5_000_000,
             mtime_ns: 1_700_000_000_000_000_000,
             identity: None,
+            span: None,
             measured: Record {
                 duration_s: 200.0,
                 sample_rate: 44_100,

@@ -146,7 +146,8 @@ pub struct TrackView<'a> {
     /// Full mode: the three most probable MusiCNN tags ("rock", "guitar", ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sounds_like: Option<Vec<&'static str>>,
-    pub format: &'a str,
+    /// The extension of what `stream` sends (`wav` for a track cut from an album).
+    pub format: String,
     /// Where the audio is: `/stream/{id}`.
     pub stream: String,
 }
@@ -170,10 +171,7 @@ impl<'a> TrackView<'a> {
             danceability: m.danceability,
             loudness_lufs: m.loudness_lufs,
             sounds_like: lib.sound[i].map(|s| s.tag_names().collect()),
-            format: Path::new(&t.path)
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or(""),
+            format: t.served_format(),
             stream: format!("/stream/{}", t.id),
         }
     }

@@ -38,7 +38,7 @@ impl std::fmt::Display for Refused {
 
 /// Opens track `t`'s file if it is still the file its scan saw.
 pub fn open_track(roots: &[PathBuf], t: &StoredTrack) -> Result<(File, Metadata), Refused> {
-    let (file, md) = open_in_library(roots, Path::new(&t.path))?;
+    let (file, md) = open_in_library(roots, Path::new(t.file()))?;
     if md.len() != t.size || crate::library::mtime_ns(&md) != t.mtime_ns {
         return Err(Refused::Changed("another size or modification time"));
     }

@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::blocking::{self, Work};
 use super::listener::Slot;
 use super::{Server, files};
+use crate::audio::cut::WavCut;
 
 /// One satisfiable byte range, inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +93,23 @@ pub fn content_type(path: &std::path::Path) -> &'static str {
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase());
     match ext.as_deref() {
-        Some("mp3") => "audio/mpeg",
+        Some("mp3" | "mp2" | "mp1" | "mpa") => "audio/mpeg",
         Some("flac") => "audio/flac",
-        Some("ogg" | "oga" | "opus") => "audio/ogg",
+        Some("ogg" | "oga" | "opus" | "spx") => "audio/ogg",
         Some("m4a" | "mp4" | "aac" | "m4b") => "audio/mp4",
-        Some("wav") => "audio/wav",
-        Some("aif" | "aiff") => "audio/aiff",
-        Some("wma") => "audio/x-ms-wma",
+        Some("wav" | "wave") => "audio/wav",
+        Some("aif" | "aiff" | "aifc") => "audio/aiff",
+        Some("webm") => "audio/webm",
+        Some("mka" | "mkv") => "audio/x-matroska",
+        Some("caf") => "audio/x-caf",
+        Some("wma" | "asf") => "audio/x-ms-wma",
+        Some("wv") => "audio/x-wavpack",
+        Some("ape") => "audio/x-ape",
+        Some("mpc") => "audio/x-musepack",
+        Some("tta") => "audio/x-tta",
+        Some("ac3") => "audio/ac3",
+        Some("dsf") => "audio/x-dsf",
+        Some("dff") => "audio/x-dff",
         _ => "application/octet-stream",
     }
 }
@@ -119,11 +130,20 @@ pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Respo
             .into_response();
     }
     let roots = s.library.clone();
+    let track = &catalog.lib.tracks[i];
+    let cut = track.span.map(|(start, end)| {
+        let m = &track.measured;
+        let cut = WavCut::new(start, end, m.sample_rate, m.channels);
+        (cut, track.file().to_string(), track.path.clone())
+    });
     let checked = blocking::run(Work::Open, move || {
         let track = &catalog.lib.tracks[i];
         files::open_track(&roots, track).map(|(file, md)| (file, md.len(), track.path.clone()))
     })
     .await;
+    if let (Some((cut, file, path)), Some(Ok(_))) = (cut, &checked) {
+        return send_cut(cut, file.into(), request, download, &path);
+    }
     let (file, size, path) = match checked {
         Some(Ok(opened)) => opened,
         Some(Err(refused)) => {
@@ -137,21 +157,8 @@ pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Respo
     };
     let path = std::path::PathBuf::from(path);
     let mut file = tokio::fs::File::from_std(file);
-    let headers = &request.headers;
-    let ask = parse_range(
-        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
-        size,
-    );
-    let (status, start, len) = match ask {
-        RangeAsk::Whole => (StatusCode::OK, 0, size),
-        RangeAsk::Part(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1),
-        RangeAsk::Unsatisfiable => {
-            return (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
-            )
-                .into_response();
-        }
+    let Some((status, start, len)) = ranged(request, size) else {
+        return unsatisfiable(size);
     };
     if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "seek failed\n").into_response();
@@ -160,13 +167,49 @@ pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Respo
         file.take(len),
         64 << 10,
     ));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("track");
+    respond(
+        body,
+        (status, start, len, size),
+        content_type(&path),
+        download.then_some(name),
+    )
+}
+
+/// What the request's `Range` asks of `size` bytes: the status, first byte and length;
+/// `None` when it cannot be served ([`unsatisfiable`]).
+fn ranged(request: &Parts, size: u64) -> Option<(StatusCode, u64, u64)> {
+    let value = request
+        .headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    match parse_range(value, size) {
+        RangeAsk::Whole => Some((StatusCode::OK, 0, size)),
+        RangeAsk::Part(r) => Some((StatusCode::PARTIAL_CONTENT, r.start, r.end - r.start + 1)),
+        RangeAsk::Unsatisfiable => None,
+    }
+}
+
+/// The 416 answer to a range outside `size` bytes.
+fn unsatisfiable(size: u64) -> Response {
+    (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+    )
+        .into_response()
+}
+
+/// The response around a body: status, type, length, range and (for a download) file name.
+fn respond(
+    body: Body,
+    (status, start, len, size): (StatusCode, u64, u64, u64),
+    content_type: &'static str,
+    download: Option<&str>,
+) -> Response {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type(&path)),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -174,17 +217,54 @@ pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Respo
             h.insert(header::CONTENT_RANGE, v);
         }
     }
-    if download {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("track")
-            .replace(['"', '\\', '\r', '\n'], "_");
+    if let Some(name) = download {
+        let name = name.replace(['"', '\\', '\r', '\n'], "_");
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
     response
+}
+
+/// A track of a single-file album: its span of the album file as a WAV, cut while it is
+/// sent ([`WavCut`]); the decoder runs on a blocking thread and waits while the listener
+/// is slower than the decode (a bounded pipe between them), and stops when the listener
+/// goes.
+fn send_cut(
+    cut: WavCut,
+    file: std::path::PathBuf,
+    request: &Parts,
+    download: bool,
+    track_path: &str,
+) -> Response {
+    let size = cut.len();
+    let Some((status, start, len)) = ranged(request, size) else {
+        return unsatisfiable(size);
+    };
+    let (mut writer, reader) = tokio::io::duplex(256 << 10);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        use tokio::io::AsyncWriteExt;
+        let mut decoder = crate::audio::Decoder::new();
+        let mut send = |bytes: &[u8]| runtime.block_on(writer.write_all(bytes)).is_ok();
+        if let Err(e) = cut.produce(&mut decoder, &file, start, start + len - 1, &mut send) {
+            tracing::warn!("stream of a track of {}: {e}", file.display());
+        }
+    });
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        reader,
+        64 << 10,
+    ));
+    let name = std::path::Path::new(track_path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| format!("{}.wav", n.replace('#', " ")));
+    respond(
+        body,
+        (status, start, len, size),
+        "audio/wav",
+        download.then_some(name.as_deref().unwrap_or("track.wav")),
+    )
 }
 
 #[cfg(test)]

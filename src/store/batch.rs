@@ -81,8 +81,9 @@ impl Batch<'_> {
         tags: Option<&Tags>,
     ) -> Result<i64> {
         let path = path_text(&entry.path)?;
-        let format = entry
-            .path
+        // A track of an album has its file's format.
+        let file = crate::library::split_part(path).map_or(path, |(file, _)| file);
+        let format = std::path::Path::new(file)
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
@@ -193,7 +194,7 @@ impl Batch<'_> {
         fingerprint: Option<i64>,
         kind: FailKind,
         reason: &str,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         let id = self.upsert_track(entry, fingerprint, TrackStatus::Failed, None)?;
         self.tx.execute(
             "UPDATE tracks SET fail_kind = ?2, fail_reason = ?3, attempts = attempts + 1,
@@ -202,7 +203,7 @@ impl Batch<'_> {
         )?;
         self.tx
             .execute("DELETE FROM features WHERE track_id = ?1", [id])?;
-        Ok(())
+        Ok(id)
     }
 
     /// A file that moved, or whose stored device and inode are missing or stale: the track
@@ -240,6 +241,50 @@ impl Batch<'_> {
         self.tx
             .prepare_cached(&COPY_FEATURES)?
             .execute(params![id, from])?;
+        Ok(())
+    }
+
+    /// Where track `id` came from when a CUE sheet made its file an album (or a sheet that
+    /// failed it): the sheet's path ('' for one inside the file) and modification time, and
+    /// the track's span in the file in seconds. `None`s clear them (a whole file).
+    pub fn cue(
+        &self,
+        id: i64,
+        sheet: Option<(&str, Option<i64>)>,
+        span: Option<(f64, f64)>,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE tracks SET cue_sheet = ?2, cue_mtime_ns = ?3, start_s = ?4, end_s = ?5
+             WHERE id = ?1",
+            params![
+                id,
+                sheet.map(|s| s.0),
+                sheet.and_then(|s| s.1),
+                span.map(|s| s.0),
+                span.map(|s| s.1)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Drops the rows of `file` (its own, and its album tracks' `file#NN`) other than the
+    /// paths in `keep`: the file's row once a sheet made it an album, its tracks once it is a
+    /// whole file again, a track the sheet no longer has.
+    pub fn forget_other_rows(&self, file: &str, keep: &[String]) -> Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT id, path FROM tracks
+             WHERE path = ?1 OR (path > ?1 || '#' AND path < ?1 || '$')",
+        )?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map([file], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, path) in rows {
+            let ours =
+                path == file || crate::library::split_part(&path).is_some_and(|(f, _)| f == file);
+            if ours && !keep.contains(&path) {
+                self.removed(id)?;
+            }
+        }
         Ok(())
     }
 

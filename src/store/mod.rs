@@ -73,10 +73,31 @@ pub struct StoredTrack {
     pub size: u64,
     pub mtime_ns: i64,
     pub identity: Option<(u64, u64)>,
+    /// For a track of a single-file album (its path a [`crate::library::part_path`]): where
+    /// it lies in the file, `(start, end)` in seconds.
+    pub span: Option<(f64, f64)>,
     pub measured: Record,
 }
 
 impl StoredTrack {
+    /// The file that holds the track's audio: its path, or for a track of a single-file album
+    /// the album's file.
+    pub fn file(&self) -> &str {
+        crate::library::split_part(&self.path).map_or(&self.path, |(file, _)| file)
+    }
+
+    /// The extension of what the server sends for the track: its file's, or `wav` for a
+    /// track cut out of an album ([`crate::audio::cut`]).
+    pub fn served_format(&self) -> String {
+        if self.span.is_some() {
+            return "wav".into();
+        }
+        std::path::Path::new(self.file())
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
     /// The modification time in Unix seconds.
     pub fn mtime_s(&self) -> i64 {
         self.mtime_ns.div_euclid(1_000_000_000)

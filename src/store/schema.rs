@@ -4,7 +4,9 @@
 //! The version lives in `pragma user_version`. Steps `1..=MIGRATIONS.len()` are hand-written
 //! ([`MIGRATIONS`]); each further step adds the column of one scalar appended to
 //! [`FIELDS`] after the ones those migrations made ([`MIGRATED_FIELDS`]), so a new measured
-//! value needs no hand-written migration. A file newer than this playlista is refused.
+//! value needs no hand-written migration, except the steps [`LATER_MIGRATIONS`] names by
+//! number: hand-written ones that came after generated ones. A file newer than this
+//! playlista is refused.
 
 use std::path::Path;
 
@@ -211,17 +213,40 @@ ALTER TABLE tracks ADD COLUMN inode INTEGER;
 /// step may be appended only while no row has been (as now). Never change this number.
 const MIGRATED_FIELDS: usize = 15;
 
+/// Hand-written steps among the generated ones, by their step number `i` (from
+/// `user_version = i`). A new one takes the number after the last step of the schema at the
+/// time; the generated steps after it shift past it.
+const LATER_MIGRATIONS: &[(usize, &str)] = &[
+    // 7: CUE sheets. A track of a single-file album is a row of its own, its path the
+    // album file's with `#` and its number ([`crate::library::part_path`]); these say
+    // which sheet made it (its path, '' for a sheet embedded in the file) and when that
+    // sheet last changed, and where in the file the track lies. NULL for whole files.
+    (
+        7,
+        r#"
+ALTER TABLE tracks ADD COLUMN cue_sheet TEXT;
+ALTER TABLE tracks ADD COLUMN cue_mtime_ns INTEGER;
+ALTER TABLE tracks ADD COLUMN start_s REAL;
+ALTER TABLE tracks ADD COLUMN end_s REAL;
+"#,
+    ),
+];
+
 /// The schema version this playlista writes and reads.
 pub fn version() -> usize {
-    MIGRATIONS.len() + FIELDS.len().saturating_sub(MIGRATED_FIELDS)
+    MIGRATIONS.len() + FIELDS.len().saturating_sub(MIGRATED_FIELDS) + LATER_MIGRATIONS.len()
 }
 
 /// Step `i` (from `user_version = i`): a hand-written migration or a generated column.
 fn step(i: usize) -> String {
+    if let Some((_, sql)) = LATER_MIGRATIONS.iter().find(|(n, _)| *n == i) {
+        return sql.to_string();
+    }
     match MIGRATIONS.get(i) {
         Some(sql) => sql.to_string(),
         None => {
-            let f = &FIELDS[MIGRATED_FIELDS + i - MIGRATIONS.len()];
+            let later_before = LATER_MIGRATIONS.iter().filter(|(n, _)| *n < i).count();
+            let f = &FIELDS[MIGRATED_FIELDS + i - MIGRATIONS.len() - later_before];
             format!(
                 "ALTER TABLE features ADD COLUMN {} {};",
                 f.name,

@@ -91,6 +91,12 @@ pub struct Known {
     pub analysis: Option<(i64, String)>,
     /// The device and inode at the last scan (`None` for a row older than those columns).
     pub identity: Option<(u64, u64)>,
+    /// For a single-file album: its tracks' rows `(id, path)`; the fields above are then the
+    /// album's as a whole (the worst status, the oldest analysis). Empty for a file.
+    pub parts: Vec<(i64, String)>,
+    /// The CUE sheet the rows came from: its path ('' for one inside the file) and its
+    /// modification time; `None` when no sheet was involved.
+    pub sheet: Option<(String, Option<i64>)>,
 }
 
 /// Counts for `--status`.
@@ -106,6 +112,12 @@ pub struct Status {
     pub failed_by_kind: Vec<(FailKind, u64)>,
     /// `(format, tracks, analyzed, failed)`.
     pub by_format: Vec<(String, u64, u64, u64)>,
+    /// Tracks decoded through an installed ffmpeg, and files that failed for want of one.
+    pub through_ffmpeg: u64,
+    pub need_ffmpeg: u64,
+    /// Tracks that are parts of single-file albums, and those albums.
+    pub album_tracks: u64,
+    pub albums: u64,
     pub playlists: u64,
     pub last_run: Option<RunSummary>,
 }
@@ -142,28 +154,70 @@ fn read_f32_blob(blob: &[u8], out: &mut [f32]) -> bool {
 }
 
 impl Store {
-    /// What is stored for `path`, if anything.
+    /// What is stored for the file at `path`, if anything: its row, or the rows of its
+    /// tracks when a CUE sheet made it an album.
     pub fn lookup(&self, path: &str) -> Result<Option<Known>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT t.id, t.size, t.mtime_ns, t.status, t.attempts, f.analysis_version, f.mode,
-                    t.dev, t.inode
-             FROM tracks t LEFT JOIN features f ON f.track_id = t.id WHERE t.path = ?1",
-        )?;
-        Ok(stmt
-            .query_row([path], |r| {
-                let version: Option<i64> = r.get(5)?;
-                let mode: Option<String> = r.get(6)?;
-                Ok(Known {
-                    id: r.get(0)?,
-                    size: r.get::<_, i64>(1)? as u64,
-                    mtime_ns: r.get(2)?,
-                    status: r.get(3)?,
-                    attempts: r.get::<_, i64>(4)? as u32,
-                    analysis: version.zip(mode),
-                    identity: identity(r, 7)?,
-                })
+        const COLUMNS: &str = "t.id, t.size, t.mtime_ns, t.status, t.attempts,
+            f.analysis_version, f.mode, t.dev, t.inode, t.path, t.cue_sheet, t.cue_mtime_ns";
+        let read = |r: &rusqlite::Row| -> rusqlite::Result<Known> {
+            let version: Option<i64> = r.get(5)?;
+            let mode: Option<String> = r.get(6)?;
+            let sheet: Option<String> = r.get(10)?;
+            let sheet_mtime: Option<i64> = r.get(11)?;
+            Ok(Known {
+                id: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                mtime_ns: r.get(2)?,
+                status: r.get(3)?,
+                attempts: r.get::<_, i64>(4)? as u32,
+                analysis: version.zip(mode),
+                identity: identity(r, 7)?,
+                parts: Vec::new(),
+                sheet: sheet.map(|p| (p, sheet_mtime)),
             })
-            .optional()?)
+        };
+        let mut whole = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tracks t LEFT JOIN features f ON f.track_id = t.id
+             WHERE t.path = ?1"
+        ))?;
+        if let Some(known) = whole.query_row([path], read).optional()? {
+            return Ok(Some(known));
+        }
+        // An album's tracks: `path#01`, `path#02`, ... ('#' sorts just before '$').
+        let mut parts = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tracks t LEFT JOIN features f ON f.track_id = t.id
+             WHERE t.path > ?1 || '#' AND t.path < ?1 || '$' ORDER BY t.path"
+        ))?;
+        let mut album: Option<Known> = None;
+        let rows = parts.query_map([path], |r| Ok((read(r)?, r.get::<_, String>(9)?)))?;
+        for row in rows {
+            let (part, part_path) = row?;
+            if crate::library::split_part(&part_path).is_none_or(|(file, _)| file != path) {
+                continue;
+            }
+            let a = album.get_or_insert_with(|| Known {
+                parts: Vec::new(),
+                ..part.clone()
+            });
+            a.parts.push((part.id, part_path));
+            // The album stands where its worst track does: failed, else pending.
+            let rank = |s: TrackStatus| match s {
+                TrackStatus::Analyzed => 0,
+                TrackStatus::Pending => 1,
+                TrackStatus::Failed => 2,
+            };
+            if rank(part.status) > rank(a.status) {
+                a.status = part.status;
+                a.id = part.id;
+            }
+            a.attempts = a.attempts.max(part.attempts);
+            if part.analysis.as_ref().map(|(v, _)| *v) < a.analysis.as_ref().map(|(v, _)| *v)
+                || part.analysis.as_ref().is_some_and(|(_, m)| m != "full")
+            {
+                a.analysis = part.analysis.clone();
+            }
+        }
+        Ok(album)
     }
 
     /// Analysed tracks with this content fingerprint: `(id, path)`.
@@ -218,7 +272,7 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT t.id, t.path, t.title, t.artist, t.album, t.album_artist, t.genre, t.year,
                     t.track_number, t.disc_number, t.recording_mbid, t.isrc, t.size, t.mtime_ns,
-                    t.dev, t.inode, {}
+                    t.dev, t.inode, t.start_s, t.end_s, {}
              FROM tracks t JOIN features f ON f.track_id = t.id
              WHERE t.status = 'analyzed' ORDER BY t.path",
             field_columns("f.")
@@ -239,13 +293,16 @@ impl Store {
                 },
                 ..Record::default()
             };
-            read_fields(r, 16, &mut measured)?;
+            read_fields(r, 18, &mut measured)?;
+            let start: Option<f64> = r.get(16)?;
+            let end: Option<f64> = r.get(17)?;
             Ok(StoredTrack {
                 id: r.get(0)?,
                 path: r.get(1)?,
                 size: r.get::<_, i64>(12)?.try_into().unwrap_or(0),
                 mtime_ns: r.get(13)?,
                 identity: identity(r, 14)?,
+                span: start.zip(end),
                 measured,
             })
         })?;
@@ -282,6 +339,20 @@ impl Store {
                 |r| r.get(0),
             )?,
             playlists: count("SELECT count(*) FROM playlists")?,
+            through_ffmpeg: count(&format!(
+                "SELECT count(*) FROM features WHERE codec LIKE '{}%'",
+                crate::audio::ffmpeg::CODEC_PREFIX
+            ))?,
+            need_ffmpeg: count(
+                "SELECT count(*) FROM tracks WHERE status = 'failed'
+                 AND fail_reason LIKE 'needs ffmpeg for %'",
+            )?,
+            album_tracks: count("SELECT count(*) FROM tracks WHERE start_s IS NOT NULL")?,
+            // A track's path is its album file's and `#NN` (numbers run to 99).
+            albums: count(
+                "SELECT count(DISTINCT substr(path, 1, length(path) - 3)) FROM tracks
+                 WHERE start_s IS NOT NULL",
+            )?,
             ..Status::default()
         };
         let mut stmt = c.prepare(

@@ -53,19 +53,30 @@ pub fn song(x: &Ctx, i: usize) -> Node {
     let m = &t.measured;
     let title = x.catalog.title(i);
     let tag_artist = m.tags.artist.as_deref();
-    let format = Path::new(&t.path)
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("");
+    let format = t.served_format();
     let album = &x.index().albums[x.index().album_of[i]];
     let artist = &x.index().artists[album.artist];
+    // A track cut from an album is sent as a WAV of its own (named after the album file
+    // and its number); a file is sent as it is.
+    let cut = t.span.map(|(start, end)| {
+        let m = &t.measured;
+        crate::audio::cut::WavCut::new(start, end, m.sample_rate, m.channels)
+    });
     let path = Path::new(&t.path);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| {
+            if cut.is_some() {
+                format!("{}.wav", n.replace('#', " "))
+            } else {
+                n
+            }
+        })
         .unwrap_or_default();
     // As scanned: answers never wait on the disk (a sleeping HDD would stall every list).
-    let facts = Some((t.size, t.mtime_s())).filter(|&(size, _)| size > 0);
+    let size = cut.map_or(t.size, |c| c.len());
+    let facts = Some((size, t.mtime_s())).filter(|&(size, _)| size > 0);
     let display_artist = tag_artist.unwrap_or(&artist.name);
     // The song's own artist when albums are filed under that name, else the album's.
     let song_artist = tag_artist
@@ -93,8 +104,8 @@ pub fn song(x: &Ctx, i: usize) -> Node {
         .attr("genre", m.tags.genre.as_deref().unwrap_or(""))
         .attr("coverArt", t.id.to_string())
         .attr("size", facts.map_or(0, |(size, _)| size))
-        .attr("contentType", content_type(path))
-        .attr("suffix", format.to_ascii_lowercase())
+        .attr("contentType", content_type(Path::new(&file_name)))
+        .attr("suffix", format)
         .attr("duration", m.duration_s.round() as i64)
         .attr("bitRate", bit_rate.unwrap_or(0))
         .attr("bitDepth", 0u32)

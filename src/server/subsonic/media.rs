@@ -62,7 +62,7 @@ pub async fn cover_art(s: &AppState, p: &Params, account: Credentials) -> Result
         tracks.iter().find_map(|&i| {
             let track = &catalog.lib.tracks[i];
             let (file, _) = files::open_track(&roots, track).ok()?;
-            let picture = embedded_in(&file, Path::new(&track.path))?;
+            let picture = embedded_in(&file, Path::new(track.file()))?;
             let head = &picture.data[..picture.data.len().min(12)];
             Some((raster_type(&picture.media_type, head)?, picture.data))
         })
