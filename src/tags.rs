@@ -120,6 +120,35 @@ impl Tags {
         }
     }
 
+    /// Fills the fields still empty from `other` (a second tag of the same file).
+    pub fn merge_missing(&mut self, other: Tags) {
+        let Tags {
+            title,
+            artist,
+            album,
+            album_artist,
+            genre,
+            year,
+            track_number,
+            disc_number,
+            musicbrainz_recording_id,
+            isrc,
+        } = other;
+        self.title = self.title.take().or(title);
+        self.artist = self.artist.take().or(artist);
+        self.album = self.album.take().or(album);
+        self.album_artist = self.album_artist.take().or(album_artist);
+        self.genre = self.genre.take().or(genre);
+        self.year = self.year.or(year);
+        self.track_number = self.track_number.or(track_number);
+        self.disc_number = self.disc_number.or(disc_number);
+        self.musicbrainz_recording_id = self
+            .musicbrainz_recording_id
+            .take()
+            .or(musicbrainz_recording_id);
+        self.isrc = self.isrc.take().or(isrc);
+    }
+
     /// Reads an ID3v1 tag from the last 128 bytes of a file, if there is one.
     pub fn merge_id3v1(&mut self, block: &[u8; 128]) {
         if &block[..3] != b"TAG" {

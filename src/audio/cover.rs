@@ -1,5 +1,6 @@
-//! The picture embedded in an audio file (ID3 APIC, FLAC PICTURE, MP4 covr, Vorbis
-//! METADATA_BLOCK_PICTURE), for the server's cover art.
+//! The picture embedded in an audio file (ID3 APIC, also inside AIFF; FLAC PICTURE, MP4 covr,
+//! Vorbis METADATA_BLOCK_PICTURE; through ffmpeg, WMA's and APEv2's pictures), for the
+//! server's cover art.
 //!
 //! In: a path (or a file the server opened). Out: the front cover (else the first picture)
 //! as its declared media type and bytes, or `None`. The file is opened through [`super::open`], the same guarded mapping and
@@ -18,22 +19,41 @@ pub struct Picture {
 
 /// The front cover embedded in `path` (else its first picture), if any.
 pub fn embedded(path: &Path) -> Option<Picture> {
-    contained(|| picture(super::open(path, false).ok()?))
+    let source = super::mapped::MappedSource::open(path).ok()?;
+    from_source(source, path)
 }
 
-/// [`embedded`] for a file the caller opened (`path` names it, for the container hint).
+/// [`embedded`] for a file the caller opened (`path` names it, for the container hint and
+/// for ffmpeg).
 pub fn embedded_in(file: &File, path: &Path) -> Option<Picture> {
-    contained(|| {
-        let source = super::mapped::MappedSource::map(file).ok()?;
-        picture(super::open_mapped(source, path, false).ok()?)
-    })
+    from_source(super::mapped::MappedSource::map(file).ok()?, path)
+}
+
+/// Symphonia's probe; for the formats only ffmpeg reads, ffmpeg.
+fn from_source(source: super::mapped::MappedSource, path: &Path) -> Option<Picture> {
+    let head = source
+        .contents()
+        .get(..64)
+        .unwrap_or(source.contents())
+        .to_vec();
+    if super::ffmpeg::fallback_format(&head).is_some() {
+        let data = super::ffmpeg::picture(path)?;
+        return Some(Picture {
+            media_type: String::new(),
+            data: data.into_boxed_slice(),
+        });
+    }
+    let opened = contained(|| super::open_mapped(source, path, false).ok())?;
+    contained(|| picture(opened))
 }
 
 /// `probe()`, a panic inside symphonia taken as no picture, as the analysis takes it as that
 /// file's error (a WAV header with a sample rate of 0 makes the probe panic; the `cover` fuzz
 /// target found it).
-fn contained(probe: impl FnOnce() -> Option<Picture> + std::panic::UnwindSafe) -> Option<Picture> {
-    std::panic::catch_unwind(probe).ok().flatten()
+fn contained<T>(probe: impl FnOnce() -> Option<T>) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(probe))
+        .ok()
+        .flatten()
 }
 
 /// The front cover (else the first picture) met while probing; none larger than
@@ -62,7 +82,12 @@ fn picture(opened: super::Opened) -> Option<Picture> {
         return Some(p);
     }
     let metadata = probed.format.metadata();
-    metadata.current().and_then(|rev| pick(rev.visuals()))
+    if let Some(p) = metadata.current().and_then(|rev| pick(rev.visuals())) {
+        return Some(p);
+    }
+    // An AIFF file's ID3 chunk.
+    let side = opened.side.as_ref().and_then(|(_, id3)| id3.as_ref());
+    side.and_then(|rev| pick(rev.visuals()))
 }
 
 /// The raster types served (never a type a browser would run or render as a page).

@@ -20,11 +20,8 @@
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::OnceLock;
 
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::{Limit, MetadataOptions};
-use symphonia::core::probe::Instantiate;
-
 use super::mapped::MappedSource;
+use super::side_tags;
 use super::{DecodeError, MAX_CHANNELS, PlanarSource, Speaker, StreamInfo};
 use crate::tags::Tags;
 
@@ -36,9 +33,6 @@ const PACKET_BYTES: usize = 4096;
 
 /// Largest DSF block size accepted (the specification fixes 4096).
 const MAX_BLOCK: usize = 1 << 16;
-
-/// Largest ID3v2 tag read; a bigger one is cut there (and then ignored by the reader).
-const MAX_TAG_BYTES: u64 = 16 << 20;
 
 /// Largest DSF "DSD " / "fmt " chunk accepted (both are fixed at 28 and 52 bytes).
 const MAX_HEADER_CHUNK: u64 = 4096;
@@ -505,7 +499,7 @@ fn parse_dff(
             )?,
             b"DSD " if data.is_none() => data = Some((body, size)),
             b"DST " => return Err(DecodeError::Codec("DST-compressed DSD".into())),
-            b"ID3 " => merge_missing(&mut tags, read_id3(source, body, body_end)?),
+            b"ID3 " => tags.merge_missing(read_id3(source, body, body_end)?),
             b"DIIN" => parse_diin(source, body, body_end, &mut diin)?,
             _ => {}
         }
@@ -515,7 +509,7 @@ fn parse_dff(
         pos = next;
     }
     // ID3 first, then the DSDIFF's own edited-master title and artist for what it lacks.
-    merge_missing(&mut tags, diin);
+    tags.merge_missing(diin);
     match compression.as_ref() {
         None | Some(b"DSD ") => {}
         Some(b"DST ") => return Err(DecodeError::Codec("DST-compressed DSD".into())),
@@ -648,55 +642,21 @@ fn parse_diin(
     Ok(())
 }
 
-/// Every field of `from` that `into` lacks (earlier sources win, as in [`Tags`]).
-fn merge_missing(into: &mut Tags, from: Tags) {
-    let Tags {
-        title,
-        artist,
-        album,
-        album_artist,
-        genre,
-        year,
-        track_number,
-        disc_number,
-        musicbrainz_recording_id,
-        isrc,
-    } = from;
-    into.title = into.title.take().or(title);
-    into.artist = into.artist.take().or(artist);
-    into.album = into.album.take().or(album);
-    into.album_artist = into.album_artist.take().or(album_artist);
-    into.genre = into.genre.take().or(genre);
-    into.year = into.year.or(year);
-    into.track_number = into.track_number.or(track_number);
-    into.disc_number = into.disc_number.or(disc_number);
-    into.musicbrainz_recording_id = into
-        .musicbrainz_recording_id
-        .take()
-        .or(musicbrainz_recording_id);
-    into.isrc = into.isrc.take().or(isrc);
-}
-
-/// Reads the ID3v2 tag at `at` (not past `end`, at most [`MAX_TAG_BYTES`]) with symphonia's
-/// ID3v2 reader. A missing, cut or malformed tag gives no tags, not an error.
+/// Reads the ID3v2 tag at `at` (not past `end`, at most [`side_tags::MAX_TAG_BYTES`]). A
+/// missing, cut or malformed tag gives no tags, not an error.
 fn read_id3(source: &mut MappedSource, at: u64, end: u64) -> Result<Tags, DecodeError> {
     let mut tags = Tags::default();
     let mut head = [0u8; 10];
     seek(source, at)?;
-    if read_full(source, &mut head)? < 10 || &head[..3] != b"ID3" {
+    if read_full(source, &mut head)? < 10 {
         return Ok(tags);
     }
-    let body = head[6..10]
-        .iter()
-        .fold(0u64, |acc, &b| (acc << 7) | u64::from(b & 0x7f));
-    let footer = if head[3] >= 4 && head[5] & 0x10 != 0 {
-        10
-    } else {
-        0
+    let Some(len) = side_tags::id3v2_len(&head) else {
+        return Ok(tags);
     };
-    let len = (10 + body + footer)
+    let len = len
         .min(end.saturating_sub(at))
-        .min(MAX_TAG_BYTES) as usize;
+        .min(side_tags::MAX_TAG_BYTES) as usize;
     if len < 10 {
         return Ok(tags);
     }
@@ -704,29 +664,7 @@ fn read_id3(source: &mut MappedSource, at: u64, end: u64) -> Result<Tags, Decode
     bytes[..10].copy_from_slice(&head);
     let got = read_full(source, &mut bytes[10..])?;
     bytes.truncate(10 + got);
-    // The same length checks as for any file's tag before symphonia allocates by them.
-    if super::sanity::check(&bytes, bytes.len() as u64).is_err() {
-        return Ok(tags);
-    }
-    // A panic inside symphonia on a malformed tag costs the tags, not the file.
-    let revision = std::panic::catch_unwind(move || {
-        let mut stream = MediaSourceStream::new(
-            Box::new(io::Cursor::new(bytes)),
-            MediaSourceStreamOptions::default(),
-        );
-        match symphonia::default::get_probe().next(&mut stream).ok()? {
-            Instantiate::Metadata(make) => make(&MetadataOptions {
-                limit_visual_bytes: Limit::Maximum(0),
-                ..MetadataOptions::default()
-            })
-            .read_all(&mut stream)
-            .ok(),
-            Instantiate::Format(_) => None,
-        }
-    })
-    .ok()
-    .flatten();
-    if let Some(revision) = revision {
+    if let Some(revision) = side_tags::id3v2(bytes, false) {
         tags.merge_revision(&revision);
     }
     Ok(tags)

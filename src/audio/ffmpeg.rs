@@ -109,15 +109,35 @@ pub struct FfmpegPipe {
     bytes: Vec<u8>,
     /// Bytes of a partial frame carried over to the next read.
     carry: usize,
+    /// Packets read, and the largest anonymous memory of the child seen so far (KiB).
+    packets: u64,
+    dirty_kb: u64,
     probe_cpu_s: f64,
-    probe_peak_kb: u64,
 }
 
 /// What the helpers cost, for the worker's accounting.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HelperUse {
+    /// ffprobe's and ffmpeg's CPU time.
     pub cpu_s: f64,
+    /// ffmpeg's largest anonymous (dirty) memory seen while decoding, sampled from
+    /// `/proc/PID/smaps_rollup`: what it adds to the machine's memory. Its resident size is
+    /// ~40 MB more: the pages of its ~200 shared libraries, file pages the kernel drops under
+    /// pressure and shares with every other ffmpeg.
     pub peak_rss_kb: u64,
+}
+
+/// Packets between two samples of ffmpeg's memory (~6 s of audio at 44.1 kHz).
+const SAMPLE_EVERY: u64 = 64;
+
+/// The anonymous memory of process `pid` (Private_Dirty + Shared_Dirty), in KiB.
+fn dirty_kb(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some(field("Private_Dirty:")? + field("Shared_Dirty:").unwrap_or(0))
 }
 
 impl FfmpegPipe {
@@ -127,7 +147,7 @@ impl FfmpegPipe {
         let ffmpeg = binary().ok_or_else(|| DecodeError::NeedsFfmpeg(format.to_string()))?;
         let ffprobe =
             probe_binary(&ffmpeg).ok_or_else(|| DecodeError::NeedsFfmpeg(format.to_string()))?;
-        let (probe, probe_use) = probe(&ffprobe, path)?;
+        let (probe, probe_cpu_s) = probe(&ffprobe, path)?;
         let stream = probe
             .streams
             .first()
@@ -207,23 +227,24 @@ impl FfmpegPipe {
             tags,
             bytes: vec![0; PACKET_FRAMES * channels * 4],
             carry: 0,
-            probe_cpu_s: probe_use.cpu_s,
-            probe_peak_kb: probe_use.peak_rss_kb,
+            packets: 0,
+            dirty_kb: 0,
+            probe_cpu_s,
         })
     }
 
     /// Waits for ffmpeg and says what both helpers cost; an ffmpeg that failed names why.
     pub fn finish(mut self) -> Result<HelperUse, DecodeError> {
         drop(self.stdout);
-        let (status, used) = wait(&mut self.child);
+        let (status, cpu_s) = wait(&mut self.child);
         let said = self
             .stderr
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
         let total = HelperUse {
-            cpu_s: used.cpu_s + self.probe_cpu_s,
-            peak_rss_kb: used.peak_rss_kb.max(self.probe_peak_kb),
+            cpu_s: cpu_s + self.probe_cpu_s,
+            peak_rss_kb: self.dirty_kb,
         };
         match status {
             Some(0) => Ok(total),
@@ -245,6 +266,12 @@ impl PlanarSource for FfmpegPipe {
     }
 
     fn next_packet(&mut self, planes: &mut [Vec<f32>]) -> Result<usize, DecodeError> {
+        if self.packets % SAMPLE_EVERY == 0 {
+            if let Some(kb) = dirty_kb(self.child.id()) {
+                self.dirty_kb = self.dirty_kb.max(kb);
+            }
+        }
+        self.packets += 1;
         let frame_bytes = self.info.channels * 4;
         // Fill the packet (or what is left of the stream): a read returns what the pipe holds.
         let mut filled = self.carry;
@@ -271,6 +298,36 @@ impl PlanarSource for FfmpegPipe {
         self.bytes.copy_within(frames * frame_bytes..filled, 0);
         Ok(frames)
     }
+}
+
+/// The picture attached to a file ffmpeg reads (WMA's WM/Picture, WavPack's and Monkey's
+/// Audio's APEv2 cover): its bytes as stored, at most [`super::MAX_PICTURE_BYTES`]; `None`
+/// without ffmpeg or a picture.
+pub fn picture(path: &Path) -> Option<Vec<u8>> {
+    let ffmpeg = binary()?;
+    let mut cmd = Command::new(ffmpeg);
+    cmd.args(["-nostdin", "-hide_banner", "-v", "quiet", "-i"])
+        .arg(path)
+        .args([
+            "-an",
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "image2pipe",
+            "pipe:1",
+        ]);
+    let mut child = spawn(&mut cmd, false).ok()?;
+    let mut out = Vec::new();
+    let limit = super::MAX_PICTURE_BYTES as u64 + 1;
+    let read = child.stdout.take()?.take(limit).read_to_end(&mut out);
+    let whole = read.is_ok() && out.len() as u64 <= super::MAX_PICTURE_BYTES as u64;
+    if !whole {
+        let _ = child.kill(); // a picture too large to serve: not read to its end
+    }
+    let (status, _) = wait(&mut child);
+    (status == Some(0) && whole && !out.is_empty()).then_some(out)
 }
 
 /// The part of ffprobe's JSON we read.
@@ -300,7 +357,7 @@ struct ProbeFormat {
 /// Largest ffprobe answer read (tags included).
 const PROBE_LIMIT: u64 = 1 << 20;
 
-fn probe(ffprobe: &Path, path: &Path) -> Result<(Probe, HelperUse), DecodeError> {
+fn probe(ffprobe: &Path, path: &Path) -> Result<(Probe, f64), DecodeError> {
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-of", "json", "-select_streams", "a:0"])
         .args([
@@ -316,7 +373,7 @@ fn probe(ffprobe: &Path, path: &Path) -> Result<(Probe, HelperUse), DecodeError>
             .read_to_end(&mut out)
             .map_err(DecodeError::Read)?;
     }
-    let (status, used) = wait(&mut child);
+    let (status, cpu_s) = wait(&mut child);
     if status != Some(0) {
         return Err(DecodeError::Format(
             "ffprobe could not read it as audio".into(),
@@ -324,7 +381,7 @@ fn probe(ffprobe: &Path, path: &Path) -> Result<(Probe, HelperUse), DecodeError>
     }
     let probe: Probe = serde_json::from_slice(&out)
         .map_err(|e| DecodeError::Format(format!("ffprobe answered oddly: {e}")))?;
-    Ok((probe, used))
+    Ok((probe, cpu_s))
 }
 
 /// Starts a helper that dies with this process (a worker killed for its time limit takes its
@@ -348,8 +405,8 @@ fn spawn(cmd: &mut Command, keep_stderr: bool) -> std::io::Result<Child> {
     cmd.spawn()
 }
 
-/// Reaps `child`, with its exit code (None: killed by a signal) and what it used.
-fn wait(child: &mut Child) -> (Option<i32>, HelperUse) {
+/// Reaps `child`: its exit code (None: killed by a signal) and the CPU seconds it used.
+fn wait(child: &mut Child) -> (Option<i32>, f64) {
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain data we own; wait4 writes into it and `status`.
@@ -357,16 +414,11 @@ fn wait(child: &mut Child) -> (Option<i32>, HelperUse) {
     // SAFETY: `pid` is our own unreaped child; Child does not wait on drop.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     if rc != pid {
-        let code = child.wait().ok().and_then(|s| s.code());
-        return (code, HelperUse::default());
+        return (child.wait().ok().and_then(|s| s.code()), 0.0);
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-    let used = HelperUse {
-        cpu_s: secs(usage.ru_utime) + secs(usage.ru_stime),
-        peak_rss_kb: usage.ru_maxrss.max(0) as u64,
-    };
     let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (code, used)
+    (code, secs(usage.ru_utime) + secs(usage.ru_stime))
 }
 
 fn last_line(said: &str) -> String {

@@ -21,6 +21,7 @@ pub mod ffmpeg;
 pub mod mapped;
 pub mod resample;
 pub mod sanity;
+pub mod side_tags;
 
 use std::path::Path;
 
@@ -172,6 +173,8 @@ pub struct Opened {
     pub probed: ProbeResult,
     pub id3v1: [u8; 128],
     pub id3v1_len: usize,
+    /// An AIFF file's text chunks and ID3 chunk, which symphonia does not read.
+    pub side: Option<(Tags, Option<symphonia::core::meta::MetadataRevision>)>,
 }
 
 /// The one way into a file, for the decoder and for cover art alike: maps it (truncation-safe,
@@ -202,6 +205,8 @@ pub fn open_mapped(
     sanity::check(bytes, bytes.len() as u64).map_err(DecodeError::Format)?;
     let mut id3v1 = [0u8; 128];
     let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
+    // Pictures only when the caller reads metadata (cover art), not for the analysis.
+    let side = side_tags::aiff(bytes, !gapless);
     let stream = MediaSourceStream::new(
         Box::new(source),
         MediaSourceStreamOptions {
@@ -231,6 +236,7 @@ pub fn open_mapped(
         probed,
         id3v1,
         id3v1_len,
+        side,
     })
 }
 
@@ -283,8 +289,9 @@ impl Decoder {
         self.run(path, sink, Output::Planes { from })
     }
 
-    /// Picks the decoder: DSD by its header, symphonia for everything it opens, else ffmpeg
-    /// for the formats [`ffmpeg::fallback_format`] knows (and for codecs symphonia cannot make).
+    /// Picks the decoder by the file's first bytes: DSD, the formats only ffmpeg reads
+    /// ([`ffmpeg::fallback_format`]), else symphonia (and ffmpeg for a codec symphonia finds
+    /// but cannot make).
     fn run(
         &mut self,
         path: &Path,
@@ -300,14 +307,13 @@ impl Decoder {
             let mut reader = dsd::DsdReader::open(source)?;
             return self.run_planar(&mut reader, sink, out);
         }
-        match open_mapped(source, path, true) {
-            Ok(opened) => self.run_symphonia(opened, path, sink, out),
-            Err(e @ DecodeError::Format(_)) => match ffmpeg::fallback_format(head) {
-                Some(format) => self.run_ffmpeg(path, format, sink, out),
-                None => Err(e),
-            },
-            Err(e) => Err(e),
+        // Before symphonia's probe, which scans past what it does not know and can take an
+        // MPEG sync word inside a WavPack block for an MP3 file.
+        if let Some(format) = ffmpeg::fallback_format(head) {
+            return self.run_ffmpeg(path, format, sink, out);
         }
+        let opened = open_mapped(source, path, true)?;
+        self.run_symphonia(opened, path, sink, out)
     }
 
     fn run_ffmpeg(
@@ -393,6 +399,7 @@ impl Decoder {
             mut probed,
             id3v1,
             id3v1_len,
+            side,
         } = opened;
         let mut format = probed.format;
 
@@ -424,6 +431,12 @@ impl Decoder {
         }
         if let Some(rev) = format.metadata().current() {
             tags.merge_revision(rev);
+        }
+        if let Some((text, id3)) = side {
+            if let Some(rev) = id3 {
+                tags.merge_revision(&rev);
+            }
+            tags.merge_missing(text);
         }
         if id3v1_len == 128 {
             tags.merge_id3v1(&id3v1);
