@@ -173,7 +173,8 @@ pub struct Opened {
     pub probed: ProbeResult,
     pub id3v1: [u8; 128],
     pub id3v1_len: usize,
-    /// An AIFF file's text chunks and ID3 chunk, which symphonia does not read.
+    /// An AIFF file's text chunks and ID3 chunk, or a CAF file's `info` chunk, which
+    /// symphonia does not read.
     pub side: Option<(Tags, Option<symphonia::core::meta::MetadataRevision>)>,
 }
 
@@ -206,7 +207,7 @@ pub fn open_mapped(
     let mut id3v1 = [0u8; 128];
     let id3v1_len = source.tail(&mut id3v1).unwrap_or(0);
     // Pictures only when the caller reads metadata (cover art), not for the analysis.
-    let side = side_tags::aiff(bytes, !gapless);
+    let side = side_tags::aiff(bytes, !gapless).or_else(|| side_tags::caf(bytes));
     let stream = MediaSourceStream::new(
         Box::new(source),
         MediaSourceStreamOptions {
@@ -417,7 +418,10 @@ impl Decoder {
             })
             .ok_or(DecodeError::NoTrack)?;
         let track_id = track.id;
-        let params = track.codec_params.clone();
+        let mut params = track.codec_params.clone();
+        if let Some(cookie) = params.extra_data.as_deref().and_then(caf_alac_cookie) {
+            params.extra_data = Some(cookie);
+        }
         let codec = codec_name(params.codec);
         let Ok(mut decoder) = codecs().make(&params, &DecoderOptions::default()) else {
             // A container symphonia reads holding a codec it does not (AC-3 in Matroska, ...).
@@ -671,6 +675,25 @@ fn layout_of(channels: Channels) -> heapless::Vec<Speaker, MAX_CHANNELS> {
         let _ = out.push(speaker);
     }
     out
+}
+
+/// The ALAC configuration inside a CAF file's magic cookie. Apple's CAF wraps it in atoms
+/// (`frma`, then `alac` with a version and flags, then a terminator) where MP4 holds it bare,
+/// and symphonia's CAF reader hands the wrapped form to an ALAC decoder that wants the bare
+/// one (24 bytes, or 48 with a channel layout). `None` when the cookie is not wrapped.
+fn caf_alac_cookie(extra: &[u8]) -> Option<Box<[u8]>> {
+    if extra.get(4..8)? != b"frma" {
+        return None;
+    }
+    let frma = u32::from_be_bytes(extra.get(..4)?.try_into().ok()?) as usize;
+    let atom = extra.get(frma..)?;
+    if atom.get(4..8)? != b"alac" {
+        return None;
+    }
+    let size = u32::from_be_bytes(atom.get(..4)?.try_into().ok()?) as usize;
+    // size, type, version and flags, then the configuration.
+    let config = atom.get(12..size.min(atom.len()))?;
+    matches!(config.len(), 24 | 48).then(|| config.into())
 }
 
 /// Symphonia's own decoders and libopus (symphonia has no Opus decoder of its own).

@@ -1,5 +1,5 @@
 //! Tags kept where symphonia does not look: the ID3v2 tag inside AIFF (`ID3 ` chunk) and DSD
-//! files, and AIFF's own text chunks (`NAME`, `AUTH`).
+//! files, AIFF's own text chunks (`NAME`, `AUTH`) and CAF's `info` chunk.
 //!
 //! In: the tag's or the file's bytes. Out: a symphonia [`MetadataRevision`] (tags, and
 //! pictures when asked for, for cover art) read with symphonia's own ID3v2 reader after the
@@ -97,6 +97,35 @@ pub fn aiff(bytes: &[u8], pictures: bool) -> Option<(Tags, Option<MetadataRevisi
         at = body.saturating_add(size).saturating_add(size & 1);
     }
     Some((tags, id3))
+}
+
+/// The tags of a CAF file's `info` chunk (`bytes`: the whole file, as mapped); `None` for any
+/// other file.
+pub fn caf(bytes: &[u8]) -> Option<(Tags, Option<MetadataRevision>)> {
+    if bytes.len() < 8 || &bytes[..4] != b"caff" {
+        return None;
+    }
+    let mut tags = Tags::default();
+    let mut at = 8usize;
+    while let Some(head) = bytes.get(at..at + 12) {
+        let size = i64::from_be_bytes(head[4..12].try_into().ok()?);
+        // -1: the audio data runs to the end of the file; nothing follows it.
+        let Ok(size) = usize::try_from(size) else {
+            break;
+        };
+        let body = at + 12;
+        let end = body.saturating_add(size).min(bytes.len());
+        if &head[..4] == b"info" && end >= body + 4 {
+            // A count, then that many key and value strings, each ended by a NUL.
+            let mut strings = bytes[body + 4..end].split(|&b| b == 0);
+            while let (Some(key), Some(value)) = (strings.next(), strings.next()) {
+                let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                tags.merge_named(&text(key), &text(value));
+            }
+        }
+        at = body.saturating_add(size);
+    }
+    Some((tags, None))
 }
 
 #[cfg(test)]

@@ -223,8 +223,9 @@ fn read_planes(path: &Path) -> Result<(Vec<Vec<f32>>, u32)> {
     Ok((sink.planes, sink.rate))
 }
 
-/// Clips taken from a corpus: lossless synthetic ones with a tempo and key, distinct keys.
-const FROM_CORPUS: usize = 6;
+/// Clips taken from a corpus: lossless synthetic ones with a tempo and key, distinct keys
+/// (three: 16 encodings each, full mode included, is about a minute and a half of CPU).
+const FROM_CORPUS: usize = 3;
 
 /// Builds the set in `out` from the corpus's synthetic clips, unless `out` already holds one
 /// (its `truth.csv`): a bench re-run reuses it.

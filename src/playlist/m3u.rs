@@ -253,6 +253,24 @@ mod tests {
     }
 
     #[test]
+    fn a_track_of_an_album_is_its_file_with_its_span() {
+        let mut part = stored(1, Some(100.0), "C", false, 1.0);
+        part.path = "/music/a/Album.flac#02".into();
+        part.span = Some((181.5, 402.25));
+        let lib = Library::new(vec![part], &[]);
+        let mut p = Playlist::new("Album", "rule");
+        p.push(0, "");
+        let text = render(&lib, &p, Path::new("/music/playlists"));
+        assert!(
+            text.ends_with(
+                "#EXTVLCOPT:start-time=181.500\n#EXTVLCOPT:stop-time=402.250\n../a/Album.flac\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(",Album #02\n"), "{text}");
+    }
+
+    #[test]
     fn line_breaks_in_names_and_titles_never_start_a_line() {
         assert_eq!(one_line("plain"), "plain");
         assert_eq!(one_line("a\r\n#EXTINF:1,b\rc"), "a  #EXTINF:1,b c");
