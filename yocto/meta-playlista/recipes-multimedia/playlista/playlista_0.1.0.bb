@@ -20,6 +20,9 @@ require ${BPN}-crates.inc
 
 inherit cargo systemd useradd
 
+# libopus (the Opus decoder) is compiled in from its bundled source with cmake.
+DEPENDS += "cmake-native"
+
 # The box profile of Cargo.toml (fat LTO, one codegen unit) without the default `bench`
 # feature (the benchmarks stay on the developer's machine); bitbake strips and splits the
 # debug info itself, so cargo must not strip.
@@ -61,3 +64,5 @@ CONFFILES:${PN} = "${sysconfdir}/playlista/config.toml"
 FILES:${PN} += "${systemd_system_unitdir}/playlista.service \
                 ${sysconfdir}/systemd/system/playlista.service.d \
                 ${nonarch_base_libdir}/udev/rules.d"
+# ffmpeg, when installed, decodes what no built-in decoder reads (WMA, WavPack, APE, Musepack).
+RRECOMMENDS:${PN} += "ffmpeg"
