@@ -25,10 +25,13 @@ pub enum Work {
 }
 
 impl Work {
+    const ALL: [Work; 4] = [Work::Compute, Work::Subsonic, Work::Open, Work::Cover];
+
     fn slots(self) -> &'static Semaphore {
         static SLOTS: [OnceLock<Semaphore>; 4] = [const { OnceLock::new() }; 4];
         SLOTS[self as usize].get_or_init(|| {
-            // Asked once: it reads the cgroup's CPU quota from /proc.
+            // Asked once per process (it reads the cgroup's CPU quota from /proc): at
+            // [`prepare`], so that no request ever makes the server open a file of its own.
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             Semaphore::new(match self {
                 Work::Compute => cores,
@@ -37,6 +40,13 @@ impl Work {
                 Work::Cover => 4,
             })
         })
+    }
+}
+
+/// Sizes every class's slots, before the server takes its first request.
+pub fn prepare() {
+    for work in Work::ALL {
+        work.slots();
     }
 }
 

@@ -198,6 +198,7 @@ impl Listen {
 /// connection cap and builds the state every request reads: what [`run`] does before it
 /// serves, and what tests call to serve in-process.
 pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited, AppState)> {
+    blocking::prepare();
     std::fs::create_dir_all(&config.cache_dir)
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     // Opening for writing creates and migrates the database before anyone reads it.
