@@ -4,7 +4,8 @@
 //!   (`.opus`, in Ogg, in WebM), ALAC (MP4, CAF), AIFF, FLAC in Matroska, MP2, WavPack, WMA
 //!   v1/v2, DSF and DFF, each analysed by `playlista -a` with its WAV original's tempo and key
 //!   and (where the container carries them) its tags; the ffmpeg ones counted by `--status`,
-//!   and refused with "needs ffmpeg for FORMAT" when ffmpeg is turned off.
+//!   and refused with "needs ffmpeg for FORMAT" when ffmpeg is turned off; what players cannot
+//!   read (DSD, WMA, ...) streamed as a WAV, the rest as it is.
 //! - A 60-minute Opus file analysed within the fast-mode memory budget (one worker's peak).
 //! - Single-file albums: three songs of different tempos in one FLAC with a `.cue` beside it,
 //!   the same with the sheet inside the FLAC (`flac --cuesheet`), and an album whose sheet's
@@ -81,6 +82,7 @@ fn analyse(library: &Path, state: &Path, workers: &str) -> String {
 /// One track as stored.
 #[derive(Debug, Clone)]
 struct Row {
+    id: i64,
     path: String,
     status: String,
     reason: Option<String>,
@@ -95,7 +97,8 @@ fn rows(state: &Path) -> Vec<Row> {
     let db = rusqlite::Connection::open(state.join("playlista.db")).unwrap();
     let mut stmt = db
         .prepare(
-            "SELECT t.path, t.status, t.fail_reason, t.title, f.bpm, f.key, f.scale, f.duration_s
+            "SELECT t.path, t.status, t.fail_reason, t.title, f.bpm, f.key, f.scale, f.duration_s,
+                    t.id
              FROM tracks t LEFT JOIN features f ON f.track_id = t.id ORDER BY t.path",
         )
         .unwrap();
@@ -109,6 +112,7 @@ fn rows(state: &Path) -> Vec<Row> {
             key: r.get(5)?,
             scale: r.get(6)?,
             duration_s: r.get(7)?,
+            id: r.get(8)?,
         })
     })
     .unwrap()
@@ -202,6 +206,27 @@ fn every_format_is_measured_like_its_wav_original() {
         status.contains("ffmpeg     6 tracks decoded through ffmpeg; 0 files need it"),
         "{status}"
     );
+
+    // What players cannot read is streamed as a WAV decoded on the fly; the rest as it is.
+    let config = state.join("config.toml");
+    let toml = format!("library = {set:?}\ncache_dir = {state:?}\noutput_dir = {state:?}\n");
+    std::fs::write(&config, toml).unwrap();
+    let server = support::serve(&support::config_file(&config));
+    let row = |file: &str| rows.iter().find(|r| r.path.ends_with(file)).unwrap();
+    // The measured length at the decoded rate (88.2 kHz for DSD), 16-bit stereo, after the
+    // 44-byte header.
+    for (file, rate) in [("clip1/clip1.dsf", 88_200.0), ("clip2/clip2.wma", 44_100.0)] {
+        let r = row(file);
+        let sent = server.get(&format!("/stream/{}", r.id));
+        assert_eq!(sent.header("content-type"), Some("audio/wav"), "{file}");
+        let frames = (r.duration_s.unwrap() * rate).round() as usize;
+        assert_eq!(sent.body.len(), 44 + frames * 4, "{file}");
+        assert_eq!(&sent.body[..4], b"RIFF");
+    }
+    let opus = server.get(&format!("/stream/{}", row("clip1/clip1.opus").id));
+    assert_eq!(opus.header("content-type"), Some("audio/ogg"));
+    let file = std::fs::read(set.join("clip1/clip1.opus")).unwrap();
+    assert_eq!(opus.body, file);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Sending a track's original file: `/stream/{id}` (and the Subsonic `stream`/`download`),
-//! with HTTP Range so that players can seek.
+//! with HTTP Range so that players can seek; or, for a track of a single-file album or a
+//! codec players do not read, a WAV decoded on the fly ([`WavCut`]; a download of the
+//! latter is the original file).
 //!
 //! In: a track id (never a path: the file comes from the catalog) and the request (its
 //! `Range`, and its connection's [`Slot`]). Out: 200 with the whole file, 206 with one byte
@@ -131,7 +133,13 @@ pub async fn send(s: &Server, id: i64, request: &Parts, download: bool) -> Respo
     }
     let roots = s.library.clone();
     let track = &catalog.lib.tracks[i];
-    let cut = track.span.map(|(start, end)| {
+    // A download is the original file, whatever its format.
+    let wav = if download && track.span.is_none() {
+        None
+    } else {
+        track.sent_as_wav()
+    };
+    let cut = wav.map(|(start, end)| {
         let m = &track.measured;
         let cut = WavCut::new(start, end, m.sample_rate, m.channels);
         (cut, track.file().to_string(), track.path.clone())
@@ -226,8 +234,8 @@ fn respond(
     response
 }
 
-/// A track of a single-file album: its span of the album file as a WAV, cut while it is
-/// sent ([`WavCut`]); the decoder runs on a blocking thread and waits while the listener
+/// A track of a single-file album, or a file no player reads: its span as a WAV, cut while
+/// it is sent ([`WavCut`]); the decoder runs on a blocking thread and waits while the listener
 /// is slower than the decode (a bounded pipe between them), and stops when the listener
 /// goes.
 fn send_cut(

@@ -86,10 +86,24 @@ impl StoredTrack {
         crate::library::split_part(&self.path).map_or(&self.path, |(file, _)| file)
     }
 
-    /// The extension of what the server sends for the track: its file's, or `wav` for a
-    /// track cut out of an album ([`crate::audio::cut`]).
+    /// The part of its file the server sends as a WAV decoded on the fly
+    /// ([`crate::audio::cut`]), in seconds: a track of an album's span, or the whole of a
+    /// file in a codec browsers and phone apps do not play (ALAC, big-endian PCM as in AIFF,
+    /// DSD, and whatever needed ffmpeg: WMA, WavPack, APE, ...). `None`: the file as it is.
+    pub fn sent_as_wav(&self) -> Option<(f64, f64)> {
+        let codec = self.measured.codec.as_str();
+        let unplayable = codec == "alac"
+            || codec.starts_with("dsd")
+            || (codec.starts_with("pcm_") && codec.ends_with("be"))
+            || codec.starts_with(crate::audio::ffmpeg::CODEC_PREFIX);
+        self.span
+            .or_else(|| unplayable.then_some((0.0, self.measured.duration_s)))
+    }
+
+    /// The extension of what the server sends for the track: its file's, or `wav` for one
+    /// it [sends as a WAV](Self::sent_as_wav).
     pub fn served_format(&self) -> String {
-        if self.span.is_some() {
+        if self.sent_as_wav().is_some() {
             return "wav".into();
         }
         std::path::Path::new(self.file())

@@ -56,9 +56,9 @@ pub fn song(x: &Ctx, i: usize) -> Node {
     let format = t.served_format();
     let album = &x.index().albums[x.index().album_of[i]];
     let artist = &x.index().artists[album.artist];
-    // A track cut from an album is sent as a WAV of its own (named after the album file
-    // and its number); a file is sent as it is.
-    let cut = t.span.map(|(start, end)| {
+    // A track cut from an album, or a file in a codec apps do not play, is sent as a WAV of
+    // its own (named after its file, and its number); any other file as it is.
+    let cut = t.sent_as_wav().map(|(start, end)| {
         let m = &t.measured;
         crate::audio::cut::WavCut::new(start, end, m.sample_rate, m.channels)
     });
