@@ -330,14 +330,34 @@ fn quantile(v: &[f32], q: f32) -> f32 {
     *s.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
+/// The energy a mix asked for on the page goes from `start` to `end` in a straight line; both
+/// are 0..1 of the library's energy range (its 10th to 90th percentile).
+#[derive(Debug, Clone, Copy)]
+pub struct Ramp {
+    pub start: f32,
+    pub end: f32,
+}
+
 /// `mix`: `length` tracks with a tempo, chosen one after another: a compatible key, a small
 /// tempo step (with the curve: up while the energy rises, down while it falls) and the energy
-/// the curve asks for weigh most; then timbre.
-pub fn mix(lib: &Library, length: usize) -> Playlist {
-    let mut p = Playlist::new(
-        "DJ_Mix",
-        "a DJ set: Camelot-compatible key moves, small tempo steps, energy rising then falling",
-    );
+/// the curve asks for weigh most; then timbre. The curve rises to a peak at two thirds and
+/// eases down ([`energy_curve`]), or follows `ramp`.
+pub fn mix(lib: &Library, length: usize, ramp: Option<Ramp>) -> Playlist {
+    let mut p = match ramp {
+        None => Playlist::new(
+            "DJ_Mix",
+            "a DJ set: Camelot-compatible key moves, small tempo steps, energy rising then falling",
+        ),
+        Some(r) => Playlist::new(
+            "DJ_Mix",
+            format!(
+                "a DJ set: Camelot-compatible key moves, small tempo steps, energy from {:.0} % \
+                 to {:.0} % of the library's range",
+                r.start * 100.0,
+                r.end * 100.0
+            ),
+        ),
+    };
     let with_bpm: Vec<usize> = (0..lib.len()).filter(|&i| lib.bpm(i).is_some()).collect();
     if with_bpm.is_empty() || length == 0 {
         return p;
@@ -352,12 +372,24 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
     let mid_bpm = quantile(&bpms, 0.5) as f64;
     let length = length.min(with_bpm.len());
     let t = |k: usize| k as f32 / (length.max(2) - 1) as f32;
+    let want = |t: f32| match ramp {
+        None => energy_curve(t, low, high),
+        Some(r) => {
+            let level = r.start + (r.end - r.start) * t;
+            low + (high - low) * level.clamp(0.0, 1.0)
+        }
+    };
+    let rising = |t: f32| match ramp {
+        None => t <= PEAK,
+        Some(r) => r.end >= r.start,
+    };
+    let opening = want(0.0);
     let start = with_bpm
         .iter()
         .copied()
         .min_by(|&a, &b| {
             let cost = |i: usize| {
-                (lib.energy[i] - low).abs() as f64
+                (lib.energy[i] - opening).abs() as f64
                     + (lib.bpm(i).unwrap_or(mid_bpm) - mid_bpm).abs() / 50.0
             };
             cost(a).total_cmp(&cost(b)).then(a.cmp(&b))
@@ -366,7 +398,7 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
     p.push(
         start,
         format!(
-            "opens the set: low energy {:.2} near the middle tempo",
+            "opens the set: energy {:.2} near the middle tempo",
             lib.energy[start]
         ),
     );
@@ -375,8 +407,8 @@ pub fn mix(lib: &Library, length: usize) -> Playlist {
     recordings.insert(lib, start);
     let mut at = start;
     for k in 1..length {
-        let want = energy_curve(t(k), low, high);
-        let rising = t(k) <= PEAK;
+        let want = want(t(k));
+        let rising = rising(t(k));
         let at_bpm = lib.bpm(at).unwrap_or(mid_bpm);
         let mut best: Option<(f64, usize)> = None;
         for &i in &with_bpm {
@@ -534,7 +566,7 @@ mod tests {
             ));
         }
         let lib = Library::new(tracks, &[]);
-        let p = mix(&lib, 12);
+        let p = mix(&lib, 12, None);
         assert_eq!(p.entries.len(), 12);
         let order: Vec<usize> = p.entries.iter().map(|e| e.track).collect();
         let compatible = order

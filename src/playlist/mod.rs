@@ -256,7 +256,7 @@ pub fn generate(lib: &Library, flags: &Flags) -> Result<Vec<Playlist>> {
                 &taste::Taste::default(),
             )]
         }
-        Method::Mix => vec![flow::mix(lib, flags.length)],
+        Method::Mix => vec![flow::mix(lib, flags.length, None)],
     };
     let keep_ends = flags.method == Method::Path;
     Ok(lists

@@ -32,7 +32,7 @@ use super::{AppState, blocking};
 use crate::playlist::flow;
 
 /// Most tracks one similar/path request may ask for.
-const MAX_LENGTH: usize = 500;
+pub const MAX_LENGTH: usize = 500;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -93,10 +93,10 @@ impl<'a> From<&'a StoredList> for ListSummary<'a> {
 
 /// A track in a playlist: the track and why it is there.
 #[derive(Serialize)]
-struct Placed<'a> {
+pub struct Placed<'a> {
     #[serde(flatten)]
-    track: TrackView<'a>,
-    why: &'a str,
+    pub track: TrackView<'a>,
+    pub why: &'a str,
 }
 
 async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
@@ -172,7 +172,7 @@ async fn playlist(
     Ok(json_response(body, &headers))
 }
 
-fn track_index(c: &Catalog, id: i64) -> Result<usize, ApiError> {
+pub fn track_index(c: &Catalog, id: i64) -> Result<usize, ApiError> {
     c.track(id).ok_or_else(|| ApiError::not_found("track"))
 }
 
@@ -243,7 +243,7 @@ async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<R
 /// library (~5 ms at 100k tracks); run on the async workers, 100 clients asking for similar
 /// tracks stalled every other request (`/api/v1/status` went from 0.3 ms to 900 ms at the
 /// median; off them, 0.3 ms / 13 ms p99).
-async fn compute(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiError> {
+pub async fn compute(f: impl FnOnce() -> Response + Send + 'static) -> Result<Response, ApiError> {
     blocking::run(blocking::Work::Compute, f)
         .await
         .ok_or_else(|| {

@@ -13,7 +13,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 use anyhow::Result;
 use serde::Serialize;
 
+use super::index::Index;
+use super::map::{Anchor, Map};
 use super::rendered::Rendered;
+use super::search::Search;
 use crate::features::{PitchClass, Scale};
 use crate::playlist::space::Library;
 use crate::playlist::{self, display_name};
@@ -41,13 +44,19 @@ pub struct Catalog {
     pub rendered: Rendered,
     by_track: HashMap<i64, usize>,
     by_playlist: HashMap<i64, usize>,
-    /// Artists and albums for the Subsonic API, built on its first request.
-    pub subsonic: OnceLock<super::subsonic::index::Index>,
+    /// Artists, albums, genres and folders, built by the first request that browses.
+    index: OnceLock<Index>,
+    /// The word index, built by the first search.
+    search: OnceLock<Search>,
+    /// The map, built by the first request for it, fitted onto `anchor`.
+    map: OnceLock<Arc<Map>>,
+    anchor: Anchor,
 }
 
 impl Catalog {
-    /// Reads the whole snapshot (blocking: call from a blocking thread).
-    pub fn load(store: &Store) -> Result<Catalog> {
+    /// Reads the whole snapshot (blocking: call from a blocking thread); its map will be
+    /// fitted onto `anchor`, the previous snapshot's.
+    pub fn load(store: &Store, anchor: Anchor) -> Result<Catalog> {
         let lib = playlist::load(store)?;
         let by_track: HashMap<i64, usize> = lib
             .tracks
@@ -91,7 +100,10 @@ impl Catalog {
             rendered: Rendered::default(),
             by_track,
             by_playlist,
-            subsonic: OnceLock::new(),
+            index: OnceLock::new(),
+            search: OnceLock::new(),
+            map: OnceLock::new(),
+            anchor,
         })
     }
 
@@ -112,6 +124,28 @@ impl Catalog {
     /// Track `i`'s title: its tag, else the name made from its file.
     pub fn title(&self, i: usize) -> String {
         track_title(&self.lib, i)
+    }
+
+    /// The snapshot's artist/album index (built here by the first request that needs it).
+    pub fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(&self.lib))
+    }
+
+    /// The snapshot's word index (built here by the first search).
+    pub fn search(&self) -> &Search {
+        self.search
+            .get_or_init(|| Search::build(&self.lib, self.index()))
+    }
+
+    /// The snapshot's map (built here by the first request for it).
+    pub fn map(&self) -> &Arc<Map> {
+        self.map
+            .get_or_init(|| Arc::new(Map::build(&self.lib, self.anchor.as_deref())))
+    }
+
+    /// What the next snapshot's map is fitted onto.
+    fn next_anchor(&self) -> Anchor {
+        self.map.get().cloned().or_else(|| self.anchor.clone())
     }
 
     pub fn view(&self, i: usize) -> TrackView<'_> {
@@ -191,7 +225,7 @@ impl Shared {
     pub fn open(db: PathBuf, tuning: Tuning) -> Result<Shared> {
         let store = Store::open(&db, tuning)?;
         Ok(Shared {
-            current: RwLock::new(Arc::new(Catalog::load(&store)?)),
+            current: RwLock::new(Arc::new(Catalog::load(&store, None)?)),
             status: RwLock::new(Arc::new(store.status()?)),
             db,
             tuning,
@@ -217,7 +251,8 @@ impl Shared {
     /// Reads the database again and swaps the snapshot and the counts (blocking).
     pub fn reload(&self) -> Result<()> {
         let store = Store::open_read(&self.db, self.tuning)?;
-        write(&self.current, Arc::new(Catalog::load(&store)?));
+        let anchor = self.get().next_anchor();
+        write(&self.current, Arc::new(Catalog::load(&store, anchor)?));
         write(&self.status, Arc::new(store.status()?));
         Ok(())
     }

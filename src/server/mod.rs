@@ -14,9 +14,13 @@
 //!
 //! - [`catalog`]: the immutable snapshot of the database every request reads.
 //! - [`api`]: `/api/v1/*` JSON and `/playlists/{id}.m3u8`.
+//! - [`library_api`]: `/api/v1/` search, artists, albums, genres, folders, a track's
+//!   analysis, cover art; [`search`] its word index, [`map`] the map of the library.
 //! - [`rendered`]: big answers kept as bytes per catalog snapshot.
+//! - [`builders`]: `/api/v1/` radio from anything, DJ mix, a list from words.
 //! - [`blocking`]: the blocking work of requests, bounded per route.
 //! - [`stream`]: `/stream/{id}`, the original file with Range.
+//! - [`cover`]: cover art from the files, for the page and Subsonic.
 //! - [`files`]: opening library files for a request, only while they are what was analysed.
 //! - [`subsonic`]: `/rest/*`, the OpenSubsonic API phone apps use.
 //! - [`listening`]: what each account's listener did (stars, plays, skips, queue, own
@@ -24,6 +28,7 @@
 //! - [`logins`]: per-address back-off on wrong passwords.
 //! - [`web`]: `/`, the embedded mobile web page.
 //! - [`guard`]: the Host allowlist (421 for names the box does not go by).
+//! - [`index`]: artists, albums, genres and folders of a snapshot, for browsing.
 //! - [`private`]: private mode: an account on every route, the login page, signed URLs.
 //! - [`metrics`]: request counters, latency histograms, `/metrics`.
 //! - [`background`]: file events, periodic rescans, low-priority analysis, playlist updates.
@@ -35,16 +40,22 @@
 pub mod api;
 pub mod background;
 pub mod blocking;
+pub mod builders;
 pub mod catalog;
+pub mod cover;
 pub mod files;
 pub mod guard;
+pub mod index;
+pub mod library_api;
 pub mod listener;
 pub mod listening;
 pub mod logins;
+pub mod map;
 pub mod mdns;
 pub mod metrics;
 pub mod private;
 pub mod rendered;
+pub mod search;
 pub mod stream;
 pub mod subsonic;
 pub mod systemd;
@@ -130,6 +141,8 @@ pub type AppState = Arc<Server>;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
+        .merge(library_api::routes())
+        .merge(builders::routes())
         .merge(subsonic::routes())
         .merge(web::routes())
         .merge(private::routes())

@@ -41,6 +41,8 @@ pub enum Key {
     /// `/playlists/{id}.m3u8` with this base URL (it comes from the request's `Host`), and
     /// in private mode the expiry of its signed stream URLs (0 otherwise).
     M3u8(i64, String, i64),
+    /// `/api/v1/map`.
+    Map,
 }
 
 /// One rendered answer: the bytes, and their gzip copy when it was made and is smaller.

@@ -1,4 +1,4 @@
-//! The web page: `/` and `/static/*`, a small mobile page (plain HTML, CSS and JavaScript in
+//! The web page: `/`, `/static/*` and its service worker `/sw.js`, a small mobile page (plain HTML, CSS and JavaScript in
 //! `src/server/web/`, embedded with `include_str!`: no build step, nothing fetched from
 //! elsewhere) that shows the box's analysis progress and playlists and plays them in the
 //! browser, through the JSON API of [`super::api`]; signed in with a Subsonic account, it sets
@@ -31,6 +31,9 @@ struct Asset {
 }
 
 const INDEX: &str = include_str!("web/index.html");
+/// The service worker: served at `/sw.js` (a worker's scope is its folder: at the root it may
+/// keep the page), versioned like the page.
+const WORKER: &str = include_str!("web/sw.js");
 
 /// An asset of `src/server/web/`, compiled in.
 macro_rules! asset {
@@ -44,8 +47,10 @@ macro_rules! asset {
 }
 
 /// Everything under `/static/`.
-const ASSETS: [Asset; 4] = [
+const ASSETS: [Asset; 6] = [
     asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("browse.js", "text/javascript; charset=utf-8"),
+    asset!("map.js", "text/javascript; charset=utf-8"),
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!("manifest.webmanifest", "application/manifest+json"),
@@ -73,12 +78,14 @@ struct Built {
     version: String,
     etag: HeaderValue,
     index: String,
+    worker: String,
 }
 
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
         let mut all = INDEX.as_bytes().to_vec();
+        all.extend_from_slice(WORKER.as_bytes());
         for a in &ASSETS {
             all.extend_from_slice(a.name.as_bytes());
             all.extend_from_slice(a.body.as_bytes());
@@ -87,10 +94,12 @@ fn built() -> &'static Built {
         let etag = HeaderValue::from_str(&format!("\"{version}\""))
             .unwrap_or(HeaderValue::from_static("\"0\""));
         let index = INDEX.replace(VERSION_MARK, &version);
+        let worker = WORKER.replace(VERSION_MARK, &version);
         Built {
             version,
             etag,
             index,
+            worker,
         }
     })
 }
@@ -98,6 +107,7 @@ fn built() -> &'static Built {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
+        .route("/sw.js", get(worker))
         .route("/static/{name}", get(asset))
 }
 
@@ -108,6 +118,16 @@ async fn index(headers: HeaderMap) -> Response {
         "text/html; charset=utf-8",
         REVALIDATE,
         b.index.as_str(),
+    )
+}
+
+async fn worker(headers: HeaderMap) -> Response {
+    let b = built();
+    send(
+        &headers,
+        "text/javascript; charset=utf-8",
+        REVALIDATE,
+        b.worker.as_str(),
     )
 }
 

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use super::Ctx;
-use super::index::{IGNORED_ARTICLES, sort_name};
 use super::marks::{album_order, album_plays, with_item_marks, with_song_marks};
 use super::protocol::{Error, Node, Params, iso8601};
+use crate::server::index::{IGNORED_ARTICLES, sort_name};
 use crate::server::stream::content_type;
 
 /// Most items one list request may return.

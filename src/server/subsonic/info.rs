@@ -3,7 +3,7 @@
 //! `getSongsByGenre`, `getScanStatus` and `startScan`.
 //!
 //! In: a [`Ctx`] and parameters. Out: response trees. Similar artists are the artists whose
-//! tracks sit nearest in the analysed feature space ([`super::index::Index::similar_artists`]);
+//! tracks sit nearest in the analysed feature space ([`crate::server::index::Index::similar_artists`]);
 //! every one of them is in the library, so `includeNotPresent` changes nothing. There is no
 //! biography, album notes or artist picture to tell: those are empty or left out, as the spec
 //! allows. The scan is the background analysis ([`crate::server::background`]): `startScan`

@@ -43,7 +43,6 @@
 
 mod browse;
 mod empty;
-pub mod index;
 mod info;
 mod lists;
 mod lyrics;
@@ -64,11 +63,11 @@ use std::sync::RwLockReadGuard;
 
 use super::blocking::{self, Work};
 use super::catalog::Catalog;
+use super::index::Index;
 use super::listening::Account;
 use super::logins::Turn;
 use super::{AppState, Credentials, Server};
 use crate::playlist::taste::Taste;
-use index::Index;
 use protocol::{Error, Format, Node, Params, Val};
 
 /// Longest form body read (parameters only: a few hundred bytes in practice).
@@ -146,7 +145,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// The snapshot's artist/album index (built here if this is the first request needing it).
     pub fn index(&self) -> &'a Index {
-        index_of(self.catalog)
+        self.catalog.index()
     }
 
     pub fn song(&self, id: &str) -> Result<usize, Error> {
@@ -183,11 +182,6 @@ pub fn song_index(catalog: &Catalog, id: &str) -> Result<usize, Error> {
         .ok_or_else(|| Error::not_found("Song"))
 }
 
-/// The artist/album index of `catalog`, built by the first request that needs it.
-pub fn index_of(catalog: &Catalog) -> &Index {
-    catalog.subsonic.get_or_init(|| Index::build(&catalog.lib))
-}
-
 async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let params = read_params(&parts, body).await;
@@ -219,7 +213,7 @@ async fn call(State(s): State<AppState>, Path(method): Path<String>, req: Reques
     let result = match name.as_str() {
         "stream" => media::stream(&s, &params, &parts, false).await,
         "download" => media::stream(&s, &params, &parts, true).await,
-        "getCoverArt" => media::cover_art(&s, &params, account.clone()).await,
+        "getCoverArt" => media::cover_art(&s, &params).await,
         _ => {
             let state = s.clone();
             let answer_format = format.clone();

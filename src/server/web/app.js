@@ -1,5 +1,7 @@
-// playlista's page: the box's status, its playlists by method, a playlist's tracks, and a
-// player that plays a list in order (or a radio from one track) with an <audio> element.
+// playlista's page, the core: the box's status, its playlists by method, a list of tracks,
+// the views and their routes, and a player that plays a queue with an <audio> element (kept
+// across reloads, the next track preloaded, on the lock screen through the Media Session).
+// browse.js adds search, the library, a track's page and the builders; map.js the map.
 // Signed in with the Subsonic account, it also shows and sets stars and keeps the account's
 // own playlists (create, add, remove, rename, delete).
 //
@@ -53,6 +55,8 @@ const ICONS = {
   chevron: ["M9 5l7 7-7 7"],
   star: ["M12 3.5l2.6 5.3 5.9.9-4.3 4.1 1 5.8-5.2-2.7-5.2 2.7 1-5.8-4.3-4.1 5.9-.9z"],
   remove: ["M7 7l10 10M17 7L7 17"],
+  more: ["M5 12h.1M12 12h.1M19 12h.1"],
+  queue: ["M4 6h12M4 12h12M4 18h7M17 15v6M14 18h6"],
 };
 
 function icon(name) {
@@ -576,12 +580,15 @@ function renderList(list) {
   $("list-rule").textContent = list.rule || "";
   $("list-rule").hidden = !list.rule;
   const download = $("download");
-  download.hidden = !list.m3u8;
-  if (list.m3u8) {
-    download.href = list.m3u8;
+  const m3u = list.m3u8 || (list.savable ? builtM3u8(list) : null);
+  download.hidden = !m3u;
+  if (m3u) {
+    download.href = m3u;
     download.setAttribute("download", `${list.fileName}.m3u8`);
     download.setAttribute("aria-label", `Download ${list.title} as M3U8`);
   }
+  $("save-list").hidden = !(account && list.savable);
+  $("radio-from").hidden = !list.radio;
   $("own-tools").hidden = !list.own;
   if (list.own) $("rename-name").value = list.own.name;
   renderAddForm();
@@ -684,6 +691,10 @@ function trackRow(list, t, i) {
   }, icon("radio"));
   radio.addEventListener("click", () => startRadio(t));
   row.append(radio);
+  row.append(el("a", {
+    class: "icon", href: `#/track/${encodeURIComponent(t.id)}`, "aria-label": `About ${name}`,
+    title: "About this track",
+  }, icon("more")));
   if (account) row.append(starButton(t));
   if (list.own) row.append(removeButton(list.own, t, i));
   if (why) row.append(why);
@@ -782,11 +793,53 @@ async function openRadio(id, play) {
 
 // ---------- the player ----------
 
-// What plays: {list, index}, the list as shown by renderList.
+// What plays: {list, index}, the list as shown by renderList. Kept in localStorage (the
+// tracks' shown fields, the index and the position), so a reload or a new visit carries on.
 let queue = null;
+const QUEUE_KEY = "playlista.queue";
+const KEPT = ["id", "title", "artist", "album", "duration_s", "bpm", "key", "scale", "camelot", "format", "sounds_like", "why"];
+// The next track, fetched while this one plays, so the change is instant.
+const preload = new Audio();
+preload.preload = "auto";
+preload.muted = true;
 
 function streamUrl(t) {
   return `/stream/${encodeURIComponent(t.id)}`;
+}
+
+function saveQueue() {
+  if (!queue) return;
+  const keep = (t) => Object.fromEntries(KEPT.filter((k) => t[k] !== undefined).map((k) => [k, t[k]]));
+  try {
+    localStorage.setItem(QUEUE_KEY, JSON.stringify({
+      list: { key: queue.list.key, title: queue.list.title, tracks: queue.list.tracks.map(keep) },
+      index: queue.index,
+      time: audio.currentTime || 0,
+    }));
+  } catch (_) {
+    // storage off or full: the queue lasts this visit
+  }
+}
+
+// The saved queue, ready to play from where it was (not playing: browsers want a tap first).
+function restoreQueue() {
+  let saved = null;
+  try {
+    saved = JSON.parse(localStorage.getItem(QUEUE_KEY) || "null");
+  } catch (_) {
+    return;
+  }
+  const tracks = saved && saved.list && Array.isArray(saved.list.tracks)
+    ? saved.list.tracks.filter((t) => t && Number.isSafeInteger(Number(t.id))) : [];
+  if (!tracks.length) return;
+  const index = Math.min(Math.max(0, Number(saved.index) | 0), tracks.length - 1);
+  queue = { list: { key: String(saved.list.key), title: String(saved.list.title || "Queue"), tracks }, index };
+  showPlayer();
+  audio.preload = "metadata";
+  audio.src = streamUrl(playing());
+  const time = Number(saved.time) || 0;
+  if (time > 0) audio.addEventListener("loadedmetadata", () => { audio.currentTime = time; }, { once: true });
+  showNow();
 }
 
 function playQueue(list, index) {
@@ -796,17 +849,36 @@ function playQueue(list, index) {
 
 const playing = () => queue.list.tracks[queue.index];
 
-function playCurrent() {
-  const t = playing();
+function showPlayer() {
   $("player").hidden = false;
   document.body.classList.add("with-player");
+}
+
+function playCurrent() {
+  const t = playing();
+  showPlayer();
   audio.src = streamUrl(t);
   audio.play().catch((e) => {
-    if (e.name !== "AbortError") showError(`Cannot play ${t.title}: ${e.message}`);
+    if (e.name !== "AbortError" && e.name !== "NotAllowedError") showError(`Cannot play ${t.title}: ${e.message}`);
   });
   showNow();
   markPlaying();
   renderAddForm();
+  saveQueue();
+}
+
+// Tracks at the end of the queue (a queue of their own when nothing plays).
+function enqueue(tracks, what) {
+  if (!tracks.length) return;
+  if (!queue) {
+    playQueue({ key: "queue", title: "Queue", tracks: [...tracks] }, 0);
+  } else {
+    queue.list = { key: "queue", title: "Queue", tracks: [...queue.list.tracks, ...tracks] };
+    showNow();
+    markPlaying();
+    saveQueue();
+  }
+  notify(`Added ${what} to the queue.`);
 }
 
 function showNow() {
@@ -820,7 +892,10 @@ function showNow() {
       title: t.title || "Untitled",
       artist: t.artist || "",
       album: t.album || queue.list.title,
-      artwork: [{ src: "/static/icon.svg", sizes: "any", type: "image/svg+xml" }],
+      artwork: [
+        { src: `/api/v1/cover/${encodeURIComponent(t.id)}`, sizes: "512x512" },
+        { src: "/static/icon.svg", sizes: "any", type: "image/svg+xml" },
+      ],
     });
   }
 }
@@ -854,6 +929,7 @@ function previous() {
   playCurrent();
 }
 
+let savedAt = 0;
 audio.addEventListener("ended", next);
 audio.addEventListener("error", () => {
   if (!queue || !audio.getAttribute("src")) return;
@@ -862,10 +938,35 @@ audio.addEventListener("error", () => {
   next();
 });
 audio.addEventListener("playing", () => showError(""));
+audio.addEventListener("canplaythrough", () => {
+  const after = queue && queue.list.tracks[queue.index + 1];
+  const url = after ? streamUrl(after) : "";
+  if (after && preload.getAttribute("src") !== url) preload.src = url;
+});
+audio.addEventListener("pause", saveQueue);
+audio.addEventListener("timeupdate", () => {
+  if (Date.now() - savedAt > 5000) {
+    savedAt = Date.now();
+    saveQueue();
+  }
+  if ("mediaSession" in navigator && navigator.mediaSession.setPositionState && audio.duration > 0) {
+    try {
+      navigator.mediaSession.setPositionState({
+        duration: audio.duration, position: Math.min(audio.currentTime, audio.duration), playbackRate: audio.playbackRate,
+      });
+    } catch (_) {
+      // a duration the browser does not take (live, NaN)
+    }
+  }
+});
+window.addEventListener("pagehide", saveQueue);
 $("next").addEventListener("click", next);
 $("prev").addEventListener("click", previous);
 $("play-all").addEventListener("click", () => {
   if (shown && shown.tracks.length) playQueue(shown, 0);
+});
+$("queue-all").addEventListener("click", () => {
+  if (shown && shown.tracks.length) enqueue(shown.tracks, plural(shown.tracks.length, "track", "tracks"));
 });
 
 if ("mediaSession" in navigator) {
@@ -874,6 +975,7 @@ if ("mediaSession" in navigator) {
     nexttrack: next,
     play: () => audio.play(),
     pause: () => audio.pause(),
+    seekto: (d) => { audio.currentTime = d.seekTime; },
   };
   for (const [action, handler] of Object.entries(actions)) {
     try {
@@ -894,55 +996,68 @@ function startRadio(t) {
   location.hash = `#/radio/${encodeURIComponent(t.id)}`;
 }
 
-// The view a hash names: {kind, id}, or null for home.
+const SECTIONS = ["home-view", "list-view", "search-view", "library-view", "page-view", "build-view", "map-view"];
+
+// Every view: its section, what it shows (for errors), how it opens (browse.js and map.js
+// add theirs), whether it needs the account.
+const ROUTES = {
+  home: { section: "home-view", what: "home", tab: "home", open: async () => {} },
+  playlist: { section: "list-view", what: "playlist", tab: "home", open: (id) => openPlaylist(id) },
+  radio: { section: "list-view", what: "radio", tab: "home", open: (id) => openRadio(id, String(radioToPlay) === id) },
+  mine: { section: "list-view", what: "playlist", tab: "home", open: (id) => openMine(id), account: true },
+  starred: { section: "list-view", what: "list", tab: "home", open: () => openStarred(), account: true },
+};
+
+// The view a hash names: {kind, id} ("#/album/al-12" is album, "al-12"); home when unknown.
 function parseRoute(hash) {
-  const list = hash.match(/^#\/(playlist|radio)\/(-?\d+)$/);
-  if (list) return { kind: list[1], id: list[2] };
-  const own = hash.match(/^#\/mine\/([\w.-]+)$/);
-  if (own) return { kind: "mine", id: own[1] };
-  return hash === "#/starred" ? { kind: "starred" } : null;
+  const m = hash.match(/^#\/([a-z]+)(?:\/(.*))?$/);
+  if (!m || !ROUTES[m[1]]) return { kind: "home", id: null };
+  try {
+    return { kind: m[1], id: m[2] === undefined ? null : decodeURIComponent(m[2]) };
+  } catch (_) {
+    return { kind: "home", id: null };
+  }
 }
 
-const OPEN = {
-  playlist: (id) => openPlaylist(id),
-  radio: (id) => openRadio(id, String(radioToPlay) === id),
-  mine: (id) => openMine(id),
-  starred: () => openStarred(),
-};
+function showSection(id) {
+  for (const s of SECTIONS) $(s).hidden = s !== id;
+}
 
 async function route() {
   const view = parseRoute(location.hash);
-  const home = $("home-view");
-  const detail = $("list-view");
+  const r = ROUTES[view.kind];
+  const before = SECTIONS.find((s) => !$(s).hidden);
   showError("");
   notify("");
-  if (!view) {
-    const back = !detail.hidden;
-    detail.hidden = true;
-    home.hidden = false;
-    window.scrollTo(0, homeScroll);
-    if (back) $("home-title").focus({ preventScroll: true });
-    return;
+  for (const a of document.querySelectorAll(".tabs a")) {
+    if (a.dataset.tab === r.tab) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   }
-  if (!home.hidden) homeScroll = window.scrollY;
-  const what = { playlist: "playlist", radio: "radio", mine: "playlist", starred: "list" }[view.kind];
-  if (!account && (view.kind === "mine" || view.kind === "starred")) {
-    showError(`Sign in to see this ${what}.`);
+  if (before === "home-view") homeScroll = window.scrollY;
+  if (r.account && !account) {
+    showError(`Sign in to see this ${r.what}.`);
     return;
   }
   try {
-    await OPEN[view.kind](view.id);
+    await r.open(view.id);
   } catch (e) {
     if (e.code === 40) failed("", e);
-    else showError(`Cannot open this ${what} (${e.message}).`);
+    else showError(`Cannot open this ${r.what} (${e.message}).`);
     return;
   } finally {
     radioToPlay = null;
   }
-  home.hidden = true;
-  detail.hidden = false;
+  showSection(r.section);
+  if (view.kind === "home") {
+    window.scrollTo(0, homeScroll);
+    if (before && before !== "home-view") $("home-title").focus({ preventScroll: true });
+    return;
+  }
   window.scrollTo(0, 0);
-  $("list-title").focus({ preventScroll: true });
+  if (!r.keepFocus) {
+    const heading = $(r.section).querySelector("h2[tabindex]");
+    if (heading) heading.focus({ preventScroll: true });
+  }
 }
 
 window.addEventListener("hashchange", route);
@@ -950,4 +1065,5 @@ window.addEventListener("hashchange", route);
 renderAccount();
 refreshStatus();
 loadMine();
+restoreQueue();
 loadPlaylists().then(route);
