@@ -114,6 +114,8 @@ fn page_and_assets_have_types_security_headers_and_caching() {
     let urls = asset_urls(&html);
     let want = [
         ("/static/app.js?v=", "text/javascript; charset=utf-8"),
+        ("/static/browse.js?v=", "text/javascript; charset=utf-8"),
+        ("/static/map.js?v=", "text/javascript; charset=utf-8"),
         ("/static/style.css?v=", "text/css; charset=utf-8"),
         ("/static/icon.svg?v=", "image/svg+xml"),
         (
@@ -150,15 +152,38 @@ fn page_and_assets_have_types_security_headers_and_caching() {
         }
     }
 
-    // The script never writes API text as markup.
-    let js = s.get("/static/app.js").text();
-    for sink in [
-        "innerHTML",
-        "outerHTML",
-        "insertAdjacentHTML",
-        "document.write",
+    // The scripts never write API text as markup.
+    for script in [
+        "/static/app.js",
+        "/static/browse.js",
+        "/static/map.js",
+        "/sw.js",
     ] {
-        assert!(!js.contains(sink), "app.js uses {sink}");
+        let js = s.get(script).text();
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(!js.contains(sink), "{script} uses {sink}");
+        }
+    }
+    // The service worker: at the root (its scope), of this version, revalidated.
+    let worker = s.get("/sw.js");
+    assert_eq!(worker.status, 200);
+    assert_eq!(
+        worker.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(worker.header("cache-control"), Some("no-cache"));
+    let worker = worker.text();
+    assert!(!worker.contains("{{"), "an unfilled mark in the worker");
+    for url in &urls {
+        assert!(
+            worker.contains(url.as_str()),
+            "the worker does not keep {url}"
+        );
     }
     let manifest = s.get("/static/manifest.webmanifest").json();
     for icon in manifest["icons"].as_array().expect("manifest icons") {
@@ -361,11 +386,17 @@ fn chromium_renders_the_api_escaped_and_a_real_screenshot() {
         &s.url("/"),
         &[&format!("--screenshot={}", shot.display())],
     );
-    let decoder = png::Decoder::new(BufReader::new(File::open(&shot).expect("screenshot")));
+    assert_real_page(&shot, (390, 844));
+}
+
+/// The PNG at `shot` is `size` pixels and shows a page: text is anti-aliased into many shades,
+/// and cards and headings cover a good part of it.
+fn assert_real_page(shot: &Path, size: (u32, u32)) {
+    let decoder = png::Decoder::new(BufReader::new(File::open(shot).expect("screenshot")));
     let mut reader = decoder.read_info().expect("a PNG");
     let mut pixels = vec![0; reader.output_buffer_size().expect("PNG size")];
     let info = reader.next_frame(&mut pixels).expect("PNG pixels");
-    assert_eq!((info.width, info.height), (390, 844), "screenshot size");
+    assert_eq!((info.width, info.height), size, "screenshot size");
     let channels = info.color_type.samples();
     assert!(channels >= 3, "colour type {:?}", info.color_type);
     let mut counts: HashMap<[u8; 3], usize> = HashMap::new();
@@ -381,11 +412,16 @@ fn chromium_renders_the_api_escaped_and_a_real_screenshot() {
         counts.len(),
         ink * 100.0
     );
-    // Text is anti-aliased into many shades; cards and headings cover a good part.
-    assert!(counts.len() > 64, "{} colours: a blank page", counts.len());
+    assert!(
+        counts.len() > 64,
+        "{}: {} colours: a blank page",
+        shot.display(),
+        counts.len()
+    );
     assert!(
         ink > 0.10,
-        "only {:.1}% of the page is not background",
+        "{}: only {:.1}% of the page is not background",
+        shot.display(),
         ink * 100.0
     );
 }
@@ -505,6 +541,27 @@ impl Devtools {
                 return reply["result"].clone();
             }
         }
+    }
+
+    /// One command to the browser itself rather than the page.
+    fn call_browser(&mut self, method: &str, params: Value) -> Value {
+        let session = std::mem::take(&mut self.session);
+        let reply = self.call(method, params);
+        self.session = session;
+        reply
+    }
+
+    /// Saves what the viewport shows as a PNG.
+    fn screenshot(&mut self, path: &Path) {
+        use base64::Engine as _;
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({ "format": "png" }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        std::fs::write(path, png).expect("write the screenshot");
     }
 
     /// Runs an async function body in the page and returns its JSON result.
@@ -762,4 +819,367 @@ fn chromium_signs_in_stars_a_track_and_makes_a_playlist_named_as_text() {
         out,
         serde_json::json!({ "stars": 0, "stored": null, "home": "#/" })
     );
+}
+
+/// The library API the page reads: search, albums, a track's page, the builders and the map,
+/// and what a bad request gets.
+#[test]
+fn library_api_searches_browses_builds_and_maps() {
+    let s = start();
+    let status = s.get("/api/v1/status").json();
+    let analysed = status["library"]["analyzed"]
+        .as_u64()
+        .expect("analysed count") as usize;
+
+    // A title's words find it first; every word must match.
+    let albums = s.get("/api/v1/albums?count=500").json();
+    let album = &albums["albums"][0];
+    let detail = s
+        .get(&format!(
+            "/api/v1/albums/{}",
+            album["id"].as_str().unwrap_or_default()
+        ))
+        .json();
+    let tracks = detail["tracks"].as_array().expect("album tracks");
+    assert_eq!(
+        tracks.len() as u64,
+        album["track_count"].as_u64().unwrap_or(0)
+    );
+    let title = tracks[1]["track"]["title"].as_str().expect("title");
+    let words = title.replace('_', " ");
+    let found = s
+        .get(&format!("/api/v1/search?q={}", words.replace(' ', "+")))
+        .json();
+    assert_eq!(found["tracks"][0]["title"], title, "{found}");
+    let none = s
+        .get(&format!(
+            "/api/v1/search?q={}+zzzz",
+            words.replace(' ', "+")
+        ))
+        .json();
+    assert_eq!(none["tracks"], serde_json::json!([]), "{none}");
+    // An album plays in disc, track, then file order (the demo has no track numbers).
+    let stems: Vec<String> = tracks
+        .iter()
+        .map(|t| t["track"]["title"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut sorted = stems.clone();
+    sorted.sort();
+    assert_eq!(stems, sorted);
+
+    // A track's page: numbers, words, neighbours and the lists it is in.
+    let id = &tracks[0]["track"]["id"];
+    let about = s.get(&format!("/api/v1/tracks/{id}/about")).json();
+    assert!(about["numbers"]["bpm"].as_f64().is_some(), "{about}");
+    assert!(about["words"]["tempo"].as_str().is_some(), "{about}");
+    assert_eq!(
+        about["sounds_like"].as_array().map(Vec::len),
+        Some(5),
+        "{about}"
+    );
+    assert_eq!(about["album_id"], album["id"]);
+
+    // Builders: a radio from an album starts with its most typical track; a mix rises.
+    let radio = s
+        .get(&format!(
+            "/api/v1/radio?album={}&count=10",
+            album["id"].as_str().unwrap_or_default()
+        ))
+        .json();
+    assert_eq!(
+        radio["tracks"].as_array().map(Vec::len),
+        Some(10),
+        "{radio}"
+    );
+    let seed = radio["tracks"][0]["id"].as_i64().expect("seed");
+    assert!(
+        tracks.iter().any(|t| t["track"]["id"] == seed),
+        "the seed is the album's"
+    );
+    let mix = s.get("/api/v1/mix?length=8&start=0&end=1").json();
+    let mix = mix["tracks"].as_array().expect("mix tracks");
+    assert_eq!(mix.len(), 8);
+    let words = s.get("/api/v1/words?q=electronic&count=5").json();
+    assert!(
+        !words["tracks"].as_array().expect("tracks").is_empty(),
+        "{words}"
+    );
+
+    // The map: one point per analysed track, with the demo's ids.
+    let map = s.get("/api/v1/map");
+    assert_eq!(map.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(&map.body[..8], b"PLMAP1\0\0");
+    let n = u32::from_le_bytes(map.body[8..12].try_into().expect("count")) as usize;
+    assert_eq!(n, analysed);
+
+    // Bad requests: 4xx with a reason, never a panic.
+    let many = vec!["a"; 17].join("+");
+    for (path, status) in [
+        (format!("/api/v1/search?q={many}"), 400),
+        ("/api/v1/search".into(), 400),
+        ("/api/v1/albums/al-nothere".into(), 404),
+        ("/api/v1/albums?sort=sideways".into(), 400),
+        ("/api/v1/artists/ar-0".into(), 404),
+        ("/api/v1/genres/nope".into(), 404),
+        ("/api/v1/folders?path=/etc".into(), 404),
+        ("/api/v1/folders?path=../../..".into(), 404),
+        ("/api/v1/radio".into(), 400),
+        ("/api/v1/radio?track=1&album=al-1".into(), 400),
+        ("/api/v1/mix?start=2".into(), 400),
+        ("/api/v1/words?q=".into(), 400),
+        ("/api/v1/tracks/999999/about".into(), 404),
+        ("/api/v1/cover/999999".into(), 404),
+    ] {
+        let r = s.get(&path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert!(r.json()["error"].as_str().is_some(), "{path}: no reason");
+    }
+    s.assert_healthy();
+}
+
+/// The page as a player for the whole library, clicked through as a person would at 390 px:
+/// search, an album, a track's page, the builders (played and saved), the map, the queue
+/// across a reload, the lock screen's metadata, the manifest and the offline shell; with a
+/// screenshot of each view in target/.
+#[test]
+fn chromium_searches_browses_builds_maps_and_keeps_the_queue() {
+    let Some(chromium) = chromium() else { return };
+    // Its own copy: this test saves a playlist.
+    let copy = demo().copy();
+    let s = support::serve(&copy.config(&format!(
+        "[subsonic]\nuser = \"{USER}\"\npassword = \"{PASSWORD}\"\n"
+    )));
+    let album = s.get("/api/v1/albums").json()["albums"][0].clone();
+    let detail = s
+        .get(&format!(
+            "/api/v1/albums/{}",
+            album["id"].as_str().unwrap_or_default()
+        ))
+        .json();
+    let titles: Vec<Value> = detail["tracks"]
+        .as_array()
+        .expect("album tracks")
+        .iter()
+        .map(|t| t["track"]["title"].clone())
+        .collect();
+    let target = detail["tracks"][2]["track"].clone();
+    let other = detail["tracks"][5]["track"].clone();
+    let work = tempfile::tempdir().expect("work dir");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let mut page = Devtools::open(&chromium, work.path(), &s.url("/"), 390, 844);
+    let downloads = work.path().join("downloads");
+    page.call_browser(
+        "Browser.setDownloadBehavior",
+        serde_json::json!({ "behavior": "allow", "downloadPath": downloads }),
+    );
+    let shoot = |page: &mut Devtools, view: &str| {
+        let path = shots.join(format!("web-{view}.png"));
+        page.screenshot(&path);
+        assert_real_page(&path, (780, 1688));
+    };
+    page.run(r##"await wait(() => document.querySelector(".card-main"), "the playlists");"##);
+    shoot(&mut page, "home");
+
+    // Search as you type: the title's words find the track.
+    let query = target["title"]
+        .as_str()
+        .unwrap_or_default()
+        .replace('_', " ");
+    let found = page.run(&format!(
+        r##"location.hash = "#/search";
+        await wait(() => !document.getElementById("search-view").hidden, "the search view");
+        const input = document.getElementById("search-input");
+        input.value = {query};
+        input.dispatchEvent(new Event("input"));
+        await wait(() => document.querySelector("#search-results .track-title"), "results");
+        return [...document.querySelectorAll("#search-results .track-title")].map((t) => t.textContent);"##,
+        query = serde_json::to_string(&query).expect("JSON"),
+    ));
+    assert_eq!(found[0], target["title"], "{found}");
+    shoot(&mut page, "search");
+
+    // An album opens in track order.
+    let shown = page.run(&format!(
+        r##"location.hash = "#/album/{id}";
+        await wait(() => rows().length === {count}, "the album's tracks");
+        return rows().map((r) => r.querySelector(".track-title").textContent);"##,
+        id = album["id"].as_str().unwrap_or_default(),
+        count = titles.len(),
+    ));
+    assert_eq!(shown, Value::from(titles.clone()));
+    shoot(&mut page, "album");
+
+    // A track's page says its analysis in words and numbers.
+    let about = page.run(&format!(
+        r##"location.hash = "#/track/{id}";
+        await wait(() => document.getElementById("page-title").textContent === {title}, "the track page");
+        await wait(() => document.querySelector("#page-body .facts"), "the facts");
+        return {{ facts: document.querySelector("#page-body .facts").textContent,
+          said: document.querySelector("#page-body .said").textContent }};"##,
+        id = target["id"],
+        title = target["title"],
+    ));
+    let facts = about["facts"].as_str().unwrap_or_default();
+    assert!(
+        facts.contains("BPM") && facts.contains(target["camelot"].as_str().unwrap_or("?")),
+        "{about}"
+    );
+    assert!(
+        about["said"].as_str().unwrap_or_default().contains("tempo"),
+        "{about}"
+    );
+    shoot(&mut page, "track");
+
+    // Builders: a path from the track page's "Path from here" to another track plays at once;
+    // a mix plays and saves as the account's playlist; its M3U8 lists every stream.
+    let built = page.run(&format!(
+        r##"[...document.querySelectorAll("#page-actions button")].find((b) => b.textContent === "Path from here").click();
+        await wait(() => !document.getElementById("build-view").hidden, "the builders");
+        pickers["build-path:to"].set("track:{to}", "the other");
+        document.getElementById("path-length").value = 6;
+        document.getElementById("build-path").requestSubmit();
+        await wait(() => location.hash === "#/built" && rows().length === 6, "the path");
+        await wait(() => !audio.paused && audio.currentTime > 0.1, "the path to play");
+        const path = {{ first: src(), last: rows()[5].querySelector(".track-title").textContent }};
+        location.hash = "#/build";
+        await wait(() => !document.getElementById("build-view").hidden, "the builders again");
+        document.getElementById("mix-length").value = 8;
+        document.getElementById("build-mix").requestSubmit();
+        await wait(() => location.hash === "#/built" && rows().length === 8, "the mix");
+        await wait(() => !audio.paused && audio.currentTime > 0.1, "the mix to play");
+        document.getElementById("download").click();
+        return {{ path, mixFirst: src(), file: document.getElementById("download").getAttribute("download") }};"##,
+        to = other["id"],
+    ));
+    assert_eq!(
+        built["path"]["first"],
+        format!("/stream/{}", target["id"]).as_str(),
+        "{built}"
+    );
+    assert_eq!(built["path"]["last"], other["title"], "{built}");
+    // The M3U8 the download link gives: every stream of the mix, by absolute URL.
+    let file = downloads.join(built["file"].as_str().unwrap_or("none"));
+    let m3u = support::eventually(Duration::from_secs(20), "the M3U8 download", || {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|t| t.ends_with('\n'))
+    });
+    assert!(m3u.starts_with("#EXTM3U\n"), "{m3u}");
+    let streams = m3u
+        .lines()
+        .filter(|l| l.starts_with(&s.url("/stream/")))
+        .count();
+    assert_eq!(streams, 8, "{m3u}");
+    shoot(&mut page, "built");
+
+    // Signed in, the built mix saves as the account's own playlist.
+    let saved = page.run(&format!(
+        r##"const $ = (id) => document.getElementById(id);
+        $("sign-in-open").click();
+        $("user").value = {user};
+        $("password").value = {password};
+        $("sign-in").requestSubmit();
+        await wait(() => !$("save-list").hidden, "the save button once signed in");
+        window.prompt = () => "Saved mix";
+        $("save-list").click();
+        await wait(() => $("notice").textContent.startsWith("Saved"), "the save");
+        return $("notice").textContent;"##,
+        user = serde_json::to_string(USER).expect("JSON"),
+        password = serde_json::to_string(PASSWORD).expect("JSON"),
+    ));
+    assert!(
+        saved.as_str().unwrap_or_default().contains("8 tracks"),
+        "{saved}"
+    );
+    let own = rest(&s, "getPlaylists", "");
+    let mine = own["playlists"]["playlist"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "Saved mix"))
+        .unwrap_or_else(|| panic!("no saved mix: {own}"))
+        .clone();
+    assert_eq!(mine["songCount"], 8, "{mine}");
+
+    // The map draws every track; a tap on a lone point plays it.
+    let analysed = s.get("/api/v1/status").json()["library"]["analyzed"].clone();
+    shoot(&mut page, "build-saved");
+    let map = page.run(
+        r##"location.hash = "#/map";
+        await wait(() => mapState.data && mapState.drawn === mapState.data.n, "every point drawn");
+        const d = mapState.data;
+        const canvas = document.getElementById("map-canvas");
+        const ratio = window.devicePixelRatio || 1;
+        const screen = [...Array(d.n).keys()].map((i) => toScreen(canvas, d.x[i], d.y[i]));
+        const lone = screen.findIndex(([x, y], i) => screen.every(([a, b], j) =>
+          i === j || Math.hypot(a - x, b - y) > 40 * ratio));
+        const r = canvas.getBoundingClientRect();
+        const [x, y] = screen[lone];
+        const at = { clientX: r.left + x / ratio, clientY: r.top + y / ratio, pointerId: 1, bubbles: true };
+        canvas.dispatchEvent(new PointerEvent("pointerdown", at));
+        canvas.dispatchEvent(new PointerEvent("pointerup", at));
+        const want = `/stream/${d.ids[lone]}`;
+        await wait(() => src() === want && !audio.paused, "the tapped point to play");
+        return { n: d.n, drawn: mapState.drawn, lone, played: src(), want };"##,
+    );
+    assert_eq!(map["n"], analysed, "{map}");
+    assert!(map["lone"].as_i64() >= Some(0), "no lone point: {map}");
+    assert_eq!(map["played"], map["want"], "{map}");
+    shoot(&mut page, "map");
+
+    // Lock screen: the Media Session names what plays; the queue (a radio, at its third
+    // track) survives a reload.
+    let before = page.run(&format!(
+        r##"location.hash = "#/radio/{id}";
+        await wait(() => rows().length > 3, "the radio");
+        rows()[2].querySelector(".track-main").click();
+        await wait(() => !audio.paused && audio.currentTime > 0.3, "the third track to play");
+        audio.pause();
+        const m = navigator.mediaSession.metadata;
+        return {{ title: m.title, artwork: m.artwork[0].src, playing: playing().title,
+          ids: queue.list.tracks.map((t) => t.id), index: queue.index }};"##,
+        id = target["id"],
+    ));
+    assert_eq!(before["title"], before["playing"], "{before}");
+    assert!(
+        before["artwork"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/api/v1/cover/"),
+        "{before}"
+    );
+    page.call(
+        "Page.navigate",
+        serde_json::json!({ "url": s.url("/?again#/") }),
+    );
+    let after = page.run(
+        r##"await wait(() => typeof queue !== "undefined" && queue && document.readyState === "complete", "the queue restored");
+        return { ids: queue.list.tracks.map((t) => t.id), index: queue.index,
+          now: document.getElementById("now-title").textContent, src: src(),
+          shown: !document.getElementById("player").hidden };"##,
+    );
+    assert_eq!(after["ids"], before["ids"], "{after}");
+    assert_eq!(after["index"], 2, "{after}");
+    assert_eq!(after["now"], before["playing"], "{after}");
+    assert_eq!(after["shown"], true, "{after}");
+
+    // Installable: the manifest parses, the service worker registers and keeps the shell.
+    let install = page.run(
+        r##"const link = document.querySelector('link[rel="manifest"]').href;
+        const manifest = await (await fetch(link)).json();
+        const reg = await navigator.serviceWorker.ready;
+        await wait(() => reg.active, "the worker to be active");
+        const shell = await caches.match("/");
+        return { display: manifest.display, start: manifest.start_url, icons: manifest.icons.length,
+          worker: reg.active.scriptURL, shell: shell ? shell.status : null };"##,
+    );
+    assert_eq!(install["display"], "standalone", "{install}");
+    assert_eq!(install["start"], "/", "{install}");
+    assert!(install["icons"].as_u64() >= Some(1), "{install}");
+    assert!(
+        install["worker"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/sw.js"),
+        "{install}"
+    );
+    assert_eq!(install["shell"], 200, "{install}");
 }

@@ -17,6 +17,7 @@
 
 pub mod formats;
 pub mod library;
+pub mod lighthouse;
 pub mod playlists;
 pub mod serve;
 

@@ -10,6 +10,11 @@
 //! error. The similar-tracks run has `/api/v1/status` asked beside it, to show whether the
 //! radio computations starve cheap requests.
 //!
+//! The page's rows: search as typed and pages of 500 albums, from [`PAGE_CONNECTIONS`]
+//! connections (p99 < 50 ms), and the map's binary answer at 100 (cached per snapshot, gzip;
+//! no budget: it is fetched once per visit); then Lighthouse's scores of the page on this
+//! server ([`super::lighthouse`]).
+//!
 //! The Subsonic rows (`/rest/`, as phone apps call it, one account) come after listening was
 //! recorded through the API (stars, plays, and skips of each radio seed's top song, so that
 //! the learning radio has something to apply): album lists, `search3`, `getStarred2`,
@@ -45,6 +50,9 @@ const BIG_PLAYLIST: usize = 500;
 /// Seeds the similar-tracks run cycles through, so that it measures radio, not one answer.
 const SEEDS: usize = 1000;
 const CONNECTIONS: usize = 100;
+/// Web pages searching and listing albums at once: a household's phones, each answer
+/// computed (not cached), so the p99 is what one person typing waits.
+const PAGE_CONNECTIONS: usize = 4;
 /// Connections asking for `/api/v1/status` while the similar-tracks run loads the server.
 const STATUS_CONNECTIONS: usize = 5;
 /// Per endpoint: 5 s at these rates is thousands of requests (the p99 is well sampled) and
@@ -502,6 +510,26 @@ pub fn table() -> Result<String> {
         })
         .collect();
     let browsing: Vec<String> = album_lists.iter().chain(&searches).cloned().collect();
+    // The page's search as a person types: names, titles, a genre and year, two letters.
+    let typed: Vec<String> = (0..200)
+        .map(|k| match k % 4 {
+            0 => format!("artist {}", k * 7),
+            1 => format!("track {}", k * 491),
+            2 => format!(
+                "{} {}",
+                ["rock", "jazz", "folk", "soul"][k % 16 / 4],
+                1960 + k % 65
+            ),
+            _ => ["ar", "al", "tr", "ro", "ja"][k % 5].to_string(),
+        })
+        .map(|q| format!("/api/v1/search?q={}&count=20", q.replace(' ', "+")))
+        .collect();
+    let album_pages: Vec<String> = ["name", "newest", "year", "artist"]
+        .iter()
+        .flat_map(|sort| {
+            (0..10).map(move |p| format!("/api/v1/albums?sort={sort}&count=500&offset={}", p * 500))
+        })
+        .collect();
     // Each group runs at once; the last shows what a cheap request waits while every core
     // computes radios.
     let groups = [
@@ -552,6 +580,38 @@ pub fn table() -> Result<String> {
                 delay_ms: 0,
             },
         ],
+        vec![Target {
+            budget: Some(LIST_BUDGET_MS),
+            connections: PAGE_CONNECTIONS,
+            ..Target::new(
+                format!(
+                    "GET /api/v1/search?q= ({} typed, {PAGE_CONNECTIONS} conn)",
+                    typed.len()
+                ),
+                typed,
+                false,
+            )
+        }],
+        vec![Target {
+            budget: None,
+            ..Target::new(
+                format!("GET /api/v1/map ({TRACKS} points, gzip)"),
+                vec!["/api/v1/map".into()],
+                true,
+            )
+        }],
+        vec![Target {
+            budget: Some(LIST_BUDGET_MS),
+            connections: PAGE_CONNECTIONS,
+            ..Target::new(
+                format!(
+                    "GET /api/v1/albums?count=500 ({} pages, {PAGE_CONNECTIONS} conn)",
+                    album_pages.len()
+                ),
+                album_pages,
+                true,
+            )
+        }],
         vec![Target::subsonic(
             format!("Subsonic getAlbumList2 ({} lists)", album_lists.len()),
             album_lists,
@@ -668,6 +728,8 @@ pub fn table() -> Result<String> {
             );
         }
     }
+    // Lighthouse last: its browser would spoil the wrk rows' figures.
+    let lighthouse = super::lighthouse::table(server.addr(), dir)?;
     let status = get(server.addr(), "/api/v1/status", false)?.0;
     anyhow::ensure!(
         status == 200,
@@ -695,6 +757,7 @@ pub fn table() -> Result<String> {
          Subsonic \"failed\" answer is an error. With {CONNECTIONS} requests always in flight \
          the mean latency is {CONNECTIONS} / (req/s).)"
     );
+    out.push_str(&lighthouse);
     let p99s: Vec<String> = worst
         .iter()
         .map(|(budget, w)| {

@@ -11,7 +11,9 @@
 //! - `GET /api/v1/playlists/{id}`: the same fields plus `tracks` (each a track with `why`).
 //! - `GET /api/v1/tracks/{id}`: one track.
 //! - `GET /api/v1/tracks/{id}/similar?count=N`: `{seed, tracks}`, a radio from the track.
-//! - `GET /api/v1/path?from=ID&to=ID&length=N`: `{tracks}` moving from one track to another.
+//!
+//! The page's library and builders (`path` among them) are [`super::library_api`] and
+//! [`super::builders`].
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -41,7 +43,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/playlists/{id}", get(playlist))
         .route("/api/v1/tracks/{id}", get(track))
         .route("/api/v1/tracks/{id}/similar", get(similar))
-        .route("/api/v1/path", get(path))
         .route("/playlists/{file}", get(m3u8))
         .route("/stream/{id}", get(stream))
 }
@@ -204,36 +205,6 @@ async fn similar(
             .map(|e| c.view(e.track))
             .collect();
         Json(json!({ "seed": c.view(seed), "tracks": tracks })).into_response()
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-struct PathQuery {
-    from: i64,
-    to: i64,
-    length: Option<usize>,
-}
-
-async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<Response, ApiError> {
-    let length = q.length.unwrap_or(25).clamp(2, MAX_LENGTH);
-    let c = s.catalog.get();
-    let from = track_index(&c, q.from)?;
-    let to = track_index(&c, q.to)?;
-    if from == to {
-        return Err(ApiError::bad("from and to are the same track"));
-    }
-    compute(move || {
-        let p = flow::path(&c.lib, from, to, length, &Default::default());
-        let tracks: Vec<Placed> = p
-            .entries
-            .iter()
-            .map(|e| Placed {
-                track: c.view(e.track),
-                why: &e.why,
-            })
-            .collect();
-        Json(json!({ "name": p.name, "rule": p.rule, "tracks": tracks })).into_response()
     })
     .await
 }

@@ -1,6 +1,6 @@
-//! The page's playlist builders: a radio from any track, album or artist, a DJ mix with its
-//! length and energy ramp, and a list from words ("relaxing piano"), besides `path` in
-//! [`super::api`]. Each answers `{name, rule, tracks}` (tracks with `why`), computed on a
+//! The page's playlist builders: a radio from any track, album or artist, a path from one
+//! track to another, a DJ mix with its length and energy ramp, and a list from words
+//! ("relaxing piano"). Each answers `{name, rule, tracks}` (tracks with `why`), computed on a
 //! [`super::blocking`] compute slot; the page plays it at once and saves it as the listener's
 //! own playlist through Subsonic, or as M3U8.
 //!
@@ -9,6 +9,7 @@
 //!
 //! - `GET /api/v1/radio?track=ID|album=al-…|artist=ar-…&count=N`: the radio of a track; of
 //!   an album or artist, the radio of its most typical track (nearest its tracks' mean).
+//! - `GET /api/v1/path?from=ID&to=ID&length=N`: [`flow::path`], A to B.
 //! - `GET /api/v1/mix?length=N&start=0..1&end=0..1`: [`flow::mix`] with a [`Ramp`].
 //! - `GET /api/v1/words?q=TEXT&count=N`: tracks whose MusiCNN tags answer the words (a tag
 //!   begins with the word, or the word names a mood, [`MOODS`]), best tag rank first; other
@@ -24,7 +25,7 @@ use serde_json::json;
 use super::AppState;
 use super::api::{ApiError, MAX_LENGTH, Placed, compute, track_index};
 use super::catalog::Catalog;
-use super::search::{self, MAX_WORD, MAX_WORDS};
+use super::search;
 use crate::embedding::TAG_NAMES;
 use crate::playlist::Playlist;
 use crate::playlist::flow::{self, Ramp};
@@ -58,6 +59,7 @@ const MOODS: &[(&str, &[&str])] = &[
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/radio", get(radio))
+        .route("/api/v1/path", get(path))
         .route("/api/v1/mix", get(mix))
         .route("/api/v1/words", get(words))
 }
@@ -138,6 +140,30 @@ async fn radio(
 }
 
 #[derive(Deserialize)]
+struct PathQuery {
+    from: i64,
+    to: i64,
+    length: Option<usize>,
+}
+
+async fn path(State(s): State<AppState>, Query(q): Query<PathQuery>) -> Result<Response, ApiError> {
+    let length = q.length.unwrap_or(25).clamp(2, MAX_LENGTH);
+    let c = s.catalog.get();
+    let from = track_index(&c, q.from)?;
+    let to = track_index(&c, q.to)?;
+    if from == to {
+        return Err(ApiError::bad("from and to are the same track"));
+    }
+    compute(move || {
+        answer(
+            &c,
+            &flow::path(&c.lib, from, to, length, &Default::default()),
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
 struct MixQuery {
     length: Option<usize>,
     start: Option<f32>,
@@ -160,7 +186,7 @@ async fn mix(State(s): State<AppState>, Query(q): Query<MixQuery>) -> Result<Res
 
 #[derive(Deserialize)]
 struct WordsQuery {
-    q: String,
+    q: Option<String>,
     count: Option<usize>,
 }
 
@@ -189,14 +215,10 @@ async fn words(
     State(s): State<AppState>,
     Query(q): Query<WordsQuery>,
 ) -> Result<Response, ApiError> {
-    let words: Vec<String> = search::words(&q.q).collect();
+    let text = q.q.unwrap_or_default();
+    let words = search::query_words(&text).map_err(ApiError::bad)?;
     if words.is_empty() {
         return Err(ApiError::bad("say what to play, e.g. q=relaxing piano"));
-    }
-    if words.len() > MAX_WORDS || words.iter().any(|w| w.len() > MAX_WORD) {
-        return Err(ApiError::bad(format!(
-            "a query takes at most {MAX_WORDS} words of {MAX_WORD} bytes"
-        )));
     }
     let count = q.count.unwrap_or(25).clamp(1, MAX_LENGTH);
     let c = s.catalog.get();
@@ -205,11 +227,11 @@ async fn words(
             words.iter().partition(|w| !tags_for(w).is_empty());
         let wanted: Vec<Vec<u8>> = tag_words.iter().map(|w| tags_for(w)).collect();
         // Words that are no tag narrow the list by name, when any track has them.
-        let text: Vec<String> = text_words.iter().map(|w| w.to_string()).collect();
-        let named: Option<std::collections::HashSet<usize>> = (!text.is_empty())
+        let name_words: Vec<String> = text_words.iter().map(|w| w.to_string()).collect();
+        let named: Option<std::collections::HashSet<usize>> = (!name_words.is_empty())
             .then(|| {
                 c.search()
-                    .find(c.index(), &text, c.lib.len())
+                    .find(c.index(), &name_words, c.lib.len())
                     .tracks
                     .into_iter()
                     .collect()
@@ -248,7 +270,7 @@ async fn words(
             });
         }
         let mut p = Playlist::new(
-            format!("Words_{}", crate::playlist::m3u::file_name(&q.q)),
+            format!("Words_{}", crate::playlist::m3u::file_name(&text)),
             rule,
         );
         for (score, i) in scored {

@@ -33,7 +33,7 @@ use super::api::{ApiError, compute, track_index};
 use super::catalog::{Catalog, TrackView};
 use super::index::Index;
 use super::rendered::Key;
-use super::search::{self, MAX_WORD, MAX_WORDS};
+use super::search;
 use super::{AppState, cover};
 use crate::playlist::{flow, vocab};
 
@@ -107,7 +107,7 @@ pub fn artist_view(ix: &Index, a: usize) -> ArtistView<'_> {
 
 #[derive(Deserialize)]
 struct SearchQuery {
-    q: String,
+    q: Option<String>,
     count: Option<usize>,
 }
 
@@ -115,12 +115,10 @@ async fn search(
     State(s): State<AppState>,
     Query(q): Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
-    let words: Vec<String> = search::words(&q.q).collect();
-    if words.len() > MAX_WORDS || words.iter().any(|w| w.len() > MAX_WORD) {
-        return Err(ApiError::bad(format!(
-            "a search takes at most {MAX_WORDS} words of {MAX_WORD} bytes"
-        )));
-    }
+    let Some(text) = q.q else {
+        return Err(ApiError::bad("q is the text to search for"));
+    };
+    let words = search::query_words(&text).map_err(ApiError::bad)?;
     let count = q.count.unwrap_or(20).clamp(1, MAX_COUNT);
     let c = s.catalog.get();
     compute(move || {

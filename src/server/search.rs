@@ -38,8 +38,8 @@ enum Field {
 const WEIGHT: [f32; 7] = [8.0, 6.0, 4.0, 3.0, 3.0, 2.5, 1.0];
 const PREFIX: f32 = 0.6;
 /// Most words a query may have, and the longest word, in bytes.
-pub const MAX_WORDS: usize = 16;
-pub const MAX_WORD: usize = 128;
+const MAX_WORDS: usize = 16;
+const MAX_WORD: usize = 128;
 
 /// One kind of document (tracks, albums or artists): a sorted vocabulary and, per word, the
 /// documents holding it with the field, packed as `doc << 3 | field`.
@@ -55,6 +55,18 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
+}
+
+/// The words of a query, or why it is too long: each word is a walk of the postings, so a
+/// query of thousands of words would hold a computing slot for seconds.
+pub fn query_words(text: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = words(text).collect();
+    if words.len() > MAX_WORDS || words.iter().any(|w| w.len() > MAX_WORD) {
+        return Err(format!(
+            "a query takes at most {MAX_WORDS} words of {MAX_WORD} bytes"
+        ));
+    }
+    Ok(words)
 }
 
 impl Postings {

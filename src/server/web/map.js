@@ -144,8 +144,8 @@ function drawMap() {
   let drawn = 0;
   for (let i = 0; i < d.n; i++) {
     const [sx, sy] = toScreen(canvas, d.x[i], d.y[i]);
-    const x0 = sx | 0;
-    const y0 = sy | 0;
+    const x0 = (sx - dot / 2) | 0;
+    const y0 = (sy - dot / 2) | 0;
     if (x0 < 0 || y0 < 0 || x0 >= w - dot || y0 >= h - dot) continue;
     const [r, g, b] = colourOf(d, i, by);
     const c = 0xff000000 | (b << 16) | (g << 8) | r;
