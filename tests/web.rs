@@ -912,6 +912,12 @@ fn library_api_searches_browses_builds_and_maps() {
     let n = u32::from_le_bytes(map.body[8..12].try_into().expect("count")) as usize;
     assert_eq!(n, analysed);
 
+    // Music without a picture gets the page's neutral stand-in, not a broken image.
+    let cover = s.get(&format!("/api/v1/cover/{id}"));
+    assert_eq!(cover.status, 200);
+    assert_eq!(cover.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(cover.header("x-content-type-options"), Some("nosniff"));
+
     // Bad requests: 4xx with a reason, never a panic.
     let many = vec!["a"; 17].join("+");
     for (path, status) in [

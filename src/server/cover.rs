@@ -2,7 +2,8 @@
 //! song, an album (its first tracks) or an artist (the first track of its first albums).
 //!
 //! In: the catalog snapshot and an id (a track id, or an index id `al-…` / `ar-…`). Out: the
-//! JPEG, PNG, GIF or WebP bytes with `nosniff` and a day of private caching, or `None`.
+//! JPEG, PNG, GIF or WebP bytes with `nosniff` and a day of private caching, or `None`; for
+//! the page, [`placeholder`] stands in when a known track, album or artist has no picture.
 //!
 //! The picture is read from the file on each request, opened only while it is the file
 //! analysed ([`files::open_track`]): the container's metadata is probed (no audio is decoded,
@@ -21,6 +22,9 @@ use super::blocking::{self, Work};
 use super::catalog::Catalog;
 use super::{AppState, files};
 use crate::audio::cover::{embedded_in, raster_type};
+
+/// What the page shows for music without a picture: a note on a tinted square.
+const PLACEHOLDER: &str = include_str!("web/no-cover.svg");
 
 /// Tracks of an album (or albums of an artist) tried before giving up on a picture.
 const COVER_TRIES: usize = 4;
@@ -67,7 +71,17 @@ pub async fn send(s: &AppState, catalog: Arc<Catalog>, tracks: Vec<usize>) -> Op
     })
     .await
     .flatten()?;
-    let mut response = Response::new(Body::from(Vec::from(data)));
+    Some(picture(content_type, Body::from(Vec::from(data))))
+}
+
+/// The page's stand-in for a missing picture (a grid of albums without art shows a row of
+/// these instead of broken images).
+pub fn placeholder() -> Response {
+    picture("image/svg+xml", Body::from(PLACEHOLDER))
+}
+
+fn picture(content_type: &'static str, body: Body) -> Response {
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
@@ -78,5 +92,5 @@ pub async fn send(s: &AppState, catalog: Arc<Catalog>, tracks: Vec<usize>) -> Op
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=86400"),
     );
-    Some(response)
+    response
 }

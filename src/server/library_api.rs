@@ -14,7 +14,8 @@
 //! - `GET /api/v1/folders?path=DIR`: `{path, parent, folders: [{name, path, tracks}], tracks}`.
 //! - `GET /api/v1/tracks/{id}/about`: the track, its analysis in words, its album and artist
 //!   ids, its nearest tracks and the playlists it is in with why.
-//! - `GET /api/v1/cover/{id}`: the embedded picture of a track, album or artist.
+//! - `GET /api/v1/cover/{id}`: the embedded picture of a track, album or artist (a neutral
+//!   SVG when it has none).
 //! - `GET /api/v1/map`: every track's place on the map ([`super::map`]'s binary answer),
 //!   rendered once per snapshot.
 
@@ -398,7 +399,7 @@ async fn cover_art(State(s): State<AppState>, Path(id): Path<String>) -> Respons
     };
     match cover::send(&s, c, tracks).await {
         Some(r) => r,
-        None => ApiError::not_found("picture").into_response(),
+        None => cover::placeholder(),
     }
 }
 

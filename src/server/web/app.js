@@ -16,6 +16,7 @@
 const STATUS_BUSY_MS = 3000; // status refresh while the box analyses
 const STATUS_IDLE_MS = 30000; // and while it rests (to notice a new run)
 const RADIO_LENGTH = 25;
+const GROUP_CARDS = 12; // playlists shown per method before "Show all"
 
 const $ = (id) => document.getElementById(id);
 const audio = $("audio");
@@ -539,21 +540,34 @@ function renderPlaylists(lists) {
   for (const [method, title, hint] of order) {
     const headingId = `group-${method}`;
     const cards = el("ul", { class: "cards" });
-    for (const p of groups.get(method)) {
-      const download = el("a", {
-        class: "icon",
-        href: m3u8(p.id),
-        download: `${p.name}.m3u8`,
-        "aria-label": `Download ${nice(p.name)} as M3U8`,
-        title: "Download M3U8",
-      }, icon("download"));
-      cards.append(card(`#/playlist/${encodeURIComponent(p.id)}`, nice(p.name),
-        `${plural(p.track_count, "track", "tracks")} · ${length(p.duration_s)}`, download));
+    const all = groups.get(method);
+    // A big library has hundreds of lists per method: the first few, then all on request.
+    const more = all.length > GROUP_CARDS
+      ? el("button", { class: "secondary wide", type: "button" }, `Show all ${num(all.length)}`) : null;
+    const addCards = (lists) => {
+      for (const p of lists) {
+        const download = el("a", {
+          class: "icon",
+          href: m3u8(p.id),
+          download: `${p.name}.m3u8`,
+          "aria-label": `Download ${nice(p.name)} as M3U8`,
+          title: "Download M3U8",
+        }, icon("download"));
+        cards.append(card(`#/playlist/${encodeURIComponent(p.id)}`, nice(p.name),
+          `${plural(p.track_count, "track", "tracks")} · ${length(p.duration_s)}`, download));
+      }
+    };
+    addCards(all.slice(0, GROUP_CARDS));
+    if (more) {
+      more.addEventListener("click", () => {
+        addCards(all.slice(GROUP_CARDS));
+        more.remove();
+      });
     }
     out.append(el("section", { class: "group", "aria-labelledby": headingId },
       el("h2", { id: headingId }, title),
       hint ? el("p", { class: "hint" }, hint) : null,
-      cards));
+      cards, more));
   }
 }
 
@@ -660,13 +674,15 @@ $("delete-list").addEventListener("click", async () => {
 });
 
 function trackRow(list, t, i) {
+  // The button's name is what it shows, after a hidden "Play" (a name that matches the label
+  // is what voice control expects).
   const play = el("button", { class: "track-main", type: "button" },
+    el("span", { class: "sr-only" }, "Play "),
     el("span", { class: "num", "aria-hidden": "true" }, String(i + 1)),
     el("span", { class: "track-text" },
       el("span", { class: "track-title" }, breakable(t.title || "Untitled")),
       el("span", { class: "track-facts" }, trackFacts(t) || t.format || "")),
     el("span", { class: "track-time" }, clock(t.duration_s)));
-  play.setAttribute("aria-label", `Play ${t.title || "Untitled"}${t.artist ? ` by ${t.artist}` : ""}`);
   play.addEventListener("click", () => playQueue(list, i));
 
   const row = el("li", { class: "track" }, play);

@@ -65,15 +65,21 @@ async function loadMap() {
   renderLegend();
 }
 
-function colourOf(d, i, by) {
-  if (by === "tempo") {
-    const b = d.bpm[i];
+// Each point's colour as a canvas pixel (ABGR), for one way of colouring, made once.
+function pixelColours(d, by) {
+  const abgr = ([r, g, b]) => (0xff000000 | (b << 16) | (g << 8) | r) >>> 0;
+  const tempo = (b) => {
     if (!b) return PALETTE[12];
     const t = Math.min(1, Math.max(0, (b - 60) / 120)); // 60 BPM blue → 180 BPM red
     return [Math.round(40 + 215 * t), Math.round(90 + 60 * (1 - Math.abs(t - 0.5) * 2)), Math.round(255 - 215 * t)];
-  }
-  const v = by === "tag" ? d.tag[i] : d.genre[i];
-  return v === 255 ? PALETTE[12] : PALETTE[v % 12];
+  };
+  const table = by === "tempo"
+    ? Array.from({ length: 256 }, (_, b) => abgr(tempo(b)))
+    : Array.from({ length: 256 }, (_, v) => abgr(v === 255 ? PALETTE[12] : PALETTE[v % 12]));
+  const column = by === "tempo" ? d.bpm : by === "tag" ? d.tag : d.genre;
+  const out = new Uint32Array(d.n);
+  for (let i = 0; i < d.n; i++) out[i] = table[column[i]];
+  return out;
 }
 
 function renderLegend() {
@@ -138,17 +144,24 @@ function drawMap() {
   const dark = matchMedia("(prefers-color-scheme: dark)").matches;
   px.fill(dark ? 0xff251e1b : 0xffffffff); // ABGR: the page's surface colour
   const by = $("map-colour").value;
+  if (!d.colours || d.colouredBy !== by) {
+    d.colours = pixelColours(d, by);
+    d.colouredBy = by;
+  }
+  const colours = d.colours;
   // Points are bigger when there are few of them and as the map zooms in.
   const base = Math.min(6, Math.max(2, 5 * Math.sqrt(2000 / Math.max(d.n, 1))));
   const dot = Math.max(1, Math.round((window.devicePixelRatio || 1) * Math.min(12, base * Math.sqrt(mapState.view.scale))));
   let drawn = 0;
+  const v = mapState.view;
+  const size = Math.min(w, h) * v.scale;
+  const ox = w / 2 - v.cx * size - dot / 2;
+  const oy = h / 2 - v.cy * size - dot / 2;
   for (let i = 0; i < d.n; i++) {
-    const [sx, sy] = toScreen(canvas, d.x[i], d.y[i]);
-    const x0 = (sx - dot / 2) | 0;
-    const y0 = (sy - dot / 2) | 0;
+    const x0 = (d.x[i] * size + ox) | 0;
+    const y0 = (d.y[i] * size + oy) | 0;
     if (x0 < 0 || y0 < 0 || x0 >= w - dot || y0 >= h - dot) continue;
-    const [r, g, b] = colourOf(d, i, by);
-    const c = 0xff000000 | (b << 16) | (g << 8) | r;
+    const c = colours[i];
     for (let yy = 0; yy < dot; yy++) {
       const row = (y0 + yy) * w + x0;
       for (let xx = 0; xx < dot; xx++) px[row + xx] = c;
@@ -349,16 +362,24 @@ $("map-colour").addEventListener("change", () => {
   audio.addEventListener("play", redraw);
 })();
 
+// The view shows at once; the points follow (100k of them are ~0.8 MB to fetch).
 async function openMap() {
-  if (!mapState.data || mapState.snapshot !== lastSnapshot) {
-    await loadMap();
-    mapState.snapshot = lastSnapshot;
+  const shown = () => {
+    const d = mapState.data;
+    $("map-canvas").setAttribute("aria-label", `Map of the library: ${plural(d.n, "track", "tracks")}; tap a point to play it`);
+    if (mapState.selected < 0) $("map-info").textContent = d.n ? "" : "No analysed tracks yet.";
+    redraw();
+  };
+  if (mapState.data && mapState.snapshot === lastSnapshot) {
+    setTimeout(shown, 0);
+    return;
   }
-  const d = mapState.data;
-  $("map-canvas").setAttribute("aria-label", `Map of the library: ${plural(d.n, "track", "tracks")}; tap a point to play it`);
-  if (!mapState.selected || mapState.selected < 0) $("map-info").textContent = d.n ? "" : "No analysed tracks yet.";
-  // Drawn once the section shows.
-  setTimeout(redraw, 0);
+  $("map-info").textContent = "Loading the map…";
+  const snapshot = lastSnapshot;
+  loadMap().then(() => {
+    mapState.snapshot = snapshot;
+    shown();
+  }).catch((e) => showError(`Cannot load the map (${e.message}).`));
 }
 
 ROUTES.map = { section: "map-view", what: "map", tab: "map", open: openMap };
