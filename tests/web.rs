@@ -1035,6 +1035,18 @@ fn chromium_searches_browses_builds_maps_and_keeps_the_queue() {
         "{about}"
     );
     shoot(&mut page, "track");
+    page.run(
+        r##"location.hash = "#/build";
+        await wait(() => !document.getElementById("build-view").hidden, "the builders");
+        window.scrollTo(0, 0);"##,
+    );
+    shoot(&mut page, "build");
+    page.run(&format!(
+        r##"history.back();
+        await wait(() => document.getElementById("page-title").textContent === {title}
+          && !document.getElementById("page-view").hidden, "the track page again");"##,
+        title = target["title"],
+    ));
 
     // Builders: a path from the track page's "Path from here" to another track plays at once;
     // a mix plays and saves as the account's playlist; its M3U8 lists every stream.
@@ -1049,13 +1061,22 @@ fn chromium_searches_browses_builds_maps_and_keeps_the_queue() {
         const path = {{ first: src(), last: rows()[5].querySelector(".track-title").textContent }};
         location.hash = "#/build";
         await wait(() => !document.getElementById("build-view").hidden, "the builders again");
+        pickers["build-radio:seed"].set("album:{album}", "the album");
+        document.getElementById("radio-count").value = 5;
+        document.getElementById("build-radio").requestSubmit();
+        await wait(() => location.hash === "#/built" && rows().length === 5, "the album's radio");
+        await wait(() => !audio.paused && audio.currentTime > 0.1, "the radio to play");
+        const radio = {{ title: document.getElementById("list-title").textContent, first: src() }};
+        location.hash = "#/build";
+        await wait(() => !document.getElementById("build-view").hidden, "the builders again");
         document.getElementById("mix-length").value = 8;
         document.getElementById("build-mix").requestSubmit();
         await wait(() => location.hash === "#/built" && rows().length === 8, "the mix");
         await wait(() => !audio.paused && audio.currentTime > 0.1, "the mix to play");
         document.getElementById("download").click();
-        return {{ path, mixFirst: src(), file: document.getElementById("download").getAttribute("download") }};"##,
+        return {{ path, radio, mixFirst: src(), file: document.getElementById("download").getAttribute("download") }};"##,
         to = other["id"],
+        album = album["id"].as_str().unwrap_or_default(),
     ));
     assert_eq!(
         built["path"]["first"],
@@ -1063,6 +1084,20 @@ fn chromium_searches_browses_builds_maps_and_keeps_the_queue() {
         "{built}"
     );
     assert_eq!(built["path"]["last"], other["title"], "{built}");
+    // The album's radio starts from one of its tracks.
+    let album_streams: Vec<String> = detail["tracks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("/stream/{}", t["track"]["id"]))
+        .collect();
+    assert!(
+        album_streams
+            .iter()
+            .any(|s| built["radio"]["first"] == s.as_str()),
+        "{built}"
+    );
+    assert_eq!(built["radio"]["title"], "Radio: the album", "{built}");
     // The M3U8 the download link gives: every stream of the mix, by absolute URL.
     let file = downloads.join(built["file"].as_str().unwrap_or("none"));
     let m3u = support::eventually(Duration::from_secs(20), "the M3U8 download", || {

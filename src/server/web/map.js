@@ -1,8 +1,9 @@
 // playlista's page, the map: every analysed track as a point of /api/v1/map (one binary
 // answer: ids, x, y, genre, top tag and tempo as columns), drawn into one canvas image per
 // frame, so 100k points stay smooth. Drag and pinch (or arrow keys, + and −, the wheel) to
-// move and zoom; tap a point to hear it (then radio, its page, or a path from it); "Path: pick
-// two" builds a path between two tapped points; the queue is drawn as its route.
+// move and zoom (Enter plays the point nearest the middle); tap a point to hear it (then radio,
+// its page); "Path: pick two" builds a path between two tapped points; the list a list view
+// sent here ("On the map"), else the queue, is drawn as its route.
 //
 // Uses app.js's el, api, $, playQueue, queue, startRadio and browse.js's showBuilt.
 "use strict";
@@ -24,6 +25,8 @@ const mapState = {
   snapshot: null,
   view: { cx: 0.5, cy: 0.5, scale: 0.92 }, // centre in map units (0..1) and zoom
   selected: -1,
+  route: null, // the list drawn, from a list's "On the map" (asked), else the queue's
+  asked: null,
   pathFrom: -1,
   picking: false,
   drawn: 0,
@@ -171,6 +174,18 @@ function drawMap() {
   ctx.putImageData(image, 0, 0);
   mapState.drawn = drawn;
   drawRoute(ctx, canvas);
+  if (document.activeElement === canvas) {
+    // Where Enter plays from.
+    const r = 8 * (window.devicePixelRatio || 1);
+    ctx.beginPath();
+    ctx.moveTo(w / 2 - r, h / 2);
+    ctx.lineTo(w / 2 + r, h / 2);
+    ctx.moveTo(w / 2, h / 2 - r);
+    ctx.lineTo(w / 2, h / 2 + r);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = dark ? "#eceef2" : "#1a1b1e";
+    ctx.stroke();
+  }
   for (const [i, colour] of [[mapState.pathFrom, "#d95f02"], [mapState.selected, "#0a6b4d"]]) {
     if (i < 0) continue;
     const [sx, sy] = toScreen(canvas, d.x[i], d.y[i]);
@@ -182,11 +197,12 @@ function drawMap() {
   }
 }
 
-// The queue as its route over the map.
+// A list's route over the map: the one "On the map" was asked for, else the queue's.
 function drawRoute(ctx, canvas) {
   const d = mapState.data;
-  if (!queue) return;
-  const points = queue.list.tracks.map((t) => d.byId.get(Number(t.id))).filter((i) => i !== undefined);
+  const list = mapState.route || (queue && queue.list);
+  if (!list) return;
+  const points = list.tracks.map((t) => d.byId.get(Number(t.id))).filter((i) => i !== undefined);
   if (points.length < 2) return;
   ctx.beginPath();
   points.forEach((i, k) => {
@@ -274,6 +290,9 @@ $("map-path").addEventListener("click", () => {
   setPicking(!mapState.picking);
   redraw();
 });
+$("on-map").addEventListener("click", () => {
+  mapState.asked = shown;
+});
 $("map-colour").addEventListener("change", () => {
   renderLegend();
   redraw();
@@ -353,17 +372,34 @@ $("map-colour").addEventListener("change", () => {
       zoomAt(canvas.width / 2, canvas.height / 2, 1.25);
     } else if (ev.key === "-") {
       zoomAt(canvas.width / 2, canvas.height / 2, 0.8);
+    } else if ((ev.key === "Enter" || ev.key === " ") && mapState.data) {
+      // The keyboard's tap: the point nearest the middle of the view.
+      const d = mapState.data;
+      let best = -1;
+      let bestDist = Infinity;
+      for (let i = 0; i < d.n; i++) {
+        const dd = (d.x[i] - mapState.view.cx) ** 2 + (d.y[i] - mapState.view.cy) ** 2;
+        if (dd < bestDist) {
+          bestDist = dd;
+          best = i;
+        }
+      }
+      if (best >= 0) tapPoint(best).catch((e) => showError(`Cannot play this point (${e.message}).`));
     } else {
       return;
     }
     ev.preventDefault();
   });
   window.addEventListener("resize", redraw);
+  canvas.addEventListener("focus", redraw);
+  canvas.addEventListener("blur", redraw);
   audio.addEventListener("play", redraw);
 })();
 
 // The view shows at once; the points follow (100k of them are ~0.8 MB to fetch).
 async function openMap() {
+  mapState.route = mapState.asked;
+  mapState.asked = null;
   const shown = () => {
     const d = mapState.data;
     $("map-canvas").setAttribute("aria-label", `Map of the library: ${plural(d.n, "track", "tracks")}; tap a point to play it`);
