@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 
 use super::index::Index;
-use crate::embedding::TAG_NAMES;
 use crate::playlist::space::Library;
 
 /// Where a word was found, and what that weighs.
@@ -252,13 +251,6 @@ impl Search {
     }
 }
 
-/// Whether any of the 50 MusiCNN tags begins with `word`.
-pub fn is_tag_word(word: &str) -> bool {
-    TAG_NAMES
-        .iter()
-        .any(|t| words(t).any(|w| w.starts_with(word)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,12 +320,5 @@ mod tests {
         assert_eq!(jazz.genres.len(), 1);
         assert_eq!(ix.genres[jazz.genres[0]].name, "Jazz");
         assert!(s.find(&ix, &[], 10).tracks.is_empty());
-    }
-
-    #[test]
-    fn tag_words_are_known() {
-        assert!(is_tag_word("chill"));
-        assert!(is_tag_word("vocalists"));
-        assert!(!is_tag_word("zzz"));
     }
 }
