@@ -590,7 +590,8 @@ impl Drop for Devtools {
     }
 }
 
-/// `wait(() => cond)` polls for up to 20 s; `src()` is what the player plays.
+/// `wait(() => cond)` polls for up to 20 s; `src()` is what the player plays (looked up on
+/// each call: after a navigation the script may start before the page's body is parsed).
 const PAGE_HELPERS: &str = r##"
 const wait = async (cond, what) => {
   const t0 = Date.now();
@@ -600,7 +601,7 @@ const wait = async (cond, what) => {
   }
 };
 const audio = document.getElementById("audio");
-const src = () => audio.getAttribute("src");
+const src = () => document.getElementById("audio").getAttribute("src");
 const rows = () => [...document.querySelectorAll("#tracks > li")];
 "##;
 
