@@ -1,6 +1,8 @@
 //! Measures the MusiCNN embedding: model load time, CPU per patch, CPU per track under patch
 //! sampling, peak memory, and how faithful sampling is (cosine between the sampled mean and
-//! the all-patches mean), over a folder of real tracks. Run by hand, single-threaded:
+//! the all-patches mean) for fixed budgets and for the early-stopping rules of the grid below
+//! (the patches each runs, and its fidelity), over a folder of real tracks. Run by hand,
+//! single-threaded:
 //!
 //! ```text
 //! cargo run --release --example embedding_bench -- [DIR (/work/corpus/real)] [BUDGET...]
@@ -13,7 +15,8 @@ use std::time::Instant;
 use playlista::audio::{ChunkSink, Decoder, StreamInfo};
 use playlista::embedding::mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_FRAMES, PATCH_LEN};
 use playlista::embedding::{
-    Coverage, DEFAULT_PATCHES, EMBEDDING_DIM, Embedder, Model, N_TAGS, sampled_patches,
+    Coverage, DEFAULT_PATCHES, EMBEDDING_DIM, Embedder, Model, N_TAGS, STOP, Stop, Stopper,
+    sampled_patches, spread_order,
 };
 use playlista::usage::{Clock, cpu_s, peak_rss_kb, reset_peak_rss};
 
@@ -74,6 +77,45 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The patches a budget with early stopping runs on a track of `total` patches: the chosen
+/// ones in spread order until `rule` says the mean is known well enough.
+fn run_with_stop(
+    chosen: &[u64],
+    total: usize,
+    rule: Stop,
+    embeddings: &[[f32; EMBEDDING_DIM]],
+    order: &mut Vec<usize>,
+) -> Vec<u64> {
+    spread_order(chosen.len(), order);
+    let mut stopper = Stopper::new(rule);
+    stopper.reset(total);
+    let mut ran = Vec::new();
+    for &k in order.iter() {
+        ran.push(chosen[k]);
+        if stopper.add(&embeddings[chosen[k] as usize]) {
+            break;
+        }
+    }
+    ran
+}
+
+/// The early-stopping rules compared, each within a budget (the default, [`STOP`] within
+/// [`DEFAULT_PATCHES`], first).
+fn rules() -> Vec<(usize, Stop)> {
+    let mut out = vec![(DEFAULT_PATCHES, STOP)];
+    for budget in [12, 16] {
+        for min in [4, 6] {
+            for error in [2e-3, 5e-3, 1e-2, 2e-2] {
+                let rule = (budget, Stop { min, error });
+                if rule != out[0] {
+                    out.push(rule);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--rss") {
@@ -88,13 +130,10 @@ fn main() {
     let (wall, cpu) = (Instant::now(), cpu_s(Clock::Thread));
     let model = Model::embedded().expect("embedded model");
     println!(
-        "model load (int8, parse + optimise): {:.0} ms wall, {:.0} ms CPU",
+        "model load (NNEF of the int8 model, read + optimise): {:.0} ms wall, {:.0} ms CPU",
         wall.elapsed().as_secs_f64() * 1e3,
         (cpu_s(Clock::Thread) - cpu) * 1e3
     );
-    let float =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/msd_musicnn_f32.onnx"))
-            .map(|b| Model::from_onnx(&b).expect("float model"));
 
     // CPU per patch, batch 1, this thread: on a real patch from the fixture.
     let fixture =
@@ -104,20 +143,17 @@ fn main() {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    for (label, m) in [("int8", Some(&model)), ("float", float.as_ref().ok())] {
-        let Some(m) = m else { continue };
-        let (mut e, mut t) = ([0.0; EMBEDDING_DIM], [0.0; N_TAGS]);
-        m.run(&patch, &mut e, &mut t).expect("warm-up");
-        let runs = 20;
-        let cpu = cpu_s(Clock::Thread);
-        for _ in 0..runs {
-            m.run(&patch, &mut e, &mut t).expect("run");
-        }
-        println!(
-            "{label} model: {:.1} ms CPU per patch (batch 1, one thread)",
-            (cpu_s(Clock::Thread) - cpu) * 1e3 / runs as f64
-        );
+    let (mut e, mut t) = ([0.0; EMBEDDING_DIM], [0.0; N_TAGS]);
+    model.run(&patch, &mut e, &mut t).expect("warm-up");
+    let runs = 20;
+    let cpu = cpu_s(Clock::Thread);
+    for _ in 0..runs {
+        model.run(&patch, &mut e, &mut t).expect("run");
     }
+    println!(
+        "network: {:.1} ms CPU per patch (batch 1, one thread)",
+        (cpu_s(Clock::Thread) - cpu) * 1e3 / runs as f64
+    );
 
     // The front end alone (resample, STFT, mel), every frame wanted, on the fixture's audio.
     let mut decoder = Decoder::new();
@@ -163,6 +199,10 @@ fn main() {
         Coverage::Sampled(DEFAULT_PATCHES),
     );
     let mut cosines: Vec<Vec<f64>> = vec![Vec::new(); budgets.len()];
+    let rules = rules();
+    // Per rule: (cosine, patches run) per track.
+    let mut stopped: Vec<Vec<(f64, usize)>> = vec![Vec::new(); rules.len()];
+    let mut order = Vec::new();
     let (mut audio_s, mut sampled_cpu, mut sampled_runs) = (0.0, 0.0, 0u64);
     println!(
         "\n{:<44} {:>6} {:>7}  cosine(sampled mean, all-patches mean) for budgets {:?}",
@@ -202,8 +242,17 @@ fn main() {
             cosines[k].push(c);
             line += &format!(" {c:.4}");
         }
-        // The streaming embedder with the default budget: its CPU, and the same answer as the
-        // direct computation above.
+        for (r, &(budget, rule)) in rules.iter().enumerate() {
+            let chosen = sampled_patches(total, budget);
+            let ran = run_with_stop(&chosen, total as usize, rule, &all.embeddings, &mut order);
+            let c = cosine(
+                &full_mean,
+                &mean_of(ran.iter().map(|&p| &all.embeddings[p as usize])),
+            );
+            stopped[r].push((c, ran.len()));
+        }
+        // The streaming embedder with the default budget and rule: its CPU, and the same
+        // answer as the direct computation above.
         let mut cpu = 0.0;
         embedder.begin();
         decoder
@@ -220,9 +269,15 @@ fn main() {
         let e = embedder.finish().expect("run").expect("long enough");
         cpu += cpu_s(Clock::Thread) - t;
         let direct = mean_of(
-            sampled_patches(total, DEFAULT_PATCHES)
-                .iter()
-                .map(|&p| &all.embeddings[p as usize]),
+            run_with_stop(
+                &sampled_patches(total, DEFAULT_PATCHES),
+                total as usize,
+                STOP,
+                &all.embeddings,
+                &mut order,
+            )
+            .iter()
+            .map(|&p| &all.embeddings[p as usize]),
         );
         let agree = cosine(&direct, &e.mean.map(|v| v as f64));
         assert!(
@@ -256,16 +311,36 @@ fn main() {
             v.iter().filter(|&&c| c < 0.98).count()
         );
     }
+    println!("\nearly stopping (the default rule first):");
+    for ((budget, rule), v) in rules.iter().zip(&mut stopped) {
+        if v.is_empty() {
+            continue;
+        }
+        let mut c: Vec<f64> = v.iter().map(|x| x.0).collect();
+        let min = c.iter().copied().fold(f64::INFINITY, f64::min);
+        let runs: Vec<usize> = v.iter().map(|x| x.1).collect();
+        println!(
+            "budget {budget:>2}, min {}, error {:.0e}: patches mean {:.1} (min {}, max {}), \
+             cosine median {:.4}, min {min:.4}, tracks below 0.98: {}",
+            rule.min,
+            rule.error,
+            runs.iter().sum::<usize>() as f64 / runs.len() as f64,
+            runs.iter().min().unwrap_or(&0),
+            runs.iter().max().unwrap_or(&0),
+            median(&mut c),
+            c.iter().filter(|&&x| x < 0.98).count()
+        );
+    }
     let four_min = 240.0 * 16_000.0 / (256.0 * PATCH_FRAMES as f64);
     println!(
-        "\nsampled embedding ({DEFAULT_PATCHES} patches): {sampled_runs} patches over {:.0} s of audio, \
+        "\nsampled embedding (at most {DEFAULT_PATCHES} patches, stopping early): {sampled_runs} patches over {:.0} s of audio, \
          {:.1} s CPU = {:.0}x realtime per core (embedding alone: resampling, mel, network)",
         audio_s,
         sampled_cpu,
         audio_s / sampled_cpu
     );
     println!(
-        "a 4-minute track has {:.0} patches; sampled, the network runs {} of them",
+        "a 4-minute track has {:.0} patches; sampled, the network runs at most {} of them",
         four_min.floor(),
         sampled_patches(four_min as u64, DEFAULT_PATCHES).len()
     );

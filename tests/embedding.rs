@@ -4,12 +4,18 @@
 //!
 //! The audio goes through the real decoder, the Rust front end and tract, so these check the
 //! whole chain a track takes in full mode.
+//!
+//! The shipped network, `models/msd_musicnn_int8.nnef.tgz`, is made here:
+//! `PLAYLISTA_UPDATE_MODEL=1 cargo test --release --test embedding shipped_model` converts
+//! `models/msd_musicnn_int8.onnx` and writes it; without the variable the test checks the
+//! shipped file is exactly that conversion.
 
 use std::path::{Path, PathBuf};
 
 use playlista::audio::{ChunkSink, Decoder, StreamInfo};
-use playlista::embedding::mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_LEN};
-use playlista::embedding::{Coverage, EMBEDDING_DIM, Embedder, Model, N_TAGS, TAG_NAMES};
+use playlista::embedding::mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_FRAMES, PATCH_LEN};
+use playlista::embedding::{Coverage, EMBEDDING_DIM, Embedder, Model, N_TAGS, OUTPUTS, TAG_NAMES};
+use tract_onnx::prelude::*;
 
 const PATCHES: usize = 3;
 
@@ -62,9 +68,65 @@ fn cosine(a: &[f64], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
+/// An ONNX export of the network, typed and decluttered by tract: one patch in, [`OUTPUTS`].
+fn typed_onnx(name: &str) -> TypedModel {
+    let bytes = std::fs::read(models().join(name)).expect("ONNX model");
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(bytes))
+        .expect("parse the ONNX model");
+    model
+        .set_input_fact(0, f32::fact([1, PATCH_FRAMES, N_MELS]).into())
+        .expect("input fact");
+    model.select_outputs_by_name(OUTPUTS).expect("outputs");
+    model
+        .into_typed()
+        .and_then(|m| m.into_decluttered())
+        .expect("type the ONNX model")
+}
+
 fn float_model() -> Model {
-    let bytes = std::fs::read(models().join("msd_musicnn_f32.onnx")).expect("float model");
-    Model::from_onnx(&bytes).expect("load the float model")
+    Model::from_typed(typed_onnx("msd_musicnn_f32.onnx")).expect("load the float model")
+}
+
+/// The shipped NNEF: the int8 ONNX graph typed and decluttered (tract folds its
+/// DequantizeLinear nodes into float constants), as a deterministic tar, gzipped: the folded
+/// float weights take 3.2 MB as a tar, 1.3 MB gzipped (the ONNX file's int8 weights: 0.8 MB).
+fn convert_to_nnef() -> Vec<u8> {
+    let model = typed_onnx("msd_musicnn_int8.onnx");
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    tract_nnef::nnef()
+        .write_to_tar_with_config(&model, gz, false, true)
+        .and_then(|gz| Ok(gz.finish()?))
+        .expect("write NNEF")
+}
+
+#[test]
+fn shipped_model_is_the_int8_onnx_converted_to_nnef() {
+    let tar = convert_to_nnef();
+    let path = models().join("msd_musicnn_int8.nnef.tgz");
+    if std::env::var_os("PLAYLISTA_UPDATE_MODEL").is_some() {
+        std::fs::write(&path, &tar).expect("write the model");
+    }
+    let shipped = std::fs::read(&path).expect("shipped model");
+    assert!(
+        shipped == tar,
+        "{} is not the conversion of msd_musicnn_int8.onnx ({} bytes against {}): \
+         PLAYLISTA_UPDATE_MODEL=1 cargo test --release --test embedding shipped_model",
+        path.display(),
+        shipped.len(),
+        tar.len()
+    );
+    // The conversion computes what the ONNX graph computes, to the bit.
+    let onnx = Model::from_typed(typed_onnx("msd_musicnn_int8.onnx")).expect("ONNX model");
+    let nnef = Model::embedded().expect("embedded model");
+    let patches = read_f32("mel_patches.bin");
+    for p in patches.chunks_exact(PATCH_LEN) {
+        let mut a = ([0.0; EMBEDDING_DIM], [0.0; N_TAGS]);
+        let mut b = ([0.0; EMBEDDING_DIM], [0.0; N_TAGS]);
+        onnx.run(p, &mut a.0, &mut a.1).expect("run ONNX");
+        nnef.run(p, &mut b.0, &mut b.1).expect("run NNEF");
+        assert_eq!(a, b);
+    }
 }
 
 #[test]

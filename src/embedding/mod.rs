@@ -24,6 +24,17 @@
 //! at least 0.98 with the all-patches mean (`examples/embedding_bench.rs` measures it).
 //! [`Coverage::Full`] runs every patch as it completes.
 //!
+//! # Stopping early
+//! Most tracks do not need their whole budget: the chosen patches run in [`spread_order`]
+//! (halves, then quarters, ... of the track, so every prefix covers all of it), and a
+//! [`Stopper`] ends the runs once the running mean is close enough to the mean over every
+//! patch of the track, as far as the patches seen can tell: after at least [`STOP`]`.min`
+//! patches, when the predicted 1 − cosine between the two means is below [`STOP`]`.error`.
+//! The prediction is the sampling error of a mean of k patches out of the track's n
+//! (the patches' variance / k, times the finite-population factor 1 − k/n), relative to the
+//! mean's squared length: 1 − cos ≈ ‖error‖² / (2 ‖mean‖²). A track whose sections sound
+//! alike stops after a few patches; one whose sections differ runs its whole budget.
+//!
 //! Patches are consecutive and do not overlap (musicnn's default); the incomplete patch at the
 //! end is dropped, except that a track shorter than one patch repeats its frames to fill one
 //! (the training's "repeat-pad").
@@ -32,7 +43,7 @@ pub mod mel;
 pub mod model;
 
 use mel::{FrameSink, MelFrontEnd, N_MELS, PATCH_FRAMES, PATCH_LEN};
-pub use model::{EMBEDDING_DIM, Model, ModelError, N_TAGS};
+pub use model::{EMBEDDING_DIM, Model, ModelError, N_TAGS, OUTPUTS};
 
 /// The tags of [`Embedding::tags`], in the network's output order (musicnn's `MSD_LABELS`:
 /// the 50 most frequent Last.fm tags of the Million Song Dataset).
@@ -89,13 +100,106 @@ pub const TAG_NAMES: [&str; N_TAGS] = [
     "happy",
 ];
 
-/// Patches per track under [`Coverage::Sampled`] unless configured otherwise.
+/// Patches per track, at most, under [`Coverage::Sampled`] unless configured otherwise.
 pub const DEFAULT_PATCHES: usize = 16;
+
+/// When a sampled embedding stops before its budget (module doc).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stop {
+    /// Patches always run (fewer only when the track has fewer).
+    pub min: usize,
+    /// The predicted 1 − cosine(running mean, all-patches mean) at which the runs stop.
+    pub error: f64,
+}
+
+/// The rule sampled embeddings use, chosen on the corpus's real tracks
+/// (`examples/embedding_bench.rs` prints the fidelity and patches of each candidate).
+pub const STOP: Stop = Stop {
+    min: 4,
+    error: 2e-3,
+};
+
+/// Decides, patch by patch, when a running mean embedding is close enough to the track's.
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    rule: Stop,
+    sum: [f64; EMBEDDING_DIM],
+    sum_sq: [f64; EMBEDDING_DIM],
+    runs: usize,
+    /// The track's patches, all of them: the population the runs sample.
+    population: usize,
+}
+
+impl Stopper {
+    pub fn new(rule: Stop) -> Self {
+        Stopper {
+            rule,
+            sum: [0.0; EMBEDDING_DIM],
+            sum_sq: [0.0; EMBEDDING_DIM],
+            runs: 0,
+            population: 0,
+        }
+    }
+
+    /// Starts a track of `population` patches.
+    pub fn reset(&mut self, population: usize) {
+        self.sum = [0.0; EMBEDDING_DIM];
+        self.sum_sq = [0.0; EMBEDDING_DIM];
+        self.runs = 0;
+        self.population = population;
+    }
+
+    /// Adds one patch's embedding; true once no more are needed.
+    pub fn add(&mut self, embedding: &[f32; EMBEDDING_DIM]) -> bool {
+        for ((s, q), &v) in self.sum.iter_mut().zip(&mut self.sum_sq).zip(embedding) {
+            *s += v as f64;
+            *q += v as f64 * v as f64;
+        }
+        self.runs += 1;
+        if self.runs < self.rule.min.max(2) {
+            return false;
+        }
+        self.predicted_error() < self.rule.error
+    }
+
+    /// The expected 1 − cosine between the running mean and the all-patches mean.
+    pub fn predicted_error(&self) -> f64 {
+        let k = self.runs as f64;
+        let (mut variance, mut length) = (0.0, 0.0);
+        for (&s, &q) in self.sum.iter().zip(&self.sum_sq) {
+            let mean = s / k;
+            variance += (q / k - mean * mean).max(0.0) * k / (k - 1.0);
+            length += mean * mean;
+        }
+        let finite = (1.0 - k / self.population.max(self.runs) as f64).max(0.0);
+        if length <= 0.0 {
+            return f64::INFINITY;
+        }
+        variance / k * finite / (2.0 * length)
+    }
+}
+
+/// The order in which `n` chosen patches (evenly spread, in track order) run: bit-reversed
+/// (0, n/2, n/4, 3n/4, ...), so that the first k of them are spread over the whole track.
+pub fn spread_order(n: usize, out: &mut Vec<usize>) {
+    out.clear();
+    let bits = n.next_power_of_two().trailing_zeros();
+    for i in 0..n.next_power_of_two() {
+        let r = if bits == 0 {
+            0
+        } else {
+            i.reverse_bits() >> (usize::BITS - bits)
+        };
+        if r < n {
+            out.push(r);
+        }
+    }
+}
 
 /// How many of a track's patches the network sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
-    /// At most this many, spread evenly over the track.
+    /// At most this many, spread evenly over the track, fewer once the mean is stable.
     Sampled(usize),
     /// Every patch (`--embedding_coverage full`).
     Full,
@@ -175,6 +279,11 @@ impl Schedule {
         if m <= n { i } else { (2 * i + 1) * m / (2 * n) }
     }
 
+    /// The track's complete patches, wanted or not, to within the stride.
+    pub fn population(&self) -> usize {
+        self.kept.last().map_or(0, |&p| (p + self.stride) as usize)
+    }
+
     /// The indices of the patches to run.
     pub fn chosen_patches(&self) -> impl Iterator<Item = u64> + '_ {
         (0..self.chosen_len()).map(|i| self.kept[self.chosen(i)])
@@ -226,6 +335,8 @@ impl Embedder {
                 embedding: [0.0; EMBEDDING_DIM],
                 tags: [0.0; N_TAGS],
                 error: None,
+                stopper: Stopper::new(STOP),
+                order: Vec::with_capacity(budget),
             },
         }
     }
@@ -271,6 +382,9 @@ struct Patches {
     tags: [f32; N_TAGS],
     /// The first failure of a network run during the track, reported by `finish`.
     error: Option<ModelError>,
+    stopper: Stopper,
+    /// The order the chosen patches run in ([`spread_order`]), reused track after track.
+    order: Vec<usize>,
 }
 
 impl Patches {
@@ -325,8 +439,13 @@ impl Patches {
             }
             self.run(slot);
         } else if let Coverage::Sampled(_) = self.coverage {
-            for i in 0..self.schedule.chosen_len() {
-                self.run(self.schedule.chosen(i));
+            spread_order(self.schedule.chosen_len(), &mut self.order);
+            self.stopper.reset(self.schedule.population());
+            for k in 0..self.order.len() {
+                self.run(self.schedule.chosen(self.order[k]));
+                if self.error.is_some() || self.stopper.add(&self.embedding) {
+                    break;
+                }
             }
         }
         if let Some(e) = self.error.take() {
@@ -412,6 +531,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn spread_order_covers_the_track_from_the_start() {
+        let mut order = Vec::new();
+        spread_order(16, &mut order);
+        assert_eq!(
+            order,
+            [0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15]
+        );
+        for n in 0..40 {
+            spread_order(n, &mut order);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_stopper_stops_once_the_mean_is_known_well_enough() {
+        let rule = Stop {
+            min: 3,
+            error: 1e-3,
+        };
+        // The same patch again and again: no spread, done at the minimum.
+        let mut s = Stopper::new(rule);
+        s.reset(100);
+        let same = [1.0f32; EMBEDDING_DIM];
+        assert_eq!((0..5).position(|_| s.add(&same)), Some(2));
+        // Alternating opposite halves: the mean of a few is far from certain; done only when
+        // the patches seen are (nearly) the whole track.
+        let mut a = [0.0f32; EMBEDDING_DIM];
+        let mut b = [0.0f32; EMBEDDING_DIM];
+        a[..100].fill(1.0);
+        b[100..].fill(1.0);
+        s.reset(100);
+        assert!((0..16).all(|k| !s.add(if k % 2 == 0 { &a } else { &b })));
+        s.reset(8);
+        assert_eq!(
+            (0..8).position(|k| s.add(if k % 2 == 0 { &a } else { &b })),
+            Some(7)
+        );
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The MusiCNN network, run by tract: one mel patch in, the 200-d embedding and 50 tags out.
 //!
-//! The weights ship inside the binary ([`EMBEDDED_MODEL`], `models/msd_musicnn_int8.onnx`, made
-//! by `models/convert.py`; see `models/MODEL.md`): nothing is read or downloaded at run time.
-//! That model stores its Conv and MatMul weights as int8 with per-channel scales behind
-//! DequantizeLinear nodes; tract folds them back to float constants when it optimises the
-//! graph, so the runtime computes in float: tract's integer kernels are much slower on x86.
+//! The weights ship inside the binary ([`EMBEDDED_MODEL`], `models/msd_musicnn_int8.nnef.tgz`;
+//! see `models/MODEL.md`): nothing is read or downloaded at run time. That file is
+//! `models/msd_musicnn_int8.onnx` (made by `models/convert.py`) as tract's own NNEF graph,
+//! already typed and decluttered: `tests/embedding.rs` converts the ONNX again and checks the
+//! shipped file is byte for byte its conversion (`PLAYLISTA_UPDATE_MODEL=1` rewrites it). So the
+//! binary links tract's NNEF reader, not its ONNX parser and protobuf (issue 20: the box's
+//! binary size). tract folds the ONNX file's int8 weights (one scale per output channel) into
+//! float constants when it types the graph, so the file holds float weights, gzipped (1.3 MB
+//! against the ONNX file's 0.8 MB), and the runtime computes in float: tract's integer kernels
+//! are much slower on x86.
 //!
 //! A [`Model`] is loaded and optimised once per worker for batch 1 (issue #5 measured it faster
 //! than batch 8 in tract, with 49 MB against 400 MB) and is then used for every patch of every
@@ -14,20 +19,20 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use tract_onnx::prelude::*;
+use tract_nnef::prelude::*;
 
 use super::mel::{N_MELS, PATCH_FRAMES, PATCH_LEN};
 
-/// The quantised MSD_musicnn model, compiled in.
-pub static EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/msd_musicnn_int8.onnx");
+/// The quantised MSD_musicnn model as NNEF, compiled in.
+pub static EMBEDDED_MODEL: &[u8] = include_bytes!("../../models/msd_musicnn_int8.nnef.tgz");
 
 /// Width of the embedding: the penultimate dense layer before its ReLU.
 pub const EMBEDDING_DIM: usize = 200;
 pub const N_TAGS: usize = 50;
 
-// The input, `model/melspectrogram:0`, is the graph's only one: [N, 187, 96], fixed to N = 1.
-const TAGS: &str = "model/tags:0";
-const EMBEDDING: &str = "model/dense/BiasAdd:0";
+/// The ONNX graph's outputs the network is cut to, in this order. Its only input,
+/// `model/melspectrogram:0`, is [N, 187, 96], fixed to N = 1.
+pub const OUTPUTS: [&str; 2] = ["model/tags:0", "model/dense/BiasAdd:0"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -47,18 +52,18 @@ pub struct Model {
 impl Model {
     /// The model compiled into the binary.
     pub fn embedded() -> Result<Self, ModelError> {
-        Self::from_onnx(EMBEDDED_MODEL)
+        let model = tract_nnef::nnef()
+            .model_for_read(&mut Cursor::new(EMBEDDED_MODEL))
+            .map_err(|e| ModelError::Load(format!("{e:#}")))?;
+        Self::from_typed(model)
     }
 
-    /// Any ONNX export of the same graph (the float one, for comparisons).
-    pub fn from_onnx(bytes: &[u8]) -> Result<Self, ModelError> {
-        let load = || -> TractResult<Plan> {
-            let mut model = tract_onnx::onnx().model_for_read(&mut Cursor::new(bytes))?;
-            model.set_input_fact(0, f32::fact([1, PATCH_FRAMES, N_MELS]).into())?;
-            model.select_outputs_by_name([TAGS, EMBEDDING])?;
-            model.into_optimized()?.into_runnable()
-        };
-        load()
+    /// A typed graph of the network (input fixed to one patch, outputs [`OUTPUTS`]): the
+    /// embedded one, or the float ONNX export for comparisons.
+    pub fn from_typed(model: TypedModel) -> Result<Self, ModelError> {
+        model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
             .map(|plan| Model { plan })
             .map_err(|e| ModelError::Load(format!("{e:#}")))
     }
