@@ -65,6 +65,17 @@ impl Mode {
     }
 }
 
+/// What one analysis measures: everything its [`Mode`] measures, or only what full mode adds
+/// to a track already measured in fast mode (the full tier of `--tiers` and of `serve`):
+/// timbre and the embedding, the fast features neither computed again nor returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Everything,
+    FullAdds,
+}
+
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub info: StreamInfo,
@@ -419,6 +430,12 @@ impl Analyzer {
     fn reset(&mut self) {
         self.decoder = Decoder::new();
         self.extractor = FeatureExtractor::with_mode(self.embedder.is_some());
+    }
+
+    /// What the next analyses measure; [`Scope::FullAdds`] needs a full-mode analyzer (a
+    /// fast one measures everything of fast mode, as there is nothing to add).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.extractor.set_adds_only(scope == Scope::FullAdds);
     }
 
     /// Decodes only (no down-mix, no features): the floor that analysis speed is judged by.

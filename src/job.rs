@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::analysis::Mode;
 use crate::board::Press;
 use crate::config::Config;
 use crate::pipeline::{self, Batch, Progress, Work};
@@ -35,6 +36,10 @@ use crate::store::{Held, RunLock, Store, WhenBusy};
 pub struct Settings {
     /// The analysis pass and what it works on; `None`: no analysis.
     pub analyse: Option<Work>,
+    /// In full mode, analyse in two tiers: the whole job in fast mode first (every track gets
+    /// tempo, key, loudness, ... and the playlists are made from them), then again in full
+    /// mode, which adds timbre and the embedding to the fast rows (see [`run`]).
+    pub tiers: bool,
     /// After the analysis: retry the files that failed (one worker, more time each try).
     pub retry: bool,
     /// After the analysis: on-line look-ups for at most this long; `None`: none.
@@ -55,6 +60,7 @@ impl Settings {
     pub fn analysis(work: Work, progress: Progress) -> Settings {
         Settings {
             analyse: Some(work),
+            tiers: false,
             retry: false,
             lookups: None,
             failed_list: false,
@@ -166,7 +172,48 @@ pub fn asked_by(press: Press) -> Work {
 
 /// Runs the job. A set `stop` skips what is left, except `Failed_Files.m3u`, which always
 /// matches the database.
+///
+/// With [`Settings::tiers`] in full mode it runs twice: in fast mode (the analysis as asked,
+/// then the playlists; no retry, look-ups or `Failed_Files.m3u`), then in full mode over
+/// what changed (the fast rows get what full mode adds; a fast row is never measured again
+/// for its fast features), with the rest of the job. A run stopped in either tier resumes
+/// in it: the database says which rows are fast and which full. The report is the full
+/// tier's, or the fast tier's when that was interrupted.
 pub fn run(
+    config: &Config,
+    settings: &Settings,
+    stop: &AtomicBool,
+    observer: &mut dyn Observer,
+) -> Result<Report> {
+    if !settings.tiers || config.mode == Mode::Fast || settings.analyse.is_none() {
+        return run_once(config, settings, stop, observer);
+    }
+    let fast = Config {
+        mode: Mode::Fast,
+        ..config.clone()
+    };
+    let first = Settings {
+        tiers: false,
+        retry: false,
+        lookups: None,
+        failed_list: false,
+        ..settings.clone()
+    };
+    let report = run_once(&fast, &first, stop, observer)?;
+    if report.interrupted() || stop.load(Ordering::Relaxed) {
+        return Ok(report);
+    }
+    let second = Settings {
+        tiers: false,
+        analyse: Some(Work::Changed),
+        ..settings.clone()
+    };
+    let mut full = run_once(config, &second, stop, observer)?;
+    full.playlists |= report.playlists;
+    Ok(full)
+}
+
+fn run_once(
     config: &Config,
     settings: &Settings,
     stop: &AtomicBool,

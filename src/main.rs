@@ -70,6 +70,10 @@ struct Modes {
     /// Analyse, then retry what failed, then generate playlists.
     #[arg(long)]
     pipeline: bool,
+    /// In full mode, analyse in two tiers: every track in fast mode first (and the
+    /// playlists from that), then timbre and the embedding added to each (what `serve` does).
+    #[arg(long)]
+    tiers: bool,
     /// Show what the database holds: tracks, analysed, failed by reason, pending, by format,
     /// and the last run's throughput.
     #[arg(long)]
@@ -247,7 +251,9 @@ fn library_run(
     init_logging(&config.log_level)?;
     if modes.status {
         let store = Store::open(&config.db_path(), config.tuning)?;
-        let status = store.status()?;
+        let mut status = store.status()?;
+        let full = config.mode != Mode::Fast || status.full.as_ref().is_some_and(|t| t.tracks > 0);
+        status.plan(config.workers, full);
         let lookups = playlista::lookups::counts(&store, &config.lookup_settings())?;
         if json {
             let mut status = serde_json::to_value(&status)?;
@@ -307,6 +313,7 @@ fn library_run(
         } else {
             Work::Changed
         }),
+        tiers: modes.tiers,
         retry,
         // After the analysis committed; bounded, so a big new library waits for later runs.
         lookups: (analyze || retry)

@@ -244,6 +244,17 @@ pub fn report_text(r: &Report) -> String {
     s
 }
 
+/// "40 s", "12 min", "3.5 h": a time left, roughly.
+fn duration_words(secs: f64) -> String {
+    if secs < 90.0 {
+        format!("{secs:.0} s")
+    } else if secs < 5400.0 {
+        format!("{:.0} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
 /// What `playlista --status` prints: the database, its tracks by state, reason and format,
 /// and the last run.
 pub fn status_text(s: &Status, db: &Path) -> String {
@@ -264,6 +275,18 @@ pub fn status_text(s: &Status, db: &Path) -> String {
         s.audio_hours,
         s.playlists
     );
+    let tier = |name: &str, t: &crate::store::Tier| {
+        let left = match t.seconds_left {
+            Some(secs) if t.left > 0 => format!(" (about {} left)", duration_words(secs)),
+            _ => String::new(),
+        };
+        format!("{name}: {} tracks, {} to go{left}", t.tracks, t.left)
+    };
+    let _ = write!(out, "tiers      {}", tier("fast", &s.fast));
+    if let Some(full) = &s.full {
+        let _ = write!(out, "; {}", tier("full (timbre, embedding)", full));
+    }
+    out.push('\n');
     for (kind, n) in &s.failed_by_kind {
         let _ = writeln!(out, "failed     {n:>6}  {kind}");
     }

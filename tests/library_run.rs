@@ -307,6 +307,25 @@ fn slow_and_crashing_files_fail_alone_and_failed_retries_with_back_off() {
     assert!(s["failed_by_kind"].to_string().contains("crash"), "{s}");
 }
 
+/// `(attempts, bpm, key, loudness)` of a track: what a fast analysis measured, and how many
+/// times the file was measured.
+type FastFeatures = (i64, Option<f64>, Option<String>, Option<f64>);
+
+/// [`FastFeatures`] of every track, in path order.
+fn fast_features(db: &Path) -> Vec<FastFeatures> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT t.attempts, f.bpm, f.key, f.loudness_lufs
+             FROM features f JOIN tracks t ON t.id = f.track_id ORDER BY t.path",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
 /// `(mode, embedding bytes, tag bytes, has timbre)` of every analysed track.
 fn modes(db: &Path) -> Vec<(String, Option<i64>, Option<i64>, bool)> {
     let conn = Connection::open(db).unwrap();
@@ -323,7 +342,7 @@ fn modes(db: &Path) -> Vec<(String, Option<i64>, Option<i64>, bool)> {
 }
 
 #[test]
-fn full_mode_is_the_default_and_measures_fast_rows_again_but_fast_mode_keeps_full_rows() {
+fn full_mode_is_the_default_and_adds_to_fast_rows_and_fast_mode_keeps_full_rows() {
     let dir = tempfile::tempdir().unwrap();
     let lib = library(dir.path(), 3, 8.0);
     let state = dir.path().join("state");
@@ -333,12 +352,35 @@ fn full_mode_is_the_default_and_measures_fast_rows_again_but_fast_mode_keeps_ful
     assert!(err.contains("3 analysed"), "{err}");
     let fast = ("fast".to_string(), None, None, false);
     assert_eq!(modes(&db), vec![fast.clone(); 3]);
+    let measured = fast_features(&db);
+    assert!(
+        measured.iter().all(|m| m.0 == 1 && m.1.is_some()),
+        "{measured:?}"
+    );
 
-    // Full mode (the default) measures the fast rows again.
+    // Full mode (the default) adds timbre and the embedding to the fast rows, which keep
+    // their fast features as they were: the files are not measured for them again.
     let err = ok(&run(&lib, &state, &["-a"]));
     assert!(err.contains("3 analysed"), "{err}");
     let full = ("full".to_string(), Some(800), Some(200), true);
     assert_eq!(modes(&db), vec![full.clone(); 3]);
+    assert_eq!(fast_features(&db), measured);
+    // --status counts both tiers.
+    let s = status(&state);
+    assert_eq!(s["fast"]["tracks"], 3, "{s}");
+    assert_eq!(s["full"]["tracks"], 3, "{s}");
+    assert_eq!(s["full"]["left"], 0, "{s}");
+
+    // In tiers, from nothing: every track fast first, then every one full.
+    let tiered = dir.path().join("tiered");
+    let err = ok(&run(&lib, &tiered, &["-a", "--tiers"]));
+    let passes: Vec<&str> = err.lines().filter(|l| l.starts_with("done: ")).collect();
+    assert_eq!(passes.len(), 2, "{err}");
+    assert!(passes.iter().all(|l| l.contains("3 analysed")), "{err}");
+    let tiered_db = tiered.join("playlista.db");
+    assert_eq!(modes(&tiered_db), vec![full.clone(); 3]);
+    let once = fast_features(&tiered_db);
+    assert!(once.iter().all(|m| m.0 == 1), "{once:?}");
 
     // Fast mode is content with full rows: nothing to do.
     let err = ok(&run(&lib, &state, &["-a", "--fast_mode"]));

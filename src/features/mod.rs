@@ -43,6 +43,8 @@ pub struct FeatureExtractor {
     loudness: loudness::LoudnessMeter,
     /// Present in full mode only, so fast mode pays nothing for it.
     timbre: Option<timbre::TimbreMeter>,
+    /// Measuring only what full mode adds ([`FeatureExtractor::set_adds_only`]).
+    adds_only: bool,
     analysis_samples: u64,
 }
 
@@ -69,8 +71,17 @@ impl FeatureExtractor {
             danceability: danceability::Danceability::new(ANALYSIS_RATE),
             loudness: loudness::LoudnessMeter::new(),
             timbre: full.then(|| timbre::TimbreMeter::new(ANALYSIS_RATE, rhythm::FRAME)),
+            adds_only: false,
             analysis_samples: 0,
         }
+    }
+
+    /// From the next track on, measures only what full mode adds to a fast row: the timbre
+    /// (from the same spectra and the key detector's chroma); tempo, loudness, danceability
+    /// and the spectral basics are not computed, and [`FeatureExtractor::finish`] returns
+    /// the duration and the timbre alone. A full-mode extractor only.
+    pub fn set_adds_only(&mut self, adds_only: bool) {
+        self.adds_only = adds_only && self.is_full();
     }
 
     pub fn is_full(&self) -> bool {
@@ -93,7 +104,9 @@ impl FeatureExtractor {
 
     /// Feeds one decoded chunk: `planes` at the source rate, `mono` at the analysis rate.
     pub fn push(&mut self, planes: &[&[f32]], mono: &[f32]) {
-        self.loudness.push(planes);
+        if !self.adds_only {
+            self.loudness.push(planes);
+        }
         self.push_mono(mono);
     }
 
@@ -105,24 +118,37 @@ impl FeatureExtractor {
             rhythm,
             spectral,
             timbre,
+            adds_only,
             ..
         } = self;
+        let fast = !*adds_only;
         framer.push(mono, |frame| {
             let power = spectrum.compute(frame);
-            rhythm.push(power);
-            spectral.push_spectrum(power);
+            if fast {
+                rhythm.push(power);
+                spectral.push_spectrum(power);
+            }
             if let Some(t) = timbre {
                 t.push_spectrum(power);
             }
         });
-        self.spectral.push_samples(mono);
         self.key.push(mono);
-        self.danceability.push(mono);
+        if fast {
+            self.spectral.push_samples(mono);
+            self.danceability.push(mono);
+        }
     }
 
     /// Ends the track. `duration_s` is the decoded length at the source rate. The stream
     /// facts, tags and embedding are the caller's to fill.
     pub fn finish(&mut self, duration_s: f64) -> Record {
+        if self.adds_only {
+            return Record {
+                duration_s,
+                timbre: self.timbre_summary(),
+                ..Record::default()
+            };
+        }
         let silent = self.loudness.rms_db().is_none();
         let harmony = rhythm::Harmony {
             chroma: self.key.chroma_frames(),
@@ -153,13 +179,16 @@ impl FeatureExtractor {
             onset_rate: rhythm.onset_rate,
             zcr: self.spectral.zcr(),
             spectral_centroid: self.spectral.centroid_hz(),
-            timbre: self
-                .timbre
-                .as_ref()
-                .and_then(|t| t.finish(self.key.pitch_classes()))
-                .map(Box::new),
+            timbre: self.timbre_summary(),
             ..Record::default()
         }
+    }
+
+    fn timbre_summary(&self) -> Option<Box<timbre::Timbre>> {
+        self.timbre
+            .as_ref()
+            .and_then(|t| t.finish(self.key.pitch_classes()))
+            .map(Box::new)
     }
 }
 

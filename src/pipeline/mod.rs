@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::analysis::Mode;
+use crate::analysis::{Mode, Scope};
 use crate::features::ANALYSIS_VERSION;
 use crate::library::{self, FileEntry, Walker};
 use crate::store::{RunTotals, Store, TrackStatus, Tuning, now_s, path_text};
@@ -137,6 +137,8 @@ pub struct Batch {
 #[derive(Debug, Clone)]
 struct Job {
     entry: FileEntry,
+    /// Everything, or only what full mode adds to a fast row ([`Scope::FullAdds`]).
+    scope: Scope,
     fingerprint: Option<i64>,
     /// Earlier attempts (retries get more time).
     attempts: u32,
@@ -326,6 +328,7 @@ fn scan_inner(
             };
             let job = Job {
                 sheet: sheet_beside(&entry.path),
+                scope: Scope::Everything,
                 entry,
                 fingerprint: None,
                 attempts,
@@ -381,21 +384,35 @@ fn scan_inner(
                 };
                 let unchanged =
                     k.size == entry.size && k.mtime_ns == entry.mtime_ns && !sheet_changed;
-                let current = k.analysis.as_ref().is_some_and(|(version, mode)| {
-                    *version >= ANALYSIS_VERSION && (opts.mode == Mode::Fast || mode == "full")
-                });
+                let current = k
+                    .analysis
+                    .as_ref()
+                    .is_some_and(|(version, _)| *version >= ANALYSIS_VERSION);
+                // A fast row in a full run gets what full mode adds, not its fast features
+                // again (unless that failed, until a retry is due).
+                let adds = opts.mode != Mode::Fast
+                    && k.analysis.as_ref().is_some_and(|(_, mode)| mode != "full");
                 let wanted = match k.status {
-                    _ if !unchanged || opts.work == Work::All => true,
-                    TrackStatus::Analyzed => !current,
-                    TrackStatus::Pending => true,
+                    _ if !unchanged || opts.work == Work::All => Some(Scope::Everything),
+                    TrackStatus::Analyzed if !current => Some(Scope::Everything),
+                    TrackStatus::Analyzed if adds => match store.adds_failure(k.id)? {
+                        Some((kind, last_attempt))
+                            if !retry::due(kind, k.attempts, last_attempt, now) =>
+                        {
+                            None
+                        }
+                        _ => Some(Scope::FullAdds),
+                    },
+                    TrackStatus::Analyzed => None,
+                    TrackStatus::Pending => Some(Scope::Everything),
                     // Unchanged: `--failed` retries it, and a crash or a timeout is tried
                     // again by itself when due.
                     TrackStatus::Failed => {
                         let (kind, last_attempt) = store.last_failure(k.id)?;
-                        retry::due(kind, k.attempts, last_attempt, now)
+                        retry::due(kind, k.attempts, last_attempt, now).then_some(Scope::Everything)
                     }
                 };
-                if !wanted {
+                let Some(scope) = wanted else {
                     counters.kept.fetch_add(1, Ordering::Relaxed);
                     // Same size and mtime, another inode (restored from a backup, or a row
                     // from before inodes were kept): the row takes the file's facts, or the
@@ -416,7 +433,7 @@ fn scan_inner(
                         }
                     }
                     continue;
-                }
+                };
                 let attempts = if unchanged { k.attempts } else { 0 };
                 if !unchanged {
                     let _ = notes.send(Note::Pending(entry.clone(), None));
@@ -424,6 +441,7 @@ fn scan_inner(
                 let fingerprint = None; // kept from the stored row
                 if !queue(Job {
                     entry,
+                    scope,
                     fingerprint,
                     attempts,
                     sheet,
@@ -457,6 +475,7 @@ fn scan_inner(
             let _ = notes.send(Note::Pending(entry.clone(), fingerprint));
             if !queue(Job {
                 entry,
+                scope: Scope::Everything,
                 fingerprint,
                 attempts: 0,
                 sheet,
@@ -514,7 +533,7 @@ fn work(opts: &Options, halt: &Halt, jobs: &Mutex<Receiver<Job>>, notes: &Sender
         if halt.now() {
             return; // taken but not started: it stays pending for the next run
         }
-        let reply = match process.analyze(&job.entry.path, opts.limit_for(&job)) {
+        let reply = match process.analyze(&job.entry.path, job.scope, opts.limit_for(&job)) {
             Ok(reply) => reply,
             Err(unstarted) => {
                 // Not analysed: the file stays as it was (pending) for the next run.
@@ -651,6 +670,37 @@ fn apply(
             Note::Removed(id) => {
                 batch.removed(id)?;
                 totals.removed += 1;
+            }
+            Note::Done(done) if done.0.scope == Scope::FullAdds => {
+                let (job, reply) = &*done;
+                let file = path_text(&job.entry.path)?;
+                match &reply.outcome {
+                    Ok(Measured::Track(m)) => {
+                        if batch.full_adds(file, m, reply.cpu_ms)? {
+                            totals.analyzed += 1;
+                            totals.audio_s += m.duration_s;
+                        }
+                    }
+                    Ok(Measured::Album(parts)) => {
+                        let cpu_ms = reply.cpu_ms / parts.len().max(1) as f64;
+                        for part in parts {
+                            let path = library::part_path(file, part.number);
+                            if batch.full_adds(&path, &part.record, cpu_ms)? {
+                                totals.analyzed += 1;
+                                totals.audio_s += part.record.duration_s;
+                            }
+                        }
+                    }
+                    Err(f) => {
+                        tracing::warn!(
+                            "full mode's measures failed: {}: {}",
+                            job.entry.path.display(),
+                            f.reason
+                        );
+                        batch.full_adds_failed(file, f.kind, &f.reason)?;
+                        totals.failed += 1;
+                    }
+                }
             }
             Note::Done(done) => {
                 let (job, reply) = &*done;

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{AnalysisError, Analyzer, FailKind, Mode, Part};
+use crate::analysis::{AnalysisError, Analyzer, FailKind, Mode, Part, Scope};
 use crate::audio::ffmpeg::HelperUse;
 use crate::features::Record;
 
@@ -63,6 +63,8 @@ pub struct Unstarted(pub String);
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
     path: String,
+    #[serde(default)]
+    scope: Scope,
 }
 
 /// What a worker measured in one file.
@@ -135,6 +137,7 @@ pub fn serve() -> anyhow::Result<()> {
         let request: Request = serde_json::from_str(&line)?;
         let path = Path::new(&request.path);
         let cpu = crate::usage::cpu_s(crate::usage::Clock::Process);
+        analyzer.set_scope(request.scope);
         let (outcome, helper) = measure(&mut analyzer, path);
         let own_cpu_s = crate::usage::cpu_s(crate::usage::Clock::Process) - cpu;
         let reply = Reply {
@@ -274,14 +277,20 @@ impl WorkerProcess {
         })
     }
 
-    /// Analyses one file in the worker process, within `limit`; starts the process first if
-    /// there is none (a failure to start is no verdict on the file: [`Unstarted`]).
-    pub fn analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Unstarted> {
+    /// Analyses one file in the worker process (measuring `scope`), within `limit`; starts
+    /// the process first if there is none (a failure to start is no verdict on the file:
+    /// [`Unstarted`]).
+    pub fn analyze(
+        &mut self,
+        path: &Path,
+        scope: Scope,
+        limit: Duration,
+    ) -> Result<Reply, Unstarted> {
         if self.child.is_none() && path.to_str().is_some() {
             self.child = Some(self.start()?);
         }
         let started = Instant::now();
-        Ok(match self.try_analyze(path, limit) {
+        Ok(match self.try_analyze(path, scope, limit) {
             Ok(reply) => reply,
             Err(failure) => {
                 self.kill();
@@ -294,7 +303,12 @@ impl WorkerProcess {
         })
     }
 
-    fn try_analyze(&mut self, path: &Path, limit: Duration) -> Result<Reply, Failure> {
+    fn try_analyze(
+        &mut self,
+        path: &Path,
+        scope: Scope,
+        limit: Duration,
+    ) -> Result<Reply, Failure> {
         let path_text = path
             .to_str()
             .ok_or_else(|| Failure::new(FailKind::Unsupported, "file name is not UTF-8"))?;
@@ -304,6 +318,7 @@ impl WorkerProcess {
             .ok_or_else(|| Failure::new(FailKind::Crash, "no worker"))?;
         let mut line = serde_json::to_string(&Request {
             path: path_text.to_string(),
+            scope,
         })
         .map_err(|e| Failure::new(FailKind::Crash, e.to_string()))?;
         line.push('\n');

@@ -309,6 +309,9 @@ fn update(
     let activity = &state.activity;
     let settings = job::Settings {
         analyse: work.filter(|_| !config.library.is_empty()),
+        // Every track's fast features first (and the playlists from them), then what full
+        // mode adds, at this thread's idle priority like all of its work.
+        tiers: true,
         retry: false,
         lookups: None,
         failed_list: false,

@@ -219,17 +219,28 @@ pub struct Shared {
     status: RwLock<Arc<Status>>,
     db: PathBuf,
     tuning: Tuning,
+    /// How the library is analysed, for the tiers' time left: (workers, full mode).
+    plan: (usize, bool),
 }
 
 impl Shared {
-    pub fn open(db: PathBuf, tuning: Tuning) -> Result<Shared> {
+    pub fn open(db: PathBuf, tuning: Tuning, plan: (usize, bool)) -> Result<Shared> {
         let store = Store::open(&db, tuning)?;
-        Ok(Shared {
+        let shared = Shared {
             current: RwLock::new(Arc::new(Catalog::load(&store, None)?)),
-            status: RwLock::new(Arc::new(store.status()?)),
+            status: RwLock::new(Arc::new(Status::default())),
             db,
             tuning,
-        })
+            plan,
+        };
+        write(&shared.status, Arc::new(shared.planned(&store)?));
+        Ok(shared)
+    }
+
+    fn planned(&self, store: &Store) -> Result<Status> {
+        let mut status = store.status()?;
+        status.plan(self.plan.0, self.plan.1);
+        Ok(status)
     }
 
     pub fn get(&self) -> Arc<Catalog> {
@@ -244,7 +255,7 @@ impl Shared {
     /// Re-reads the counts (blocking).
     pub fn refresh_status(&self) -> Result<()> {
         let store = Store::open_read(&self.db, self.tuning)?;
-        write(&self.status, Arc::new(store.status()?));
+        write(&self.status, Arc::new(self.planned(&store)?));
         Ok(())
     }
 
@@ -253,7 +264,7 @@ impl Shared {
         let store = Store::open_read(&self.db, self.tuning)?;
         let anchor = self.get().next_anchor();
         write(&self.current, Arc::new(Catalog::load(&store, anchor)?));
-        write(&self.status, Arc::new(store.status()?));
+        write(&self.status, Arc::new(self.planned(&store)?));
         Ok(())
     }
 }

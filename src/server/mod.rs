@@ -216,7 +216,8 @@ pub async fn open(config: &Config, listen: &Listen) -> Result<(listener::Limited
         .with_context(|| format!("cannot create {}", config.cache_dir.display()))?;
     // Opening for writing creates and migrates the database before anyone reads it.
     drop(crate::store::Store::open(&config.db_path(), config.tuning)?);
-    let catalog = Shared::open(config.db_path(), config.tuning)?;
+    let plan = (config.workers, config.mode != crate::analysis::Mode::Fast);
+    let catalog = Shared::open(config.db_path(), config.tuning, plan)?;
     let accounts: Vec<Credentials> = config
         .subsonic
         .accounts()

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use anyhow::Result;
-use rusqlite::{ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 
 use super::{FIELD_COLUMNS, FailKind, Store, TrackStatus, now_s, path_text};
 use crate::features::record::{FIELDS, Value};
@@ -184,6 +184,49 @@ impl Batch<'_> {
             .prepare_cached(&INSERT_FEATURES)?
             .execute(values.as_slice())?;
         Ok(id)
+    }
+
+    /// Adds what full mode measures (timbre, embedding, tags) to the fast row of `path`,
+    /// which becomes a full one; its fast features stay as they are. False when no analysed
+    /// row has that path (it changed or went meanwhile).
+    pub fn full_adds(&self, path: &str, m: &Record, analysis_ms: f64) -> Result<bool> {
+        let timbre = m.timbre.as_ref().map(serde_json::to_string).transpose()?;
+        let embedding = m.embedding.as_deref().map(f32_blob);
+        let tags = m.musicnn_tags.as_deref().map(f32_blob);
+        let Some(id) = self
+            .tx
+            .prepare_cached("SELECT id FROM tracks WHERE path = ?1 AND status = 'analyzed'")?
+            .query_row([path], |r| r.get::<_, i64>(0))
+            .optional()?
+        else {
+            return Ok(false);
+        };
+        self.tx.execute(
+            "UPDATE features SET mode = 'full', timbre = ?2, embedding = ?3, musicnn_tags = ?4,
+                                 analysis_ms = analysis_ms + ?5, analyzed_at = ?6
+             WHERE track_id = ?1",
+            params![id, timbre, embedding, tags, analysis_ms, now_s()],
+        )?;
+        self.tx.execute(
+            "UPDATE tracks SET fail_kind = NULL, fail_reason = NULL, last_attempt = ?2
+             WHERE id = ?1",
+            params![id, now_s()],
+        )?;
+        Ok(true)
+    }
+
+    /// Records that what full mode adds to the fast row of file `path` (or of each track of
+    /// the single-file album it is) failed: the tracks keep their fast features and their
+    /// place in playlists; the failure is tried again when due.
+    pub fn full_adds_failed(&self, path: &str, kind: FailKind, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE tracks SET fail_kind = ?2, fail_reason = ?3, attempts = attempts + 1,
+                               last_attempt = ?4
+             WHERE (path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '#')
+               AND status = 'analyzed'",
+            params![path, kind.name(), reason, now_s()],
+        )?;
+        Ok(())
     }
 
     /// Stores a failure: the track stays out of playlists, with its reason, until it changes

@@ -54,7 +54,7 @@ pub use listening::{Bookmark, ItemMark, Listened, OwnPlaylist, PlayQueue, SongMa
 pub use lock::{Held, Holder, RunLock, WhenBusy};
 pub use lookup_cache::{CachedRow, Recording, cache_key};
 pub use playlists::{PlaylistRow, SavedPlaylist};
-pub use tracks::{Known, RunSummary, Status, TrackStatus};
+pub use tracks::{Known, RunSummary, Status, Tier, TrackStatus};
 
 /// How much memory SQLite may use for its page cache.
 #[derive(Debug, Clone, Copy)]

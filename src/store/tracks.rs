@@ -120,6 +120,43 @@ pub struct Status {
     pub albums: u64,
     pub playlists: u64,
     pub last_run: Option<RunSummary>,
+    /// The fast tier: tempo, key, loudness, ... (every analysed track has them).
+    pub fast: Tier,
+    /// The full tier: timbre and the embedding too; `None` when the library is not analysed
+    /// in full mode ([`Status::plan`]).
+    pub full: Option<Tier>,
+}
+
+/// How far one tier of the analysis has come, and how long the rest will take.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tier {
+    /// Tracks with this tier's measures.
+    pub tracks: u64,
+    /// Tracks still without them.
+    pub left: u64,
+    /// CPU seconds the rest takes, at the mean of the tracks measured so far (unknown before
+    /// the first).
+    pub cpu_s_left: Option<f64>,
+    /// Wall-clock seconds until every track has this tier's measures, with the configured
+    /// workers; the full tier's count from now, after the fast tier's ([`Status::plan`]).
+    pub seconds_left: Option<f64>,
+}
+
+impl Status {
+    /// Completes the tiers for the way the library is analysed: `workers` at a time, in full
+    /// mode or not (then there is no full tier).
+    pub fn plan(&mut self, workers: usize, full_mode: bool) {
+        let workers = workers.max(1) as f64;
+        self.fast.seconds_left = self.fast.cpu_s_left.map(|s| s / workers);
+        if !full_mode {
+            self.full = None;
+        }
+        if let Some(full) = &mut self.full {
+            full.seconds_left = full
+                .cpu_s_left
+                .map(|s| s / workers + self.fast.seconds_left.unwrap_or(0.0));
+        }
+    }
 }
 
 /// One `playlista -a` run, as recorded.
@@ -239,6 +276,17 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// How what full mode adds to analysed track `id` last failed, if it did (its fast
+    /// features stand): the kind and when.
+    pub fn adds_failure(&self, id: i64) -> Result<Option<(FailKind, Option<i64>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT fail_kind, last_attempt FROM tracks WHERE id = ?1 AND fail_kind IS NOT NULL",
+        )?;
+        Ok(stmt
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
     /// How track `id` last failed: its kind and when (Unix seconds; None if never tried).
     pub fn last_failure(&self, id: i64) -> Result<(FailKind, Option<i64>)> {
         let mut stmt = self
@@ -355,6 +403,34 @@ impl Store {
             )?,
             ..Status::default()
         };
+        // Mean CPU per track: fast rows; full rows (the fast features and what full adds).
+        let (fast_ms, full_ms, full_tracks): (Option<f64>, Option<f64>, i64) = c.query_row(
+            "SELECT avg(CASE WHEN f.mode = 'fast' THEN f.analysis_ms END),
+                    avg(CASE WHEN f.mode = 'full' THEN f.analysis_ms END),
+                    count(CASE WHEN f.mode = 'full' THEN 1 END)
+             FROM features f JOIN tracks t ON t.id = f.track_id WHERE t.status = 'analyzed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        s.fast = Tier {
+            tracks: s.analyzed,
+            left: s.pending,
+            cpu_s_left: fast_ms.or(full_ms).map(|ms| ms * s.pending as f64 / 1e3),
+            seconds_left: None,
+        };
+        let full_tracks = full_tracks as u64;
+        let fast_only = s.analyzed.saturating_sub(full_tracks);
+        // What full mode adds to a fast row, and a new track in both tiers.
+        let adds_ms = match (fast_ms, full_ms) {
+            (Some(fast), Some(full)) => Some((full - fast).max(0.0)),
+            _ => None,
+        };
+        s.full = Some(Tier {
+            tracks: full_tracks,
+            left: fast_only + s.pending,
+            cpu_s_left: adds_ms.map(|ms| ms * (fast_only + s.pending) as f64 / 1e3),
+            seconds_left: None,
+        });
         let mut stmt = c.prepare(
             "SELECT fail_kind, count(*) FROM tracks WHERE status = 'failed'
              GROUP BY 1 ORDER BY 2 DESC, 1",

@@ -479,6 +479,15 @@ function renderStatus(st) {
 
   const details = [];
   if (running && a.phase) details.push(a.phase);
+  // The two tiers: every track's tempo and key first, then timbre and the embedding.
+  const tiers = st.library || {};
+  const tier = (t, what) => {
+    if (!t || !t.left) return;
+    const left = t.seconds_left ? `, about ${length(t.seconds_left)} left` : "";
+    details.push(`${what}: ${num(t.tracks)} of ${num(t.tracks + t.left)}${left}`);
+  };
+  tier(tiers.fast, "tempo and key");
+  tier(tiers.full, "sound and similarity");
   if (failed) details.push(`${plural(failed, "file", "files")} could not be read`);
   if (a.last_error) details.push(`last run failed: ${a.last_error}`);
   const detail = $("status-detail");
