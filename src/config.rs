@@ -61,10 +61,11 @@ pub struct Flags {
     #[arg(long = "fast_mode", alias = "fast-mode")]
     #[serde(default)]
     pub fast_mode: bool,
-    /// Full mode: how much of each track the MusiCNN network hears: `sampled` (16 three-second
-    /// patches spread over the track, the default), a number of patches, or `full` (every
-    /// patch: ~5x slower on a 4-minute track; the default's mean keeps a cosine of 0.987-1.0,
-    /// median 0.998, to the all-patch mean on the corpus's real tracks).
+    /// Full mode: how much of each track the MusiCNN network hears: `sampled` (at most 12
+    /// three-second patches spread over the track, fewer once their mean is stable: the
+    /// default), a number of patches, or `full` (every patch: ~8x slower on a 4-minute track;
+    /// the default's mean keeps a cosine of 0.983-1.0, median 0.995, to the all-patch mean on
+    /// the corpus's real tracks).
     #[arg(
         long = "embedding_coverage",
         alias = "embedding-coverage",

@@ -212,10 +212,14 @@ fn inspect_full_adds_timbre_and_the_musicnn_embedding_and_keeps_the_fast_answers
             .all(|p| p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p)))
     );
 
-    // Every patch of a 25-second song is within the default budget: full coverage hears the
-    // same patches.
+    // The default (sampled, stopping once the mean is stable) stays close to every patch's
+    // mean: the fidelity bound the patch rule was chosen by.
     let (_, all) = inspect_with(&["--full", "--embedding_coverage", "full"], &[&path]);
-    assert_eq!(numbers(&all[0]["embedding"], 200), embedding);
+    let every = numbers(&all[0]["embedding"], 200);
+    let dot: f64 = every.iter().zip(&embedding).map(|(a, b)| a * b).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let cosine = dot / (norm(&every) * norm(&embedding));
+    assert!(cosine >= 0.98, "cosine {cosine} to the all-patch mean");
 
     let out = Command::new(BIN)
         .args(["inspect", "--full", "--embedding_coverage", "most"])

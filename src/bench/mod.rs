@@ -527,7 +527,7 @@ fn speed_table(results: &[FileResult]) -> String {
         .filter(|r| r.rel_path.starts_with("real/"))
         .for_each(|r| real.add(r));
     out += &real.row("real/");
-    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, 16 patches a track)\n\n";
+    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, at most 12 patches a track)\n\n";
     out
 }
 
