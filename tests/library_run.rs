@@ -307,38 +307,39 @@ fn slow_and_crashing_files_fail_alone_and_failed_retries_with_back_off() {
     assert!(s["failed_by_kind"].to_string().contains("crash"), "{s}");
 }
 
-/// `(attempts, bpm, key, loudness)` of a track: what a fast analysis measured, and how many
-/// times the file was measured.
-type FastFeatures = (i64, Option<f64>, Option<String>, Option<f64>);
-
-/// [`FastFeatures`] of every track, in path order.
-fn fast_features(db: &Path) -> Vec<FastFeatures> {
+/// Four columns of every analysed track, in path order (`COLS` selects them from `features
+/// f JOIN tracks t`).
+fn per_track<A, B, C, D>(db: &Path, cols: &str) -> Vec<(A, B, C, D)>
+where
+    A: rusqlite::types::FromSql,
+    B: rusqlite::types::FromSql,
+    C: rusqlite::types::FromSql,
+    D: rusqlite::types::FromSql,
+{
     let conn = Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT t.attempts, f.bpm, f.key, f.loudness_lufs
-             FROM features f JOIN tracks t ON t.id = f.track_id ORDER BY t.path",
-        )
-        .unwrap();
+    let sql =
+        format!("SELECT {cols} FROM features f JOIN tracks t ON t.id = f.track_id ORDER BY t.path");
+    let mut stmt = conn.prepare(&sql).unwrap();
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
 
+/// `(attempts, bpm, key, loudness)` of a track: what a fast analysis measured, and how many
+/// times the file was measured.
+type FastFeatures = (i64, Option<f64>, Option<String>, Option<f64>);
+
+fn fast_features(db: &Path) -> Vec<FastFeatures> {
+    per_track(db, "t.attempts, f.bpm, f.key, f.loudness_lufs")
+}
+
 /// `(mode, embedding bytes, tag bytes, has timbre)` of every analysed track.
 fn modes(db: &Path) -> Vec<(String, Option<i64>, Option<i64>, bool)> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT f.mode, length(f.embedding), length(f.musicnn_tags), f.timbre IS NOT NULL
-             FROM features f JOIN tracks t ON t.id = f.track_id ORDER BY t.path",
-        )
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+    per_track(
+        db,
+        "f.mode, length(f.embedding), length(f.musicnn_tags), f.timbre IS NOT NULL",
+    )
 }
 
 #[test]
