@@ -124,6 +124,7 @@ pub fn serve() -> anyhow::Result<()> {
         // mappings the decoder reads through: a runaway allocation fails in this process.
         crate::os::limit_data(bytes);
     }
+    crate::os::keep_freed_memory();
     let mode: Mode = match std::env::var(MODE_ENV) {
         Ok(text) => text.parse().map_err(anyhow::Error::msg)?,
         Err(_) => Mode::Fast,
