@@ -22,7 +22,7 @@ use playlista::usage::{Clock, cpu_s, peak_rss_kb, reset_peak_rss};
 
 /// Runs the network on every patch and keeps each patch's embedding.
 struct EveryPatch<'m> {
-    model: &'m Model,
+    model: &'m mut Model,
     patch: Vec<f32>,
     embeddings: Vec<[f32; EMBEDDING_DIM]>,
 }
@@ -117,6 +117,8 @@ fn rules() -> Vec<(usize, Stop)> {
 }
 
 fn main() {
+    // The allocator settings of the analysing processes (workers, inspect, bench).
+    playlista::os::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--rss") {
         return rss(Path::new(args.get(1).expect("--rss FILE")));
@@ -128,7 +130,7 @@ fn main() {
     }
 
     let (wall, cpu) = (Instant::now(), cpu_s(Clock::Thread));
-    let model = Model::embedded().expect("embedded model");
+    let mut model = Model::embedded().expect("embedded model");
     println!(
         "model load (NNEF of the int8 model, read + optimise): {:.0} ms wall, {:.0} ms CPU",
         wall.elapsed().as_secs_f64() * 1e3,
@@ -211,7 +213,7 @@ fn main() {
     for path in &files {
         // Every patch, through the front end and the network one by one.
         let mut all = EveryPatch {
-            model: &model,
+            model: &mut model,
             patch: vec![0.0; PATCH_LEN],
             embeddings: Vec::new(),
         };

@@ -117,8 +117,8 @@ fn shipped_model_is_the_int8_onnx_converted_to_nnef() {
         tar.len()
     );
     // The conversion computes what the ONNX graph computes, to the bit.
-    let onnx = Model::from_typed(typed_onnx("msd_musicnn_int8.onnx")).expect("ONNX model");
-    let nnef = Model::embedded().expect("embedded model");
+    let mut onnx = Model::from_typed(typed_onnx("msd_musicnn_int8.onnx")).expect("ONNX model");
+    let mut nnef = Model::embedded().expect("embedded model");
     let patches = read_f32("mel_patches.bin");
     for p in patches.chunks_exact(PATCH_LEN) {
         let mut a = ([0.0; EMBEDDING_DIM], [0.0; N_TAGS]);
@@ -173,7 +173,7 @@ fn tract_runs_both_models_like_the_python_runtimes() {
     // The float model against TensorFlow itself, the int8 one against onnxruntime on the same
     // file: the same numbers from the same weights, so tract reads both graphs right.
     let patches = read_f32("mel_patches.bin");
-    for (label, model, outputs, tolerance) in [
+    for (label, mut model, outputs, tolerance) in [
         ("float", float_model(), "tf", 1e-3),
         (
             "int8",

@@ -13,11 +13,12 @@
 //!
 //! A [`Model`] is loaded and optimised once per worker for batch 1 (issue #5 measured it faster
 //! than batch 8 in tract, with 49 MB against 400 MB) and is then used for every patch of every
-//! track. Each run allocates its activations inside tract (a few MB per ~100 ms patch);
-//! everything per sample or per frame lives elsewhere.
+//! track, through one run state kept from patch to patch. Each run still allocates its
+//! activations inside tract (a few MB per ~60 ms patch; the analysing processes keep freed
+//! heap for reuse, `os::keep_freed_memory`); everything per sample or per frame lives
+//! elsewhere.
 
 use std::io::Cursor;
-use std::sync::Arc;
 
 use tract_nnef::prelude::*;
 
@@ -42,11 +43,10 @@ pub enum ModelError {
     Run(String),
 }
 
-type Plan = Arc<TypedRunnableModel>;
-
-/// The optimised, runnable network for one patch at a time.
+/// The optimised, runnable network for one patch at a time, with its run state (kept from
+/// patch to patch, so each run does not set the plan's state up again).
 pub struct Model {
-    plan: Plan,
+    state: TypedSimpleState,
 }
 
 impl Model {
@@ -64,13 +64,14 @@ impl Model {
         model
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map(|plan| Model { plan })
+            .and_then(|plan| plan.spawn())
+            .map(|state| Model { state })
             .map_err(|e| ModelError::Load(format!("{e:#}")))
     }
 
     /// Runs one patch (`PATCH_FRAMES` × `N_MELS` log-mel values, frame-major).
     pub fn run(
-        &self,
+        &mut self,
         patch: &[f32],
         embedding: &mut [f32; EMBEDDING_DIM],
         tags: &mut [f32; N_TAGS],
@@ -78,7 +79,7 @@ impl Model {
         debug_assert_eq!(patch.len(), PATCH_LEN);
         let fail = |e: TractError| ModelError::Run(format!("{e:#}"));
         let input = Tensor::from_shape(&[1, PATCH_FRAMES, N_MELS], patch).map_err(fail)?;
-        let outputs = self.plan.run(tvec!(input.into_tvalue())).map_err(fail)?;
+        let outputs = self.state.run(tvec!(input.into_tvalue())).map_err(fail)?;
         let plain = |ix: usize| outputs[ix].try_as_plain_ram()?.as_slice::<f32>();
         let t = plain(0).map_err(fail)?;
         let e = plain(1).map_err(fail)?;
