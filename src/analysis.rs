@@ -87,6 +87,8 @@ pub struct Analysis {
     /// What the ffmpeg helpers used, when the file needed them (their CPU and memory count
     /// against the file like the worker's own).
     pub helper: HelperUse,
+    /// Patches the network ran on (0 in fast mode).
+    pub patches: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +191,8 @@ impl Default for Analyzer {
 struct Feed<'a> {
     extractor: &'a mut FeatureExtractor,
     embedder: Option<&'a mut Embedder>,
+    /// Patches the network ran on for the last finished track.
+    patches: u32,
 }
 
 impl ChunkSink for Feed<'_> {
@@ -217,6 +221,7 @@ impl Feed<'_> {
         } {
             record.embedding = Some(e.mean.to_vec());
             record.musicnn_tags = Some(e.tags.to_vec());
+            self.patches = e.patches;
         }
         record.sample_rate = info.sample_rate;
         record.channels = info.channels as u32;
@@ -341,6 +346,7 @@ impl Analyzer {
                 feed: Feed {
                     extractor: &mut self.extractor,
                     embedder: self.embedder.as_mut(),
+                    patches: 0,
                 },
                 sheet,
                 info: StreamInfo::default(),
@@ -405,6 +411,7 @@ impl Analyzer {
             let mut feed = Feed {
                 extractor: &mut self.extractor,
                 embedder: self.embedder.as_mut(),
+                patches: 0,
             };
             let summary = self.decoder.decode(path, &mut feed)?;
             let mut record = feed.finish(summary.duration_s(), &summary.info)?;
@@ -412,6 +419,7 @@ impl Analyzer {
             Ok(Analysis {
                 info: summary.info,
                 record,
+                patches: feed.patches,
                 skipped_packets: summary.skipped_packets,
                 helper: summary.helper,
             })

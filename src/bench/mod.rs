@@ -160,6 +160,8 @@ pub struct FileResult {
     /// Full mode (default embedding coverage).
     pub full_cpu_s: f64,
     pub full_peak_rss_kb: u64,
+    /// Patches the network ran on in full mode.
+    pub full_patches: u32,
     pub outcome: Result<Analysis, String>,
     pub truth: Option<Truth>,
 }
@@ -274,6 +276,7 @@ pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Ve
             peak_rss_kb: peak,
             full_cpu_s: 0.0,
             full_peak_rss_kb: 0,
+            full_patches: 0,
             outcome,
             truth: t,
         });
@@ -291,7 +294,11 @@ pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Ve
         for _ in 0..repeat {
             usage::reset_peak_rss();
             let t0 = usage::cpu_s(usage::Clock::Thread);
-            let helper = full.analyze(path).map(|a| a.helper).unwrap_or_default();
+            let (helper, patches) = full
+                .analyze(path)
+                .map(|a| (a.helper, a.patches))
+                .unwrap_or_default();
+            r.full_patches = patches;
             times.push(usage::cpu_s(usage::Clock::Thread) - t0 + helper.cpu_s);
             r.full_peak_rss_kb = r
                 .full_peak_rss_kb
@@ -313,6 +320,8 @@ struct Group {
     peak_kb: u64,
     full_s: f64,
     full_peak_kb: u64,
+    /// Patches the network ran per track in full mode: sum, min, max.
+    patches: (u64, u32, u32),
 }
 
 impl Group {
@@ -324,6 +333,13 @@ impl Group {
             self.analysis_s += r.analysis_cpu_s;
             self.decode_s += r.decode_cpu_s;
             self.full_s += r.full_cpu_s;
+            let (sum, min, max) = self.patches;
+            let p = r.full_patches;
+            self.patches = if self.files - self.failed == 1 {
+                (p as u64, p, p)
+            } else {
+                (sum + p as u64, min.min(p), max.max(p))
+            };
         }
         self.peak_kb = self.peak_kb.max(r.peak_rss_kb);
         self.full_peak_kb = self.full_peak_kb.max(r.full_peak_rss_kb);
@@ -332,7 +348,7 @@ impl Group {
     fn row(&self, name: &str) -> String {
         let xrt = |cpu: f64| if cpu > 0.0 { self.audio_s / cpu } else { 0.0 };
         format!(
-            "{:<12} {:>5} {:>6} {:>9.1} {:>10.0} {:>10.0} {:>8.2} {:>9.1} {:>10.0} {:>9.1}\n",
+            "{:<12} {:>5} {:>6} {:>9.1} {:>10.0} {:>10.0} {:>8.2} {:>9.1} {:>10.0} {:>9.1} {:>8.2} {:>12}\n",
             name,
             self.files,
             self.failed,
@@ -346,7 +362,16 @@ impl Group {
             },
             self.peak_kb as f64 / 1024.0,
             xrt(self.full_s),
-            self.full_peak_kb as f64 / 1024.0
+            self.full_peak_kb as f64 / 1024.0,
+            if self.decode_s > 0.0 {
+                self.full_s / self.decode_s
+            } else {
+                0.0
+            },
+            match (self.files - self.failed, self.patches) {
+                (0, _) => String::from("-"),
+                (n, (sum, min, max)) => format!("{:.1} {min}-{max}", sum as f64 / n as f64),
+            }
         )
     }
 }
@@ -516,7 +541,7 @@ fn speed_table(results: &[FileResult]) -> String {
         groups.entry(r.format.clone()).or_default().add(r);
         all.add(r);
     }
-    out += "format       files failed audio_min analysis_xRT decode_xRT  a/d_cpu  peak_MB    full_xRT full_MB\n";
+    out += "format       files failed audio_min analysis_xRT decode_xRT  a/d_cpu  peak_MB    full_xRT full_MB  f/d_cpu      patches\n";
     for (name, g) in &groups {
         out += &g.row(name);
     }
@@ -527,7 +552,7 @@ fn speed_table(results: &[FileResult]) -> String {
         .filter(|r| r.rel_path.starts_with("real/"))
         .for_each(|r| real.add(r));
     out += &real.row("real/");
-    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, at most 12 patches a track)\n\n";
+    out += "(xRT = audio seconds per CPU second on one core; a/d_cpu = analysis CPU / decode-only CPU; peak_MB = max over files of the process peak RSS while analysing that file; full = full mode: timbre and the MusiCNN embedding, at most 12 patches a track; f/d_cpu = full-mode CPU / decode-only CPU; patches = the network's runs per track, mean and min-max)\n\n";
     out
 }
 
