@@ -421,7 +421,9 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
 
 fn inspect(files: &[PathBuf], json: bool, mode: Mode) -> anyhow::Result<ExitCode> {
     quiet_panics();
-    playlista::os::keep_freed_memory();
+    if mode != Mode::Fast {
+        playlista::os::keep_freed_memory();
+    }
     let mut analyzer = Analyzer::with_mode(mode)?;
     let mut failed = 0;
     for path in files {
@@ -458,8 +460,6 @@ fn bench(
     }
     let corpus = corpus.ok_or_else(|| anyhow::anyhow!("bench needs the corpus folder"))?;
     quiet_panics();
-    // Analysing in this process, as a worker does (its allocator settings).
-    playlista::os::keep_freed_memory();
     if pipeline || playlists {
         // Both: the playlist tables use the pipeline's Default-row database (the same
         // analysis) instead of analysing the corpus a second time.

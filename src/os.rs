@@ -93,11 +93,12 @@ pub fn limit_data(bytes: u64) {
 /// with glibc's defaults each was a new mapping, unmapped at its end, and its pages were
 /// faulted in and zeroed again and again: 700,000 page faults and a tenth of full mode's
 /// CPU as system time over 12 real tracks, 10,000 and none with this (issue 20). For the
-/// analysing processes (workers, `inspect`, `bench`), whose peak is the same either way.
+/// full-mode analysing processes (workers, `inspect --full`, `bench`'s full pass); fast mode
+/// keeps glibc's defaults, whose small per-file peak the retained heap would double.
 /// glibc only; elsewhere nothing.
 pub fn keep_freed_memory() {
     #[cfg(target_env = "gnu")]
-    // SAFETY: mallopt only sets allocator parameters; called before the analysis allocates.
+    // SAFETY: mallopt only sets allocator parameters, which apply to later allocations.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);

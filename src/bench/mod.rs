@@ -287,6 +287,8 @@ pub fn run(root: &Path, scope: Scope, filter: Option<&str>) -> anyhow::Result<Ve
     }
     // Full mode in a second pass, so that the fast figures above were taken without the
     // network loaded.
+    // With the allocator settings of a full-mode worker (the fast pass above had a fast one's).
+    crate::os::keep_freed_memory();
     let mut full = Analyzer::with_mode(Mode::Full(Coverage::default()))?;
     for (i, (path, r)) in files.iter().zip(&mut results).enumerate() {
         eprint!("\r[{}/{}] full {:55.55}", i + 1, files.len(), r.rel_path);

@@ -124,11 +124,13 @@ pub fn serve() -> anyhow::Result<()> {
         // mappings the decoder reads through: a runaway allocation fails in this process.
         crate::os::limit_data(bytes);
     }
-    crate::os::keep_freed_memory();
     let mode: Mode = match std::env::var(MODE_ENV) {
         Ok(text) => text.parse().map_err(anyhow::Error::msg)?,
         Err(_) => Mode::Fast,
     };
+    if mode != Mode::Fast {
+        crate::os::keep_freed_memory();
+    }
     std::panic::set_hook(Box::new(|_| {})); // panics become the file's error, quietly
     let mut analyzer = Analyzer::with_mode(mode)?;
     let stdin = std::io::stdin().lock();
